@@ -1,0 +1,107 @@
+"""Input validation at the public boundary: done once, then the core trusts its arrays."""
+import numbers
+
+import numpy as np
+
+__all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int"]
+
+
+def check_X(X, n_inputs=None, name="X"):
+    """``X`` as a finite float64 array of shape ``(N, n_inputs)`` with N >= 1."""
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 2-D array of numbers; it could not be converted to float") from None
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (N, D); got {X.ndim}-D with shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one row; got shape {X.shape}")
+    if n_inputs is not None and X.shape[1] != n_inputs:
+        raise ValueError(f"{name} must have {n_inputs} columns (the network's inputs); got {X.shape[1]}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    return X
+
+
+def check_data(net, X, T, name_X="X", name_T="T"):
+    """Validate ``X`` and ``T`` together; return ``X (N, D)`` and canonical ``T (N, K)`` float arrays."""
+    X = check_X(X, net.n_inputs, name_X)
+    if T is None:
+        raise ValueError(f"{name_T} must be given: targets with one row per row of {name_X}")
+    try:
+        T = net.likelihood.check_targets(T, net.n_outputs)
+    except ValueError as ex:
+        msg = str(ex)
+        raise ValueError(name_T + msg[1:] if msg.startswith("T ") else msg) from None
+    if T.shape[0] != X.shape[0]:
+        raise ValueError(f"{name_T} must have one row per row of {name_X} ({X.shape[0]}); got {T.shape[0]} rows")
+    return X, T
+
+
+def check_w(net, w, name="w"):
+    """``w`` as a finite float64 vector of length ``net.n_params``."""
+    try:
+        w = np.asarray(w, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a vector of {net.n_params} numbers") from None
+    if w.shape != (net.n_params,):
+        raise ValueError(f"{name} must be a vector of length {net.n_params} for {net!r}; got shape {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    return w
+
+
+def check_alpha(net, alpha, allow_zero=True, name="alpha"):
+    """A scalar prior precision, or one per prior group (``net.n_groups``: weights and biases per layer).
+
+    Returns a float or a float array of shape ``(n_groups,)``. ``allow_zero`` admits alpha = 0 (no prior:
+    the data term alone), which the functional core accepts and the Bayesian layer does not.
+    """
+    bound = "non-negative" if allow_zero else "positive"
+    if isinstance(alpha, (bool, np.bool_)) or alpha is None:
+        raise ValueError(f"{name} must be a {bound} finite number or {net.n_groups} of them (one per prior "
+                         f"group {net.group_names}); got {alpha!r}")
+    try:
+        a = np.asarray(alpha, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a {bound} finite number or {net.n_groups} of them; got {alpha!r}") from None
+    if a.ndim == 1 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != net.n_groups):
+        raise ValueError(f"{name} must be a scalar or a vector of length {net.n_groups} (one per prior group "
+                         f"{net.group_names}); got shape {a.shape}")
+    ok = np.all(np.isfinite(a)) and (np.all(a >= 0) if allow_zero else np.all(a > 0))
+    if not ok:
+        raise ValueError(f"{name} must be {bound} and finite; got {alpha!r}")
+    return float(a) if a.ndim == 0 else a.copy()
+
+
+def check_beta(net, beta, name="beta"):
+    """Noise precision of the Gaussian likelihood: a positive scalar or one per output ``(K,)``.
+
+    Ignored (returned as None) for classification likelihoods.
+    """
+    if not net.likelihood.uses_beta:
+        return None
+    K = net.n_outputs
+    if isinstance(beta, (bool, np.bool_)) or beta is None:
+        raise ValueError(f"{name} must be a positive finite number (or {K} of them, one per output) for a "
+                         f"Gaussian likelihood; got {beta!r}")
+    try:
+        b = np.asarray(beta, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive finite number; got {beta!r}") from None
+    if b.ndim == 1 and b.shape[0] == 1:
+        b = b[0]
+    if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != K):
+        raise ValueError(f"{name} must be a scalar or a vector of length {K} (one per output); got shape {b.shape}")
+    if not (np.all(np.isfinite(b)) and np.all(b > 0)):
+        raise ValueError(f"{name} must be positive and finite; got {beta!r}")
+    return float(b) if b.ndim == 0 else b.copy()
+
+
+def check_positive_int(value, name, minimum=1):
+    """An integer >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)

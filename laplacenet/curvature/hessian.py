@@ -1,0 +1,70 @@
+"""``hessian(..., method=)``: the dense Hessian of E(w) by any route of PRML 5.4."""
+import numpy as np
+
+from .._config import check_matrix_budget
+from ..objective import data_gradient, validate_problem
+from ..priors import alpha_per_param
+from .outer import outer_data_hessian
+
+__all__ = ["hessian", "data_hessian", "HESSIAN_METHODS"]
+
+
+def _exact(net, w, X, T, beta, chunk_size, fd_method):
+    from .exact import exact_data_hessian
+    return exact_data_hessian(net, w, X, T, beta, chunk_size)
+
+
+def _outer(net, w, X, T, beta, chunk_size, fd_method):
+    return outer_data_hessian(net, w, X, T, beta, chunk_size)
+
+
+def _diag(net, w, X, T, beta, chunk_size, fd_method):
+    from .diagonal import becker_lecun_diagonal
+    return becker_lecun_diagonal(net, w, X, T, beta, chunk_size)
+
+
+def _fd(net, w, X, T, beta, chunk_size, fd_method):
+    from ..check import finite_difference_data_hessian
+    return finite_difference_data_hessian(net, w, X, T, beta, fd_method)
+
+
+_DENSE = {"exact": _exact, "outer": _outer, "fd": _fd}
+_VECTOR = {"diag": _diag}
+HESSIAN_METHODS = tuple(_DENSE) + tuple(_VECTOR)
+
+
+def data_hessian(net, w, X, T, beta, method="exact", chunk_size=None, fd_method="gradient", max_bytes=None):
+    """Data part of the Hessian on validated arrays: ``(W, W)``, or ``(W,)`` for ``method='diag'``."""
+    if method in _VECTOR:
+        return _VECTOR[method](net, w, X, T, beta, chunk_size, fd_method)
+    if method not in _DENSE:
+        raise ValueError(f"method must be one of {', '.join(map(repr, HESSIAN_METHODS))}; got {method!r}")
+    check_matrix_budget(net.n_params, f"the {method} Hessian", max_bytes)
+    return _DENSE[method](net, w, X, T, beta, chunk_size, fd_method)
+
+
+def hessian(net, w, X, T, alpha, beta=None, method="exact", *, fd_method="gradient", chunk_size=None,
+            max_bytes=None):
+    """The Hessian of E(w) = data error + prior, ``(W, W)`` (a vector ``(W,)`` for ``method='diag'``).
+
+    Parameters
+    ----------
+    net, w, X, T, alpha, beta
+        As for :func:`laplacenet.error`; ``alpha=0`` gives the data term alone.
+    method : {'exact', 'outer', 'diag', 'fd'}
+        ``'exact'``: extended backpropagation (PRML 5.92-5.95, any depth). ``'outer'``: the
+        outer-product / Gauss-Newton approximation (5.84, 5.85; softmax with diag(y) - y y^T).
+        ``'diag'``: the Becker-Le Cun diagonal approximation (5.79-5.81), returned as a vector.
+        ``'fd'``: finite differences, of the gradient (5.91) or, with ``fd_method='error'``, of E (5.90).
+    chunk_size : int, optional
+        Rows of data per chunk; by default chosen so a chunk of Jacobians takes about 64 MiB.
+    max_bytes : int, optional
+        Largest dense matrix allowed; default :func:`laplacenet.get_matrix_budget` (2 GiB).
+    """
+    w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
+    H = data_hessian(net, w, X, T, beta, method, chunk_size, fd_method, max_bytes)
+    a = alpha_per_param(net, alpha)
+    if H.ndim == 1:
+        return H + a
+    H[np.diag_indices_from(H)] += a
+    return H

@@ -1,0 +1,159 @@
+"""Likelihoods: output activation, data error, output gradient and output Hessian.
+
+Every function works on a batch: ``a`` is the output pre-activation ``(N, K)``, ``y`` the output-unit
+values ``(N, K)`` and ``T`` the canonical targets ``(N, K)`` (one-hot for the categorical likelihood).
+
+* ``nll(a, T, beta)`` -> ``(N,)``: the data part of E for each pattern, without constants.
+* ``delta(y, T, beta)`` -> ``(N, K)``: dE_n/da, the output delta of backpropagation (PRML 5.54, 4.91).
+* ``output_hessian(y, beta)`` -> ``(N, K, K)``: Lambda_n = d^2 E_n / da^2.
+* ``output_hessian_sqrt(y, beta)`` -> ``(N, K, K)``: S_n with S_n^T S_n = Lambda_n, so that the
+  outer-product Hessian is a plain Gram matrix of the rows of S_n J_n.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.special import expit, log_softmax, softmax
+
+__all__ = ["Likelihood", "LIKELIHOODS", "get_likelihood"]
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """A conditional distribution of the targets with its canonical output activation."""
+
+    name: str
+    link: Callable
+    nll: Callable
+    delta: Callable
+    output_hessian: Callable
+    output_hessian_sqrt: Callable
+    check_targets: Callable
+    uses_beta: bool
+
+
+def _as_row(beta, K):
+    return np.broadcast_to(np.asarray(beta, dtype=float), (K,))
+
+
+# --- Gaussian with identity output: E = beta/2 sum ||y - t||^2 (PRML 5.14) ---------------------------
+
+def _gauss_nll(a, T, beta):
+    return 0.5 * (((a - T) ** 2) * _as_row(beta, a.shape[1])).sum(axis=1)
+
+
+def _gauss_delta(y, T, beta):
+    return (y - T) * _as_row(beta, y.shape[1])
+
+
+def _gauss_hessian(y, beta):
+    N, K = y.shape
+    return np.broadcast_to(np.diag(_as_row(beta, K)), (N, K, K))
+
+
+def _gauss_hessian_sqrt(y, beta):
+    N, K = y.shape
+    return np.broadcast_to(np.diag(np.sqrt(_as_row(beta, K))), (N, K, K))
+
+
+def _gauss_targets(T, K):
+    T = np.asarray(T, dtype=float)
+    if T.ndim == 1 and K == 1:
+        T = T[:, None]
+    if T.ndim != 2 or T.shape[1] != K:
+        raise ValueError(f"T must have shape (N, {K}) for a Gaussian likelihood with {K} outputs; "
+                         f"got shape {T.shape}")
+    if not np.all(np.isfinite(T)):
+        raise ValueError("T must be finite; it contains NaN or inf")
+    return T
+
+
+# --- Bernoulli with logistic output: cross-entropy (PRML 5.21) ---------------------------------------
+
+def _bern_nll(a, T, beta):
+    # -[t ln s(a) + (1 - t) ln(1 - s(a))] = softplus(a) - t a, stable for any a.
+    return (np.logaddexp(0.0, a) - T * a).sum(axis=1)
+
+
+def _bern_delta(y, T, beta):
+    return y - T
+
+
+def _bern_hessian(y, beta):
+    return (y * (1.0 - y))[:, :, None]
+
+
+def _bern_hessian_sqrt(y, beta):
+    return np.sqrt(y * (1.0 - y))[:, :, None]
+
+
+def _bern_targets(T, K):
+    T = np.asarray(T)
+    if T.ndim == 1:
+        T = T[:, None]
+    if T.ndim != 2 or T.shape[1] != 1:
+        raise ValueError(f"T must have shape (N,) or (N, 1) with values 0 or 1 for a Bernoulli likelihood; "
+                         f"got shape {T.shape}")
+    if not np.all((T == 0) | (T == 1)):
+        bad = np.unique(T[(T != 0) & (T != 1)])[:5]
+        raise ValueError(f"T must hold only 0 and 1 for a Bernoulli likelihood; got values such as {bad.tolist()}")
+    return T.astype(float)
+
+
+# --- Categorical with softmax output: cross-entropy (PRML 5.24) --------------------------------------
+
+def _cat_nll(a, T, beta):
+    return -(T * log_softmax(a, axis=1)).sum(axis=1)
+
+
+def _cat_hessian(y, beta):
+    # Lambda = diag(y) - y y^T (PRML 4.110 per pattern).
+    return y[:, :, None] * np.eye(y.shape[1]) - y[:, :, None] * y[:, None, :]
+
+
+def _cat_hessian_sqrt(y, beta):
+    # S[k, j] = sqrt(y_k) (delta_kj - y_j); S^T S = diag(y) - y y^T because sum_k y_k = 1.
+    r = np.sqrt(y)
+    return r[:, :, None] * (np.eye(y.shape[1]) - y[:, None, :])
+
+
+def _cat_targets(T, K):
+    T = np.asarray(T)
+    if T.ndim == 2 and T.shape[1] == 1:
+        T = T[:, 0]
+    if T.ndim == 1:
+        try:
+            labels = T.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError(f"T must hold integer class labels in 0..{K - 1}; got dtype {T.dtype}") from None
+        if not (np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+                and labels.min() >= 0 and labels.max() <= K - 1):
+            raise ValueError(f"T must hold integer class labels in 0..{K - 1} (or be one-hot of shape (N, {K})); "
+                             f"got values in [{labels.min()}, {labels.max()}]")
+        return np.eye(K)[labels.astype(np.int64)]
+    if T.ndim != 2 or T.shape[1] != K:
+        raise ValueError(f"T must be integer labels of shape (N,) or one-hot of shape (N, {K}); got shape {T.shape}")
+    T = T.astype(float)
+    if not (np.all((T == 0) | (T == 1)) and np.all(T.sum(axis=1) == 1)):
+        raise ValueError(f"T of shape (N, {K}) must be one-hot: 0/1 entries with exactly one 1 per row")
+    return T
+
+
+LIKELIHOODS = {
+    "gaussian": Likelihood("gaussian", lambda a: a, _gauss_nll, _gauss_delta, _gauss_hessian,
+                           _gauss_hessian_sqrt, _gauss_targets, True),
+    "bernoulli": Likelihood("bernoulli", expit, _bern_nll, _bern_delta, _bern_hessian,
+                            _bern_hessian_sqrt, _bern_targets, False),
+    "categorical": Likelihood("categorical", lambda a: softmax(a, axis=1), _cat_nll, _bern_delta,
+                              _cat_hessian, _cat_hessian_sqrt, _cat_targets, False),
+}
+
+
+def get_likelihood(name):
+    """Return the :class:`Likelihood` called ``name`` (or ``name`` itself if it already is one)."""
+    if isinstance(name, Likelihood):
+        return name
+    if not isinstance(name, str) or name not in LIKELIHOODS:
+        choices = ", ".join(repr(k) for k in LIKELIHOODS)
+        raise ValueError(f"likelihood must be one of {choices}; got {name!r}")
+    return LIKELIHOODS[name]

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+import laplacenet as ln
+
+from .problems import make_problem
+
+
+def _call(likelihood="gaussian", **changes):
+    net, w, X, T = make_problem(likelihood)
+    args = {"net": net, "w": w, "X": X, "T": T, "alpha": 0.1, "beta": 1.0}
+    args.update(changes)
+    return args
+
+
+@pytest.mark.parametrize("fn", [ln.error, ln.gradient])
+@pytest.mark.parametrize("likelihood, changes, match", [
+    ("gaussian", {"X": np.zeros(5)}, "X must be 2-D"),
+    ("gaussian", {"X": np.full((17, 3), np.nan)}, "X must be finite"),
+    ("gaussian", {"X": np.zeros((17, 4))}, "X must have 3 columns"),
+    ("gaussian", {"X": np.zeros((0, 3))}, "X must hold at least one row"),
+    ("gaussian", {"X": [["a", "b", "c"]]}, "X must be a 2-D array of numbers"),
+    ("gaussian", {"T": np.zeros((17, 3))}, r"T must have shape \(N, 2\)"),
+    ("gaussian", {"T": np.zeros((16, 2))}, "T must have one row per row of X"),
+    ("gaussian", {"T": np.full((17, 2), np.inf)}, "T must be finite"),
+    ("gaussian", {"T": None}, "T must be given"),
+    ("bernoulli", {"T": np.full(17, 0.5)}, "T must hold only 0 and 1"),
+    ("bernoulli", {"T": np.zeros((17, 2))}, "T must have shape"),
+    ("categorical", {"T": np.full(17, 3)}, r"T must hold integer class labels in 0\.\.2"),
+    ("categorical", {"T": np.full(17, -1)}, "T must hold integer class labels"),
+    ("categorical", {"T": np.full(17, 1.5)}, "T must hold integer class labels"),
+    ("categorical", {"T": np.ones((17, 3))}, "one-hot"),
+    ("gaussian", {"alpha": -1.0}, "alpha must be non-negative"),
+    ("gaussian", {"alpha": np.nan}, "alpha must be non-negative and finite"),
+    ("gaussian", {"alpha": np.ones(3)}, "alpha must be a scalar or a vector of length 4"),
+    ("gaussian", {"alpha": None}, "alpha must be"),
+    ("gaussian", {"beta": 0.0}, "beta must be positive"),
+    ("gaussian", {"beta": -2.0}, "beta must be positive"),
+    ("gaussian", {"beta": None}, "beta must be a positive finite number"),
+    ("gaussian", {"beta": np.ones(3)}, "beta must be a scalar or a vector of length 2"),
+    ("gaussian", {"w": np.zeros(5)}, "w must be a vector of length"),
+    ("gaussian", {"w": np.full(26, np.nan)}, "w must be finite"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(fn, likelihood, changes, match):
+    with pytest.raises(ValueError, match=match):
+        fn(**_call(likelihood, **changes))
+
+
+def test_beta_is_ignored_for_classification():
+    args = _call("bernoulli", beta=None)
+    assert np.isfinite(ln.error(**args))
+    assert ln.error(**args) == ln.error(**_call("bernoulli", beta=-5.0))
+
+
+def test_bad_input_in_training_names_the_argument():
+    net, w, X, T = make_problem("gaussian")
+    with pytest.raises(ValueError, match="beta must be positive"):
+        ln.train(net, X, T, 0.1, 0.0)
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        ln.train(net, X[:, 0], T, 0.1, 1.0)
