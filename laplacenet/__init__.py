@@ -1,12 +1,34 @@
 """laplacenet: Bayesian multilayer perceptrons by the Laplace approximation (PRML 5.4 and 5.7)."""
 from . import check
+from ._config import get_matrix_budget, set_matrix_budget
 from ._version import __version__
 from .activations import ACTIVATIONS
-from .exceptions import ConvergenceWarning
+from .comparison import ComparisonRow, ModelComparison, compare_models
+from .curvature.diagonal import hessian_diagonal
+from .curvature.hessian import hessian
+from .curvature.rop import hessian_operator, hvp
+from .curvature.woodbury import IncrementalInverse, inverse_outer_hessian
+from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
+from .evidence import (EvidenceCycle, EvidenceResult, EvidenceTerms, Reestimate, fit_evidence, log_evidence,
+                       reestimate)
+from .exceptions import ConvergenceWarning, EvidenceConvergenceWarning, NotFittedError, NotPositiveDefiniteError
+from .laplace import LaplacePosterior, laplace
 from .likelihoods import LIKELIHOODS
 from .network import MLP
 from .objective import error, gradient
 from .training import TrainReport, train
 
-__all__ = ["__version__", "MLP", "ACTIVATIONS", "LIKELIHOODS", "error", "gradient", "train", "TrainReport",
-           "check", "ConvergenceWarning"]
+__all__ = [
+    "__version__", "MLP", "ACTIVATIONS", "LIKELIHOODS",
+    # the functional core
+    "error", "gradient", "train", "TrainReport", "check",
+    "hessian", "hessian_diagonal", "hvp", "hessian_operator", "inverse_outer_hessian", "IncrementalInverse",
+    "get_matrix_budget", "set_matrix_budget",
+    # the Bayesian layer
+    "laplace", "LaplacePosterior", "log_evidence", "reestimate", "fit_evidence", "EvidenceTerms", "Reestimate",
+    "EvidenceCycle", "EvidenceResult", "compare_models", "ModelComparison", "ComparisonRow",
+    # estimators
+    "BayesianMLPRegressor", "BayesianMLPClassifier",
+    # warnings and errors
+    "ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError", "NotFittedError",
+]

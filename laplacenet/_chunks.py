@@ -1,11 +1,29 @@
-"""Sums over the data axis, taken chunk by chunk so that peak memory does not grow with N."""
+"""Passes over the data axis, taken chunk by chunk so that peak memory does not grow with N.
+
+* :func:`data_sum` - a sum over the patterns (every error, gradient and curvature route goes through it);
+* :func:`map_rows` - per-pattern outputs (forward passes, predictive moments);
+* :func:`iter_chunks` - a serial pass for what is not a sum (Woodbury updates).
+
+``X`` and ``T`` may be numpy arrays or dask arrays (``laplacenet[dask]``). Dask arrays are processed partition
+by partition on the active dask scheduler (see :mod:`laplacenet._dask`); dask itself is imported only when
+one is given.
+"""
+import sys
+
 import numpy as np
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "rows_for_budget", "chunk_slices", "data_sum"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "rows_for_budget", "chunk_slices", "data_sum", "map_rows", "iter_chunks",
+           "is_dask_array"]
 
 DEFAULT_CHUNK_ROWS = 8192
 #: bytes one chunk of per-pattern Jacobians may take (chunk * K * W * 8)
 JACOBIAN_CHUNK_BYTES = 64 * 2**20
+
+
+def is_dask_array(x):
+    """Whether ``x`` is a ``dask.array.Array`` (without importing dask: if it is not loaded, x cannot be one)."""
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(x, dask_array.Array)
 
 
 def rows_for_budget(bytes_per_row, budget=JACOBIAN_CHUNK_BYTES):
@@ -19,7 +37,26 @@ def chunk_slices(n_rows, chunk_size):
 
 
 def data_sum(fn, X, T, chunk_size):
-    """``sum over chunks of fn(X_chunk, T_chunk)``; ``fn`` returns an array or a tuple of arrays."""
+    """``sum over chunks of fn(X_chunk, T_chunk)``; ``fn`` returns an array or a tuple of arrays.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(X_chunk (n, D), T_chunk (n, K))`` on numpy rows, returning an array or a tuple of arrays.
+    X : (N, D) validated numpy or dask array.
+    T : (N, K) validated numpy or dask array, row chunks aligned with X's when dask.
+    chunk_size : int
+        Rows per call of ``fn`` (within each partition for dask arrays).
+
+    Returns
+    -------
+    The sum, of the type and shapes ``fn`` returns, as numpy arrays. For dask arrays it is computed, one task
+    per partition and a tree reduction, on the active dask scheduler; ``fn`` must then pickle (closures over
+    numpy arrays and the network do, by cloudpickle).
+    """
+    if is_dask_array(X) or is_dask_array(T):
+        from ._dask import dask_data_sum
+        return dask_data_sum(fn, X, T, chunk_size)
     total = None
     for sl in chunk_slices(X.shape[0], chunk_size):
         part = fn(X[sl], T[sl])
@@ -32,3 +69,50 @@ def data_sum(fn, X, T, chunk_size):
         else:
             total += part
     return tuple(total) if isinstance(total, list) else total
+
+
+def map_rows(fn, X, chunk_size=DEFAULT_CHUNK_ROWS):
+    """Per-pattern outputs ``fn(X_chunk)`` stacked over the rows of ``X``.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(X_chunk (n, D))`` on numpy rows, returning an array or a tuple of arrays, each with n rows
+        first: ``(n, ...)``.
+    X : (N, D) validated numpy or dask array.
+    chunk_size : int
+        Rows per call of ``fn`` (within each partition for dask arrays).
+
+    Returns
+    -------
+    An array ``(N, ...)`` or a tuple of them, like ``fn``'s. For numpy ``X``, numpy arrays computed chunk by
+    chunk. For dask ``X``, lazy dask arrays with ``X``'s row chunks: nothing is computed, except one call of
+    ``fn`` on a row of zeros to learn the output shapes and dtypes.
+    """
+    if is_dask_array(X):
+        from ._dask import dask_map_rows
+        return dask_map_rows(fn, X, chunk_size)
+    parts = [fn(X[sl]) for sl in chunk_slices(X.shape[0], chunk_size)]
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(column) for column in zip(*parts))
+    return np.concatenate(parts)
+
+
+def iter_chunks(arrays, chunk_size):
+    """Numpy chunks of ``chunk_size`` rows of an array, or of a tuple of row-aligned arrays, in row order.
+
+    For serial passes over the data that are not sums, such as Woodbury updates. Dask arrays (all of them
+    dask, with the same row chunks, as :func:`laplacenet._validation.check_data` returns them) are computed
+    one partition at a time on the active scheduler, when the iteration reaches it, then cut into chunks;
+    memory holds one partition. Yields an array, or a tuple of arrays when given a tuple.
+    """
+    single = not isinstance(arrays, tuple)
+    arrays = (arrays,) if single else arrays
+    if is_dask_array(arrays[0]):
+        from ._dask import iter_partitions
+        blocks = iter_partitions(arrays)
+    else:
+        blocks = [arrays]
+    for block in blocks:
+        for sl in chunk_slices(block[0].shape[0], chunk_size):
+            yield block[0][sl] if single else tuple(A[sl] for A in block)

@@ -3,11 +3,21 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int"]
+from ._chunks import is_dask_array
+
+__all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int",
+           "canonical_targets"]
 
 
 def check_X(X, n_inputs=None, name="X"):
-    """``X`` as a finite float64 array of shape ``(N, n_inputs)`` with N >= 1."""
+    """``X`` as a finite float64 array of shape ``(N, n_inputs)`` with N >= 1.
+
+    A dask array stays a dask array (see :func:`laplacenet._dask.check_dask_X`): its shape is checked here,
+    its finiteness per partition whenever it is computed.
+    """
+    if is_dask_array(X):
+        from ._dask import check_dask_X
+        return check_dask_X(X, n_inputs, name)
     try:
         X = np.asarray(X, dtype=float)
     except (TypeError, ValueError):
@@ -24,18 +34,30 @@ def check_X(X, n_inputs=None, name="X"):
 
 
 def check_data(net, X, T, name_X="X", name_T="T"):
-    """Validate ``X`` and ``T`` together; return ``X (N, D)`` and canonical ``T (N, K)`` float arrays."""
+    """Validate ``X`` and ``T`` together; return ``X (N, D)`` and canonical ``T (N, K)`` float arrays.
+
+    If either is a dask array both come back as dask arrays with aligned row chunks (see
+    :func:`laplacenet._dask.check_dask_data`).
+    """
+    if is_dask_array(X) or is_dask_array(T):
+        from ._dask import check_dask_data
+        return check_dask_data(net, X, T, name_X, name_T)
     X = check_X(X, net.n_inputs, name_X)
     if T is None:
         raise ValueError(f"{name_T} must be given: targets with one row per row of {name_X}")
-    try:
-        T = net.likelihood.check_targets(T, net.n_outputs)
-    except ValueError as ex:
-        msg = str(ex)
-        raise ValueError(name_T + msg[1:] if msg.startswith("T ") else msg) from None
+    T = canonical_targets(net.likelihood.check_targets, T, net.n_outputs, name_T)
     if T.shape[0] != X.shape[0]:
         raise ValueError(f"{name_T} must have one row per row of {name_X} ({X.shape[0]}); got {T.shape[0]} rows")
     return X, T
+
+
+def canonical_targets(check_targets, T, n_outputs, name_T="T"):
+    """``check_targets(T, n_outputs)`` (a likelihood's), its error messages naming ``name_T``."""
+    try:
+        return check_targets(T, n_outputs)
+    except ValueError as ex:
+        msg = str(ex)
+        raise ValueError(name_T + msg[1:] if msg.startswith("T ") else msg) from None
 
 
 def check_w(net, w, name="w"):

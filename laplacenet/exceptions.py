@@ -1,6 +1,6 @@
 """Warnings and errors raised by laplacenet."""
 
-__all__ = ["ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError"]
+__all__ = ["ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError", "NotFittedError"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -23,3 +23,7 @@ class NotPositiveDefiniteError(ValueError):
     def __init__(self, message, min_eigenvalue):
         super().__init__(message)
         self.min_eigenvalue = min_eigenvalue
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used before ``fit`` (a ValueError and an AttributeError, as in scikit-learn)."""

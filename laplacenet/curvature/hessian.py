@@ -2,15 +2,17 @@
 import numpy as np
 
 from .._config import check_matrix_budget
-from ..objective import data_gradient, validate_problem
+from ..check import finite_difference_data_hessian
+from ..objective import validate_problem
 from ..priors import alpha_per_param
+from .diagonal import becker_lecun_diagonal
+from .exact import exact_data_hessian
 from .outer import outer_data_hessian
 
 __all__ = ["hessian", "data_hessian", "HESSIAN_METHODS"]
 
 
 def _exact(net, w, X, T, beta, chunk_size, fd_method):
-    from .exact import exact_data_hessian
     return exact_data_hessian(net, w, X, T, beta, chunk_size)
 
 
@@ -19,12 +21,10 @@ def _outer(net, w, X, T, beta, chunk_size, fd_method):
 
 
 def _diag(net, w, X, T, beta, chunk_size, fd_method):
-    from .diagonal import becker_lecun_diagonal
     return becker_lecun_diagonal(net, w, X, T, beta, chunk_size)
 
 
 def _fd(net, w, X, T, beta, chunk_size, fd_method):
-    from ..check import finite_difference_data_hessian
     return finite_difference_data_hessian(net, w, X, T, beta, fd_method)
 
 

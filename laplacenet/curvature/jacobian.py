@@ -16,10 +16,13 @@ def row_jacobians(net, layers, fw, rows):
     """``rows`` (N, R, K) -> ``(N, R, W)``: row r of pattern n is ``rows[n, r] @ J_n``."""
     deltas = backprop(layers, hidden_slopes(net, fw), rows)
     N, R = rows.shape[:2]
-    parts = []
-    for z_prev, d in zip(fw.z, deltas):
-        parts += [(d[:, :, :, None] * z_prev[:, None, None, :]).reshape(N, R, -1), d]
-    return np.concatenate(parts, axis=2)
+    out = np.empty((N, R, net.n_params))
+    for (ws, bs), z_prev, d in zip(net.layer_slices, fw.z, deltas):
+        # d a / d W_l[i, j] = delta_l[i] z_{l-1}[j] (PRML 5.53), written in place as W_l.ravel() order
+        weights = out[:, :, ws].reshape(N, R, d.shape[2], z_prev.shape[1])
+        np.multiply(d[:, :, :, None], z_prev[:, None, None, :], out=weights)
+        out[:, :, bs] = d
+    return out
 
 
 def output_jacobians(net, layers, X):

@@ -20,10 +20,14 @@ from ..objective import validate_problem
 from ..priors import alpha_per_param
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["hvp", "hessian_operator", "data_hvp", "data_gnvp", "HVP_KINDS"]
+__all__ = ["hvp", "hessian_operator", "data_hvp", "data_gnvp", "output_hessian_times", "HVP_KINDS"]
 
-#: (N, k, d_l) float64 arrays alive at once per unit of a chunk row (R{a}, R{z}, R{delta} and temporaries).
-_ARRAYS_PER_UNIT = 6
+#: bytes of one chunk of an R-quantity over all layers (rows * k * sum(d_l) * 8). A few live at once;
+#: about half the L2 cache measured fastest for blocks of 10-50 directions.
+R_CHUNK_BYTES = 2**20
+#: fewest data rows per chunk by default: the weight-gradient products contract over the rows and every
+#: chunk adds a (k, W) result, so fewer rows waste time (16 rows took twice as long as 32).
+MIN_CHUNK_ROWS = 32
 
 
 # --- Lambda_n U_n: the output Hessian applied to directions (N, k, K) without forming (N, K, K) ---------
@@ -127,21 +131,32 @@ def _r_weight_gradient(fw, R_deltas, deltas=None, Rz=None):
     return np.concatenate(parts, axis=1)
 
 
-def _chunk_rows(net, k, chunk_size):
-    """Rows per chunk so that the (chunk, k, d_l) R-arrays stay within the chunk budget."""
-    if chunk_size is not None:
-        return chunk_size
-    return rows_for_budget(8 * _ARRAYS_PER_UNIT * k * sum(net.sizes))
+def _chunk_shape(net, k, chunk_size):
+    """``(rows, width)``: data rows per chunk and directions per pass.
+
+    One R-quantity, (rows, width, d_l) over all layers, then takes about ``R_CHUNK_BYTES``; a very wide
+    V (e.g. the identity, for a full Hessian) is taken in blocks of columns.
+    """
+    bytes_per_row_and_direction = 8 * sum(net.sizes[1:])
+    if chunk_size is None:
+        chunk_size = max(MIN_CHUNK_ROWS, rows_for_budget(bytes_per_row_and_direction * k, R_CHUNK_BYTES))
+    return chunk_size, rows_for_budget(bytes_per_row_and_direction * chunk_size, R_CHUNK_BYTES)
 
 
 def _block_product(chunk_product, net, w, X, T, V, chunk_size):
-    """Sum ``chunk_product(layers, dirs, X_chunk, T_chunk)`` (k, W) over the data; shape of V kept."""
+    """``V (W,)`` or ``(W, k)`` -> the product of the same shape.
+
+    ``chunk_product(layers, dirs, X_chunk, T_chunk)`` returns a chunk's (width, W) contribution; it is
+    summed over the data for each block of ``width`` columns of V.
+    """
     layers = net.unpack(w)
     V2 = V.reshape(net.n_params, -1)
-    dirs = _split_directions(net, V2)
-    total = data_sum(lambda Xc, Tc: chunk_product(layers, dirs, Xc, Tc), X, T,
-                     _chunk_rows(net, V2.shape[1], chunk_size))
-    return total.T.reshape(V.shape)
+    rows, width = _chunk_shape(net, V2.shape[1], chunk_size)
+    blocks = []
+    for start in range(0, V2.shape[1], width):
+        dirs = _split_directions(net, V2[:, start:start + width])
+        blocks.append(data_sum(lambda Xc, Tc: chunk_product(layers, dirs, Xc, Tc), X, T, rows))
+    return np.concatenate(blocks).T.reshape(V.shape)
 
 
 def data_hvp(net, w, X, T, V, beta, chunk_size=None):
@@ -156,7 +171,8 @@ def data_hvp(net, w, X, T, V, beta, chunk_size=None):
     V : (W,) or (W, k) directions.
     beta : noise precision (Gaussian) or None.
     chunk_size : int, optional
-        Rows of data per chunk; by default about 64 MiB of R-arrays.
+        Rows of data per chunk; by default about 1 MiB per R-quantity (see ``R_CHUNK_BYTES``). The
+        columns of V are taken in blocks that keep to the same budget.
 
     Returns
     -------
@@ -207,6 +223,8 @@ def _product_for(kind):
 def _check_directions(net, v, name="v"):
     """``v`` as a finite float64 array of shape (W,) or (W, k), k >= 1."""
     W = net.n_params
+    if np.iscomplexobj(v):
+        raise ValueError(f"{name} must be real; got a complex array")
     try:
         V = np.asarray(v, dtype=float)
     except (TypeError, ValueError):
@@ -233,7 +251,7 @@ def hvp(net, w, X, T, v, alpha, beta=None, *, kind="exact", chunk_size=None):
         ``'exact'``: the exact Hessian by the R-operator (PRML 5.96-5.111). ``'outer'``: the
         outer-product / Gauss-Newton approximation (5.84, 5.85).
     chunk_size : int, optional
-        Rows of data per chunk; by default about 64 MiB of intermediate arrays.
+        Rows of data per chunk; by default chosen so that each intermediate R-array takes about 1 MiB.
 
     Returns
     -------
@@ -251,8 +269,9 @@ def hvp(net, w, X, T, v, alpha, beta=None, *, kind="exact", chunk_size=None):
 def hessian_operator(net, w, X, T, alpha, beta=None, kind="exact", *, chunk_size=None):
     """The Hessian of E(w) as a symmetric :class:`scipy.sparse.linalg.LinearOperator` of shape (W, W).
 
-    Every product (``matvec``, ``matmat``, ``rmatvec``, ``@``) runs one pass of :func:`hvp` over the data
-    for the whole block of vectors; the arguments are validated once, here. ``w`` is copied.
+    Every product (``matvec``, ``matmat``, ``rmatvec``, ``@``) is one call of the block product behind
+    :func:`hvp`: the vectors of a block share each pass over the data (a very wide block is split into
+    column blocks that keep to the memory budget). The arguments are validated once, here; ``w`` is copied.
 
     Parameters
     ----------

@@ -1,0 +1,147 @@
+"""Benchmark of the curvature routes (issue 3): times, ratios to floors measured in the same run, peak memory,
+and how far each approximation lies from the exact Hessian.
+
+Run:  python benchmarks/curvature.py [--quick] [--repeat R]
+
+Floors: one gradient for ``hvp``; numpy's ``J.T @ J`` with J of shape (N*K, W) for the outer and exact
+Hessians; ``numpy.linalg.inv`` of a W x W matrix for the incremental inverse. Peak memory is the largest
+block numpy allocated during the call (tracemalloc), so "flat in N" can be read off two rows.
+"""
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+import laplacenet as ln
+
+PROBLEMS = {  # name: (sizes, likelihood)
+    "gauss-500": ([8, 20, 16, 1], "gaussian"),
+    "gauss-2k": ([8, 40, 40, 1], "gaussian"),
+    "gauss-5k": ([20, 70, 50, 1], "gaussian"),
+    "cat-500": ([10, 35, 3], "categorical"),
+    "cat-700": ([10, 50, 3], "categorical"),
+    "cat-2k": ([20, 80, 5], "categorical"),
+    "cat-5k": ([30, 120, 10], "categorical"),
+}
+QUICK = ["gauss-500", "cat-700"]
+ALPHA, BETA = 1.0, 25.0
+
+
+def make_data(sizes, likelihood, n, seed=0):
+    """Targets from a random teacher network of the same shape, so the problem has structure."""
+    rng = np.random.default_rng(seed)
+    teacher = ln.MLP(sizes, "tanh", "gaussian")
+    X = rng.normal(size=(n, sizes[0]))
+    a = teacher.forward(teacher.init(seed + 100) * 1.5, X)
+    if likelihood == "gaussian":
+        return X, a + 0.2 * rng.normal(size=a.shape)
+    return X, np.argmax(a + rng.gumbel(size=a.shape), axis=1)
+
+
+def timed(fn, repeat):
+    """Best wall time of ``repeat`` calls and the peak traced allocation of the first, in MiB."""
+    tracemalloc.start()
+    out = fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best, peak
+
+
+def logdet(A):
+    sign, value = np.linalg.slogdet(A)
+    return value if sign > 0 else np.nan
+
+
+def run_problem(name, n, repeat):
+    sizes, likelihood = PROBLEMS[name]
+    net = ln.MLP(sizes, "tanh", likelihood)
+    X, T = make_data(sizes, likelihood, n)
+    w, _ = ln.train(net, X, T, ALPHA, BETA, seed=0, maxiter=150, warn=False)
+    W, K = net.n_params, net.n_outputs
+    args = (net, w, X, T, ALPHA, BETA)
+    v = np.random.default_rng(1).normal(size=W)
+    rows = {}
+    J = np.random.default_rng(2).normal(size=(n * K, W))
+    _, t_floor, _ = timed(lambda: J.T @ J, repeat)
+    del J
+    _, t_grad, m_grad = timed(lambda: ln.gradient(*args), repeat)
+    _, t_hvp, m_hvp = timed(lambda: ln.hvp(net, w, X, T, v, ALPHA, BETA), repeat)
+    H_exact, t_exact, m_exact = timed(lambda: ln.hessian(*args, method="exact"), repeat)
+    H_outer, t_outer, m_outer = timed(lambda: ln.hessian(*args, method="outer"), repeat)
+    d_exact, t_dex, m_dex = timed(lambda: ln.hessian_diagonal(*args, kind="exact"), repeat)
+    d_outer, t_dout, m_dout = timed(lambda: ln.hessian_diagonal(*args, kind="outer"), repeat)
+    d_bl, t_bl, m_bl = timed(lambda: ln.hessian(*args, method="diag"), repeat)
+    A = H_outer
+    _, t_inv, _ = timed(lambda: np.linalg.inv(A), repeat)
+    _, t_inc64, m_inc64 = timed(lambda: ln.inverse_outer_hessian(*args, block_size=64), 1)
+    # block size 1 costs O(W^2) per pattern with little BLAS-3 work; time a prefix and scale up for large W
+    n1 = n if W * W * n <= 2000**2 * 1000 else max(50, int(2000**2 * 1000 / (W * W)))
+    args1 = (net, w, X[:n1], T[:n1], ALPHA, BETA)
+    _, t_inc1, m_inc1 = timed(lambda: ln.inverse_outer_hessian(*args1, block_size=1), 1)
+    t_inc1 *= n / n1
+    rows["timing"] = dict(
+        W=W, N=n, grad=t_grad, hvp=t_hvp, hvp_ratio=t_hvp / t_grad, floor=t_floor,
+        exact=t_exact, exact_ratio=t_exact / t_floor, outer=t_outer, outer_ratio=t_outer / t_floor,
+        diag_exact=t_dex, diag_outer=t_dout, diag_bl=t_bl, inv_direct=t_inv, inc64=t_inc64,
+        inc64_ratio=t_inc64 / t_inv, inc1=t_inc1, inc1_ratio=t_inc1 / t_inv, inc1_extrapolated=n1 < n)
+    rows["memory"] = dict(W=W, N=n, grad=m_grad, hvp=m_hvp, exact=m_exact, outer=m_outer, diag_exact=m_dex,
+                          diag_outer=m_dout, diag_bl=m_bl, inc64=m_inc64, inc1=m_inc1)
+    fro = np.linalg.norm(H_exact)
+    diag_true = np.diag(H_exact)
+    ld_exact = logdet(H_exact)
+    rows["accuracy"] = dict(
+        W=W, N=n,
+        outer_fro=np.linalg.norm(H_outer - H_exact) / fro,
+        diag_outer_err=np.linalg.norm(d_outer - diag_true) / np.linalg.norm(diag_true),
+        diag_bl_err=np.linalg.norm(d_bl - diag_true) / np.linalg.norm(diag_true),
+        diag_exact_err=np.linalg.norm(d_exact - diag_true) / np.linalg.norm(diag_true),
+        logdet_exact=ld_exact,
+        logdet_outer_err=abs(logdet(H_outer) - ld_exact) / abs(ld_exact),
+        logdet_diag_outer_err=abs(np.sum(np.log(d_outer)) - ld_exact) / abs(ld_exact),
+        logdet_bl_err=abs(np.sum(np.log(np.where(d_bl > 0, d_bl, np.nan))) - ld_exact) / abs(ld_exact))
+    return rows
+
+
+def print_table(title, rows, columns):
+    print(f"\n{title}")
+    header = " | ".join(f"{c:>12}" for c in ["problem", *columns])
+    print(header)
+    print("-" * len(header))
+    for name, row in rows:
+        cells = []
+        for c in columns:
+            value = row[c]
+            cells.append(f"{value:>12}" if isinstance(value, (int, np.integer, bool)) else f"{value:>12.3g}")
+        print(" | ".join([f"{name:>12}", *cells]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two small problems at N = 1000 only")
+    parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best is kept)")
+    opts = parser.parse_args()
+    names = QUICK if opts.quick else list(PROBLEMS)
+    sizes_n = [1000] if opts.quick else [1000, 10000]
+    results = [(f"{name}/{n}", run_problem(name, n, opts.repeat)) for name in names for n in sizes_n]
+    print_table("Time in seconds, and ratios to the floors (hvp / gradient; exact, outer / J.T@J; "
+                "incremental inverse / numpy.linalg.inv)",
+                [(k, r["timing"]) for k, r in results],
+                ["W", "N", "grad", "hvp", "hvp_ratio", "floor", "exact", "exact_ratio", "outer", "outer_ratio",
+                 "diag_exact", "diag_outer", "diag_bl", "inv_direct", "inc64", "inc64_ratio", "inc1",
+                 "inc1_ratio", "inc1_extrapolated"])
+    print_table("Peak traced memory in MiB", [(k, r["memory"]) for k, r in results],
+                ["W", "N", "grad", "hvp", "exact", "outer", "diag_exact", "diag_outer", "diag_bl", "inc64", "inc1"])
+    print_table("Distance from the exact Hessian (relative Frobenius; relative error of ln det A)",
+                [(k, r["accuracy"]) for k, r in results],
+                ["W", "N", "outer_fro", "diag_outer_err", "diag_bl_err", "diag_exact_err", "logdet_exact",
+                 "logdet_outer_err", "logdet_diag_outer_err", "logdet_bl_err"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Model comparison by the evidence: the evidence-versus-complexity study of PRML 5.7 and MacKay (1992)."""
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from ._validation import check_data, check_positive_int, check_X
+from .estimators import check_hidden
+from .evidence import fit_evidence, symmetry_term
+from .likelihoods import get_likelihood
+from .network import MLP
+
+__all__ = ["compare_models", "ComparisonRow", "ModelComparison"]
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One restart of one architecture.
+
+    ``train_error`` and ``test_error`` are mean squared errors (over patterns and outputs) for regression and
+    error rates of the MAP network's most probable class for classification; ``test_error`` is None without
+    test data. ``log_evidence`` includes the hidden-unit symmetry term when ``symmetry=True``.
+    """
+
+    hidden: tuple
+    restart: int
+    n_params: int
+    log_evidence: float
+    gamma: float
+    alpha: Any
+    beta: Any
+    train_error: float
+    test_error: Optional[float]
+    converged: bool
+
+
+class ModelComparison:
+    """The table :func:`compare_models` returns: ``rows``, :meth:`best` and a text rendering (``str``)."""
+
+    def __init__(self, rows):
+        self.rows = list(rows)
+
+    def best(self):
+        """The row of highest log evidence."""
+        return max(self.rows, key=lambda row: row.log_evidence)
+
+    def to_dicts(self):
+        """The rows as a list of dicts (e.g. for ``pandas.DataFrame``)."""
+        return [dict(vars(row)) for row in self.rows]
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __str__(self):
+        header = f"{'hidden':>10} {'restart':>7} {'W':>5} {'log evidence':>13} {'gamma':>8} {'alpha':>10} " \
+                 f"{'beta':>10} {'train err':>10} {'test err':>10}"
+        lines = [header]
+        for r in self.rows:
+            alpha = f"{r.alpha:.4g}" if np.ndim(r.alpha) == 0 else "grouped"
+            beta = "-" if r.beta is None else (f"{r.beta:.4g}" if np.ndim(r.beta) == 0 else "per output")
+            test = "-" if r.test_error is None else f"{r.test_error:.4g}"
+            lines.append(f"{str(r.hidden):>10} {r.restart:>7} {r.n_params:>5} {r.log_evidence:>13.4f} "
+                         f"{r.gamma:>8.3f} {alpha:>10} {beta:>10} {r.train_error:>10.4g} {test:>10}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"ModelComparison({len(self.rows)} rows; best {self.best().hidden})"
+
+
+def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaussian", *, X_test=None,
+                   T_test=None, activation="tanh", hessian="outer", alpha=0.01, beta=1.0, symmetry=True, cycles=50,
+                   tol=1e-6, seed=None, train_kwargs=None):
+    """Fit each architecture by :func:`laplacenet.fit_evidence` from several starts and tabulate the results.
+
+    Parameters
+    ----------
+    X : (N, D) array
+    T : targets for ``likelihood`` (as for :func:`laplacenet.error`).
+    hidden_sizes : sequence
+        Architectures: an int is one hidden layer of that width, a tuple several layers, 0 or () none.
+    restarts : int
+        Starts per architecture; every one is a row of the table.
+    likelihood : {'gaussian', 'bernoulli', 'categorical'}
+    X_test, T_test : arrays, optional
+        Test data, for the test error column.
+    activation, hessian, alpha, beta, cycles, tol, train_kwargs
+        As for :func:`laplacenet.fit_evidence` (alpha and beta are the starting values). ``hessian`` defaults
+        to ``'outer'`` (see :class:`laplacenet.BayesianMLPRegressor` for why).
+    symmetry : bool
+        Add ``ln M! + M ln 2`` per hidden layer of M units to the log evidence, so that widths compare fairly.
+    seed : int, optional
+        Restart r of every architecture starts from ``net.init(seed + r)``.
+
+    Returns
+    -------
+    ModelComparison
+    """
+    lik = get_likelihood(likelihood)
+    architectures = [check_hidden(h) for h in hidden_sizes]
+    if not architectures:
+        raise ValueError("hidden_sizes must name at least one architecture")
+    restarts = check_positive_int(restarts, "restarts")
+    X = check_X(X)
+    K = _n_outputs(lik, T)
+    if (X_test is None) != (T_test is None):
+        raise ValueError("X_test and T_test must be given together")
+    rows = []
+    for hidden in architectures:
+        net = MLP([X.shape[1], *hidden, K], activation, lik.name)
+        X, T_checked = check_data(net, X, T)
+        test = None if X_test is None else check_data(net, X_test, T_test, "X_test", "T_test")
+        result = fit_evidence(net, X, T_checked, alpha, beta, hessian, cycles=cycles, tol=tol, restarts=restarts,
+                              seed=seed, train_kwargs=train_kwargs)
+        bonus = symmetry_term(net) if symmetry else 0.0
+        for r, run in enumerate(result.restarts):
+            rows.append(ComparisonRow(
+                hidden, r, net.n_params, run.log_evidence + bonus, run.gamma, run.alpha, run.beta,
+                _error(net, run.w, X, T_checked), None if test is None else _error(net, run.w, *test),
+                run.converged))
+    return ModelComparison(rows)
+
+
+def _n_outputs(lik, T):
+    """Outputs implied by the targets: K columns (Gaussian), 1 (Bernoulli), the classes (categorical)."""
+    T = np.asarray(T)
+    if lik.name == "bernoulli":
+        return 1
+    if lik.name == "gaussian":
+        return 1 if T.ndim == 1 else T.shape[-1]
+    if T.ndim == 2 and T.shape[1] > 1:
+        return T.shape[1]
+    return max(2, int(np.max(T)) + 1)
+
+
+def _error(net, w, X, T):
+    """Mean squared error (regression) or error rate of the most probable class (classification)."""
+    y = net.forward(w, X)
+    if net.likelihood.uses_beta:
+        return float(np.mean((y - T) ** 2))
+    if net.likelihood.name == "bernoulli":
+        return float(np.mean((y[:, 0] > 0.5) != (T[:, 0] > 0.5)))
+    return float(np.mean(np.argmax(y, axis=1) != np.argmax(T, axis=1)))

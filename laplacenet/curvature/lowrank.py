@@ -1,0 +1,70 @@
+"""The top eigenpairs of the data Hessian by Lanczos on the matrix-free product (PRML 5.4.6).
+
+``H ~ U diag(lam) U^T`` with the k largest eigenvalues of the outer-product (Gauss-Newton, 5.84) or the
+exact (5.92-5.95) data Hessian. ``scipy.sparse.linalg.eigsh`` (ARPACK's implicitly restarted Lanczos) needs
+only products ``H v``, which the R-operator gives at the cost of a few gradients
+(:mod:`laplacenet.curvature.rop`), so no W x W matrix is formed. Optionally the diagonal of H that the
+k eigenpairs miss is kept too (a low-rank-plus-diagonal approximation).
+"""
+from collections import namedtuple
+
+import numpy as np
+from scipy.linalg import eigh
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+from .diagonal import exact_diagonal, outer_diagonal
+from .hessian import data_hessian
+from .rop import data_gnvp, data_hvp
+
+__all__ = ["LowRankCurvature", "top_eigenpairs", "lowrank_curvature", "LOWRANK_KINDS"]
+
+#: ``eigenvalues`` (k,) decreasing, ``eigenvectors`` (W, k) orthonormal, ``diagonal`` (W,) or None.
+LowRankCurvature = namedtuple("LowRankCurvature", "eigenvalues eigenvectors diagonal")
+
+_PRODUCTS = {"outer": data_gnvp, "exact": data_hvp}
+_DIAGONALS = {"outer": outer_diagonal, "exact": exact_diagonal}
+LOWRANK_KINDS = tuple(_PRODUCTS)
+
+
+def top_eigenpairs(net, w, X, T, beta, rank, kind="outer", chunk_size=None):
+    """The ``rank`` largest (algebraic) eigenvalues of the data Hessian and their eigenvectors.
+
+    Lanczos (``eigsh``, ``which='LA'``, to machine precision, from a fixed start vector) on the matrix-free
+    product; when ``2 rank + 1 >= W`` the Lanczos basis would span the whole space anyway, so the dense
+    Hessian is eigendecomposed instead (subject to the matrix budget).
+
+    Returns
+    -------
+    eigenvalues : (rank,) decreasing
+    eigenvectors : (W, rank)
+    """
+    W = net.n_params
+    if 2 * rank + 1 >= W:
+        lam, U = eigh(data_hessian(net, w, X, T, beta, kind, chunk_size), subset_by_index=[W - rank, W - 1],
+                      check_finite=False)
+    else:
+        product = _PRODUCTS[kind]
+
+        def matmat(V):
+            return product(net, w, X, T, np.asarray(V, dtype=float), beta, chunk_size)
+
+        op = LinearOperator((W, W), matvec=lambda v: matmat(np.reshape(v, (-1, 1)))[:, 0], matmat=matmat,
+                            dtype=np.float64)
+        lam, U = eigsh(op, k=rank, which="LA", tol=0, v0=np.random.default_rng(0).standard_normal(W))
+    order = np.argsort(lam)[::-1]
+    return lam[order], U[:, order]
+
+
+def lowrank_curvature(net, w, X, T, beta, rank, kind="outer", with_diagonal=False, chunk_size=None):
+    """:class:`LowRankCurvature` of the data Hessian, on validated arrays.
+
+    With ``with_diagonal`` the diagonal the k eigenpairs leave out is added back,
+    ``max(diag(H) - sum_j lam_j U_ij^2, 0)`` (diag(H) exact, by :mod:`laplacenet.curvature.diagonal`), so
+    that the approximation has H's diagonal wherever that residual is not negative.
+    """
+    lam, U = top_eigenpairs(net, w, X, T, beta, rank, kind, chunk_size)
+    diagonal = None
+    if with_diagonal:
+        residual = _DIAGONALS[kind](net, w, X, T, beta, chunk_size) - (U ** 2) @ lam
+        diagonal = np.maximum(residual, 0.0)
+    return LowRankCurvature(lam, U, diagonal)

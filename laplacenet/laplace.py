@@ -1,0 +1,474 @@
+"""The Laplace approximation to the posterior over the weights (PRML 5.7.1).
+
+q(w | D) = N(w | w_MAP, A^-1) with the precision A = H + diag(alpha) (5.161, 5.167), H the Hessian of the
+data error at w_MAP by one of the curvature routes of PRML 5.4. A dense A is held through its Cholesky
+factor ``A = L L^T``: every product with A^-1 is a triangular solve, and the log-determinant is
+``2 sum ln L_ii``. A diagonal A (``hessian='diag'``) is a vector. A posterior that has taken in new data
+through :meth:`LaplacePosterior.update` holds A^-1 itself, kept by the Woodbury identity (C.7).
+
+For networks whose W x W matrix does not fit, A is held in a structure that is never formed densely
+(:mod:`laplacenet.posteriors`): Kronecker factors per layer (``hessian='kron'``), the top eigenpairs of the
+data Hessian (``hessian='lowrank'``), or a dense A over the output layer alone (``subset='last_layer'``).
+"""
+from typing import NamedTuple, Optional
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_solve, cholesky, eigvalsh, solve_triangular
+from scipy.sparse.linalg import LinearOperator
+
+from ._chunks import chunk_slices, rows_for_budget
+from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_w
+from .curvature.hessian import HESSIAN_METHODS, data_hessian
+from .curvature.jacobian import scaled_jacobians
+from .curvature.kron import data_kron_factors
+from .curvature.last_layer import last_layer_hessian, last_layer_slice
+from .curvature.lowrank import LOWRANK_KINDS, lowrank_curvature
+from .curvature.outer import jacobian_chunk_rows
+from .curvature.woodbury import IncrementalInverse
+from .posteriors import Form, KroneckerPrecision, LowRankPrecision, not_positive_definite as _not_positive_definite
+from .predictive import predict
+from .priors import alpha_per_param
+
+__all__ = ["LaplacePosterior", "laplace", "build_posterior", "validate_bayesian", "check_options", "check_number",
+           "Structure", "check_structure", "as_structure", "posterior_curvature", "HESSIANS", "STRUCTURED",
+           "SUBSETS"]
+
+#: Hessians held in a structure that is never formed as a W x W matrix.
+STRUCTURED = ("kron", "lowrank")
+#: Every ``hessian=`` option of the Bayesian functions.
+HESSIANS = STRUCTURED + HESSIAN_METHODS
+#: ``subset=`` options: the whole network, or the output layer alone (the others fixed at w_MAP).
+SUBSETS = ("all", "last_layer")
+
+
+class Structure(NamedTuple):
+    """The curvature options of a Laplace posterior, validated by :func:`check_structure`."""
+
+    hessian: str
+    subset: Optional[str] = None
+    rank: Optional[int] = None
+    lowrank_hessian: str = "outer"
+    lowrank_diag: bool = False
+
+
+def validate_bayesian(net, w_map, X, T, alpha, beta):
+    """Validate a public Bayesian call: like ``validate_problem``, but alpha must be > 0 and w is ``w_map``."""
+    X, T = check_data(net, X, T)
+    return (check_w(net, w_map, "w_map"), X, T, check_alpha(net, alpha, allow_zero=False),
+            check_beta(net, beta))
+
+
+def check_options(hessian, jitter, chunk_size, subset=None, rank=None, lowrank_hessian="outer",
+                  lowrank_diag=False):
+    """Validate the curvature options of the Bayesian functions: ``(Structure, jitter, chunk_size)``."""
+    structure = check_structure(hessian, subset, rank, lowrank_hessian, lowrank_diag)
+    jitter = check_number(jitter, "jitter")
+    if chunk_size is not None:
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
+    return structure, jitter, chunk_size
+
+
+def check_structure(hessian, subset=None, rank=None, lowrank_hessian="outer", lowrank_diag=False):
+    """Validate ``hessian`` and its structure options; return a :class:`Structure`."""
+    if not isinstance(hessian, str) or hessian not in HESSIANS:
+        raise ValueError(f"hessian must be one of {', '.join(map(repr, HESSIAN_METHODS))}; got {hessian!r} (or a "
+                         f"structure never formed as a W x W matrix: {', '.join(map(repr, STRUCTURED))})")
+    if subset is not None and (not isinstance(subset, str) or subset not in SUBSETS):
+        raise ValueError(f"subset must be None or one of {', '.join(map(repr, SUBSETS))}; got {subset!r}")
+    subset = None if subset == "all" else subset
+    if subset == "last_layer" and hessian not in ("exact", "outer"):
+        raise ValueError(f"subset='last_layer' needs hessian='exact' or 'outer' on the output layer (the two "
+                         f"coincide there); got hessian={hessian!r}")
+    if hessian == "lowrank":
+        if rank is None:
+            raise ValueError("hessian='lowrank' needs rank=k, the number of eigenpairs of the data Hessian to keep")
+        rank = check_positive_int(rank, "rank")
+        if lowrank_hessian not in LOWRANK_KINDS:
+            raise ValueError(f"lowrank_hessian must be one of {', '.join(map(repr, LOWRANK_KINDS))}; "
+                             f"got {lowrank_hessian!r}")
+        if not isinstance(lowrank_diag, (bool, np.bool_)):
+            raise ValueError(f"lowrank_diag must be True or False; got {lowrank_diag!r}")
+    elif rank is not None or lowrank_hessian != "outer" or lowrank_diag is not False:
+        raise ValueError(f"rank, lowrank_hessian and lowrank_diag apply only to hessian='lowrank'; got "
+                         f"hessian={hessian!r} with rank={rank!r}, lowrank_hessian={lowrank_hessian!r}, "
+                         f"lowrank_diag={lowrank_diag!r}")
+    return Structure(hessian, subset, rank, lowrank_hessian, bool(lowrank_diag))
+
+
+def as_structure(hessian):
+    """A :class:`Structure` from one, or from a plain (already valid) ``hessian`` string."""
+    return hessian if isinstance(hessian, Structure) else Structure(hessian)
+
+
+def check_number(value, name, positive=False, unit=""):
+    """A finite float that is >= 0 (> 0 with ``positive``)."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.number)) \
+        and np.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number{unit}; "
+                         f"got {value!r}")
+    return float(value)
+
+
+def laplace(net, w_map, X, T, alpha, beta=None, hessian="exact", *, jitter=0.0, chunk_size=None, subset=None,
+            rank=None, lowrank_hessian="outer", lowrank_diag=False):
+    """The Laplace approximation N(w_MAP, A^-1) to the posterior over the weights (PRML 5.167).
+
+    Parameters
+    ----------
+    net : MLP
+    w_map : (W,) array
+        The mode of the posterior, e.g. from :func:`laplacenet.train` (the approximation is only meaningful
+        at a minimum of E).
+    X : (N, D) array
+    T : targets, as for :func:`laplacenet.error`.
+    alpha : float or (n_groups,) array
+        Prior precision(s), all > 0; group g's alpha lies on its part of the diagonal of A.
+    beta : float or (K,) array, optional
+        Noise precision of a Gaussian likelihood (one per output allowed); ignored for classification.
+    hessian : {'exact', 'outer', 'diag', 'fd', 'kron', 'lowrank'}
+        Route to the data Hessian H (see :func:`laplacenet.hessian`). ``'outer'`` is positive semi-definite
+        at any w, so A is positive definite; ``'diag'`` gives a diagonal posterior. For networks whose
+        W x W matrix does not fit, two structures are never formed densely: ``'kron'``, the
+        Kronecker-factored Gauss-Newton matrix (KFAC, see :func:`laplacenet.kron_factors`, laplace-torch's
+        convention), and ``'lowrank'``, the top ``rank`` eigenpairs of the data Hessian found by Lanczos on
+        the matrix-free product, the rest of the spectrum left to the prior.
+    jitter : float
+        Added to the diagonal of A (as if it were data curvature); 0 by default. Nothing else is added.
+    chunk_size : int, optional
+        Rows of data per chunk when forming H and in predictions.
+    subset : {None, 'all', 'last_layer'}
+        ``'last_layer'``: the posterior over the output layer's weights and biases alone, every other weight
+        fixed at w_map (laplace-torch's default); ``hessian`` must be ``'exact'`` or ``'outer'``, which agree
+        on that layer. The precision and covariance are then (W_L, W_L) over ``posterior.subset_slice``.
+    rank : int
+        With ``hessian='lowrank'``: the number k of eigenpairs kept.
+    lowrank_hessian : {'outer', 'exact'}
+        With ``hessian='lowrank'``: the data Hessian whose eigenpairs are taken.
+    lowrank_diag : bool
+        With ``hessian='lowrank'``: add back the part of H's diagonal the k eigenpairs miss,
+        ``max(diag(H) - diag(U diag(lam) U^T), 0)``.
+
+    Returns
+    -------
+    LaplacePosterior
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        When A is not positive definite (w_map is not a minimum); the message gives the smallest eigenvalue.
+    """
+    w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
+    structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
+                                                  lowrank_diag)
+    return build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size)
+
+
+def posterior_curvature(net, w, X, T, beta, hessian, chunk_size=None):
+    """The data curvature a posterior of ``hessian`` (a string or :class:`Structure`) is built from.
+
+    A dense (W, W) or diagonal (W,) data Hessian; the (W_L, W_L) output-layer Hessian for
+    ``subset='last_layer'``; :class:`~laplacenet.curvature.kron.KronFactors` for ``'kron'``; a
+    :class:`~laplacenet.curvature.lowrank.LowRankCurvature` for ``'lowrank'``.
+    """
+    structure = as_structure(hessian)
+    if structure.subset == "last_layer":
+        return last_layer_hessian(net, w, X, T, beta, chunk_size)
+    if structure.hessian == "kron":
+        return data_kron_factors(net, w, X, T, beta, chunk_size)
+    if structure.hessian == "lowrank":
+        if structure.rank > net.n_params:
+            raise ValueError(f"rank must be at most the number of weights W = {net.n_params}; got {structure.rank}")
+        return lowrank_curvature(net, w, X, T, beta, structure.rank, structure.lowrank_hessian,
+                                 structure.lowrank_diag, chunk_size)
+    return data_hessian(net, w, X, T, beta, structure.hessian, chunk_size)
+
+
+def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=None, H=None):
+    """:func:`laplace` on validated arguments; ``hessian`` is a string or a :class:`Structure`, ``H`` the
+    data curvature of :func:`posterior_curvature` when already at hand."""
+    structure = as_structure(hessian)
+    name = structure.hessian
+    fresh = H is None
+    if fresh:
+        H = posterior_curvature(net, w, X, T, beta, structure, chunk_size)
+    if name == "kron":
+        form = KroneckerPrecision(net, H, alpha, jitter)
+        A = form
+    elif name == "lowrank":
+        form = LowRankPrecision(net, H, alpha, jitter)
+        A = form
+    else:
+        # A given H is copied (the caller still needs it); a fresh one becomes A in place.
+        A = H if fresh else np.array(H, dtype=float)
+        prior = alpha_per_param(net, alpha)[_subset_slice(net, structure.subset)] + jitter  # PRML (5.161)
+        if A.ndim == 1:
+            A += prior
+            form = _Diagonal(A, name)
+        else:
+            A[np.diag_indices_from(A)] += prior
+            form = _Cholesky(A, name)
+    return LaplacePosterior(net, w, A, alpha, beta, name, form, jitter, chunk_size, X.shape[0],
+                            subset=structure.subset)
+
+
+def _subset_slice(net, subset):
+    return last_layer_slice(net) if subset == "last_layer" else slice(0, net.n_params)
+
+
+class LaplacePosterior:
+    """A Gaussian approximation N(w | mean, A^-1) to the posterior over the weights (PRML 5.167).
+
+    Built by :func:`laplacenet.laplace`; not meant to be constructed directly.
+
+    Attributes
+    ----------
+    net : MLP
+    mean : (W,) array
+        w_MAP.
+    precision
+        A = H + diag(alpha) (+ jitter I), read-only: a (W, W) array; a (W,) vector for ``hessian='diag'``;
+        for ``'kron'`` and ``'lowrank'`` a :class:`~laplacenet.KroneckerPrecision` or
+        :class:`~laplacenet.LowRankPrecision`, a (W, W) :class:`scipy.sparse.linalg.LinearOperator` holding
+        its factors (never a dense matrix); with ``subset='last_layer'`` a (W_L, W_L) array over the
+        output layer's parameters ``mean[subset_slice]``.
+    alpha, beta
+        The hyperparameters A was built with (beta is None for classification).
+    hessian : str
+        The Hessian route or structure.
+    subset : None or 'last_layer'
+        None when the posterior covers every weight; ``'last_layer'`` when it covers the output layer alone,
+        the other weights fixed at ``mean``.
+    subset_slice : slice
+        The part of the flat weight vector the posterior covers (``slice(0, W)`` without a subset).
+    jitter : float
+    n_data : int
+        Patterns taken in, including those folded in by :meth:`update`.
+    """
+
+    def __init__(self, net, mean, precision, alpha, beta, hessian, form, jitter, chunk_size, n_data,
+                 subset=None):
+        self.net = net
+        self.mean = _read_only(np.array(mean, dtype=float))
+        # built here, not the caller's; the structured precisions are operators, not arrays
+        self.precision = precision if isinstance(precision, LinearOperator) else _read_only(precision)
+        self.alpha = alpha
+        self.beta = beta
+        self.hessian = hessian
+        self.jitter = jitter
+        self.chunk_size = chunk_size
+        self.n_data = n_data
+        self.subset = subset
+        self.subset_slice = _subset_slice(net, subset)
+        self._form = form
+
+    @property
+    def log_det(self):
+        """``ln|A|``, the log-determinant of the precision (of the output layer's, with a subset)."""
+        return self._form.log_det
+
+    def covariance(self):
+        """The posterior covariance A^-1: ``(W, W)``, or the variances ``(W,)`` of a diagonal posterior.
+
+        A dense A^-1 is formed by a Cholesky solve against the identity (O(W^3)); the predictive
+        and sampling routes never form it. For ``'kron'`` and ``'lowrank'`` it is a LinearOperator (products
+        with A^-1 through the factors); with ``subset='last_layer'`` it is (W_L, W_L).
+        """
+        return self._form.covariance()
+
+    def variances(self):
+        """``(W,)``: the posterior variance of every weight, the diagonal of A^-1 (0 for weights held fixed)."""
+        out = np.zeros(self.mean.size)
+        out[self.subset_slice] = self._form.variances()
+        return out
+
+    def sample(self, n, seed=None):
+        """``(n, W)`` draws from N(mean, A^-1): ``w = mean + S z`` with ``S S^T = A^-1`` (``S = L^-T`` for
+        ``A = L L^T``), z standard normal; with a subset, the other weights stay at ``mean``."""
+        n = check_positive_int(n, "n")
+        Z = np.random.default_rng(seed).standard_normal((n, self._form.dim))
+        draws = np.tile(self.mean, (n, 1))
+        draws[:, self.subset_slice] += self._form.deviations(Z)
+        return draws
+
+    def activation_covariance(self, G):
+        """``G A^-1 G^T`` per pattern: ``G`` (n, K, W) output Jacobians -> ``(n, K, K)`` (PRML 5.173, 5.185)."""
+        return self._form.activation_covariance(G[:, :, self.subset_slice])
+
+    def linearised_covariance(self, inputs, deltas):
+        """``G A^-1 G^T`` per pattern from the factors of G: ``inputs`` and ``deltas`` are, for every layer l,
+        its input ``z_{l-1}`` (n, d_{l-1}) and the rows of ``d a_L / d a_l`` (n, K, d_l) (PRML 5.73)."""
+        layers = range(self.net.n_layers) if self.subset is None else [self.net.n_layers - 1]
+        return self._form.linearised_covariance([inputs[l] for l in layers], [deltas[l] for l in layers])
+
+    def prediction_chunk_rows(self):
+        """Test points per chunk so that their Jacobians stay within the chunk budget."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        width = max(self._form.jacobian_width, sum(self.net.sizes))
+        return rows_for_budget(8 * self.net.n_outputs * width)
+
+    def predict(self, X_new, method="linear", return_noise=True, full_cov=False, n_samples=1000, seed=None):
+        """The predictive distribution at ``X_new``: ``(mean, variance)``.
+
+        See :func:`laplacenet.predictive.predict` for the methods, the approximations and the shapes.
+        """
+        return predict(self, X_new, method, return_noise, full_cov, n_samples, seed)
+
+    def update(self, X_new, T_new):
+        """Fold new patterns into the posterior at the same w; returns a NEW :class:`LaplacePosterior`.
+
+        The mean w_MAP does NOT move: the result is the Laplace approximation at the old w_MAP with the
+        curvature of the new patterns added, equal to ``laplace`` on all the data at that w (refit with
+        :func:`laplacenet.train` from ``mean`` and call :func:`laplacenet.laplace` to move it).
+
+        * ``hessian='outer'``: the rows ``S_n J_n`` of the new patterns (``S_n^T S_n = Lambda_n``) are folded
+          into A^-1 by the Woodbury identity (C.7) and into ln|A| by the determinant lemma (C.14): O(W^2 k)
+          for k new patterns. The first update of a Cholesky-held posterior forms A^-1 once (O(W^3)).
+        * ``hessian='diag'``: the Becker-Le Cun diagonal of the new patterns is added to A, O(W k).
+        * ``'exact'`` and ``'fd'`` are refused: the exact curvature of new patterns is not a sum of outer
+          products B^T B (its second-derivative term may be indefinite), so no Woodbury update applies and
+          a new O(W^3) factorisation is needed anyway - call :func:`laplacenet.laplace` on all the data.
+
+        Parameters
+        ----------
+        X_new : (k, D) array
+        T_new : targets of the new patterns.
+        """
+        if self.subset is not None:
+            raise ValueError(f"update needs a posterior over all the weights; this one has subset={self.subset!r}. "
+                             f"Call laplacenet.laplace on all the data instead.")
+        if self.hessian not in ("outer", "diag"):
+            raise ValueError(
+                f"update needs a posterior built with hessian='outer' or 'diag'; this one uses "
+                f"hessian={self.hessian!r}, whose curvature of new patterns is not a sum of outer products "
+                f"B^T B (the second-derivative term may be indefinite), so the Woodbury update does not apply. "
+                f"Call laplacenet.laplace on all the data instead.")
+        X_new, T_new = check_data(self.net, X_new, T_new, "X_new", "T_new")
+        w = self.mean
+        if self.hessian == "diag":
+            A = self.precision + data_hessian(self.net, w, X_new, T_new, self.beta, "diag", self.chunk_size)
+            form = _Diagonal(A, "diag")
+        else:
+            A, form = self._woodbury_update(X_new)
+        return LaplacePosterior(self.net, w, A, self.alpha, self.beta, self.hessian, form, self.jitter,
+                                self.chunk_size, self.n_data + X_new.shape[0])
+
+    def _woodbury_update(self, X_new):
+        """``A + sum_n (S_n J_n)^T (S_n J_n)`` and its inverse by Woodbury (PRML 5.84-5.89, C.7)."""
+        net, W = self.net, self.mean.size
+        state = self._form.incremental_inverse(self.precision)
+        A = np.array(self.precision)
+        layers = net.unpack(self.mean)
+        for sl in chunk_slices(X_new.shape[0], jacobian_chunk_rows(net, self.chunk_size)):
+            B = scaled_jacobians(net, layers, X_new[sl], self.beta).reshape(-1, W)
+            A += B.T @ B
+            state.update(B)
+        return A, _Woodbury(state, A)
+
+    def __repr__(self):
+        return (f"LaplacePosterior({self.net!r}, hessian={self.hessian!r}, n_params={self.mean.size}, "
+                f"n_data={self.n_data}, log_det={self.log_det:.6g})")
+
+
+def _read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+class _Cholesky(Form):
+    """A dense positive-definite precision held as its lower Cholesky factor, ``A = L L^T``."""
+
+    def __init__(self, A, hessian):
+        try:
+            self.L = cholesky(A, lower=True, check_finite=False)
+        except LinAlgError:
+            smallest = float(eigvalsh(A, subset_by_index=[0, 0], check_finite=False)[0])
+            raise _not_positive_definite(smallest, hessian) from None
+        self.log_det = 2.0 * float(np.sum(np.log(np.diag(self.L))))
+
+    @property
+    def dim(self):
+        return self.L.shape[0]
+
+    def covariance(self):
+        return cho_solve((self.L, True), np.eye(self.L.shape[0]), check_finite=False)
+
+    def variances(self):
+        return np.diag(self.covariance()).copy()
+
+    def deviations(self, Z):
+        # Rows of L^-T z: covariance L^-T L^-1 = A^-1.
+        return solve_triangular(self.L, Z.T, lower=True, trans="T", check_finite=False).T
+
+    def activation_covariance(self, G):
+        n, K, W = G.shape
+        V = solve_triangular(self.L, G.reshape(n * K, W).T, lower=True, check_finite=False)
+        V = V.T.reshape(n, K, W)  # rows of L^-1 g, so (L^-1 g)^T (L^-1 g) = g^T A^-1 g
+        return V @ V.transpose(0, 2, 1)
+
+    def incremental_inverse(self, A):
+        return IncrementalInverse.from_matrix(A)
+
+
+class _Diagonal(Form):
+    """A diagonal precision ``A = diag(a)``."""
+
+    def __init__(self, a, hessian):
+        if not np.all(a > 0):
+            raise _not_positive_definite(float(np.min(a)), hessian)
+        self.a = a
+        self.log_det = float(np.sum(np.log(a)))
+
+    @property
+    def dim(self):
+        return self.a.size
+
+    def covariance(self):
+        return 1.0 / self.a
+
+    def variances(self):
+        return 1.0 / self.a
+
+    def deviations(self, Z):
+        return Z / np.sqrt(self.a)
+
+    def activation_covariance(self, G):
+        return (G / self.a) @ G.transpose(0, 2, 1)
+
+
+class _Woodbury(Form):
+    """A dense precision whose inverse is kept by Woodbury updates (after :meth:`LaplacePosterior.update`)."""
+
+    def __init__(self, state, A):
+        self.state = state
+        self.A = A
+        self._cholesky = None
+
+    @property
+    def log_det(self):
+        return self.state.log_det
+
+    @property
+    def dim(self):
+        return self.A.shape[0]
+
+    def covariance(self):
+        return np.array(self.state.inverse)
+
+    def variances(self):
+        return np.diag(self.state.inverse).copy()
+
+    def deviations(self, Z):
+        # Sampling needs a square root: factor the precision once, on first use.
+        if self._cholesky is None:
+            self._cholesky = _Cholesky(self.A, "outer")
+        return self._cholesky.deviations(Z)
+
+    def activation_covariance(self, G):
+        n, K, W = G.shape
+        U = (G.reshape(n * K, W) @ self.state.inverse).reshape(n, K, W)
+        return U @ G.transpose(0, 2, 1)
+
+    def incremental_inverse(self, A):
+        return self.state.copy()

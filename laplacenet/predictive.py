@@ -1,0 +1,155 @@
+"""Predictive distributions of a Laplace posterior (PRML 5.7.1, 5.7.3).
+
+The linearised predictive expands the output activations to first order about w_MAP,
+``a(x, w) ~ a(x, w_MAP) + G (w - w_MAP)`` with ``G = da/dw`` (K, W) (5.169), so that under
+q(w) = N(w_MAP, A^-1) the activations are Gaussian with mean ``a(x, w_MAP)`` and covariance
+``G A^-1 G^T`` (5.173, 5.185). For many test points that covariance is one triangular solve
+``L^-1 G^T`` per chunk of points, never a loop over points.
+"""
+import numpy as np
+from scipy.special import expit, softmax
+
+from ._chunks import chunk_slices, rows_for_budget
+from ._validation import check_positive_int, check_X
+from .curvature.backprop import backprop, forward_pass, hidden_slopes
+from .curvature.jacobian import row_jacobians
+from .curvature.outer import jacobian_chunk_rows
+
+__all__ = ["predict", "linearised_moments", "moderated_bernoulli", "moderated_softmax", "PREDICT_METHODS"]
+
+PREDICT_METHODS = ("linear", "linear_mc", "mc")
+
+
+def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False, n_samples=1000, seed=None):
+    """The predictive distribution of a :class:`~laplacenet.LaplacePosterior` at ``X_new``.
+
+    Parameters
+    ----------
+    posterior : LaplacePosterior
+    X_new : (N, D) array
+    method : {'linear', 'linear_mc', 'mc'}
+        ``'linear'``: the linearised network in closed form - Gaussian (5.172, 5.173); Bernoulli, the
+        moderated output (5.184-5.187); categorical, the generalised probit approximation below.
+        ``'linear_mc'``: Monte Carlo over the same linearised Gaussian of the activations: draws
+        ``w_s ~ q(w)`` and uses ``a(x, w_MAP) + G (w_s - w_MAP)``; for classification this is the integral
+        the moderated outputs approximate. ``'mc'``: Monte Carlo over the network itself, no
+        linearisation: the activations ``a(x, w_s)`` of weight samples ``w_s ~ q(w)``.
+    return_noise : bool
+        Gaussian only: add the noise covariance diag(1/beta_k) to the variance (5.173); ``False`` gives
+        the variance of the function alone. Ignored for classification (there is no additive noise).
+    full_cov : bool
+        Return the full (K, K) covariance of each pattern instead of the per-output variances.
+    n_samples : int
+        Weight samples for the Monte Carlo methods (at least 2). All test points share the samples.
+    seed : int, optional
+        Seed of the Monte Carlo samples.
+
+    Returns
+    -------
+    mean : (N, K) array
+        Gaussian: ``y(x, w_MAP)`` (``'linear'``) or the sample mean of the outputs. Bernoulli: the moderated
+        probability p(t = 1 | x) as ``(N, 1)``, keeping the (N, K) shape of every likelihood. Categorical:
+        the class probabilities ``(N, K)``, rows summing to 1.
+    variance : (N, K) array, or (N, K, K) with ``full_cov``
+        Gaussian: the predictive variance ``1/beta_k + g_k^T A^-1 g_k`` (5.173), or its covariance.
+        Classification: the variance (covariance) of the output activations, ``G A^-1 G^T`` (5.185).
+        The Monte Carlo methods return sample (co)variances, normalised by ``n_samples - 1``.
+
+    Notes
+    -----
+    Categorical ``'linear'`` uses the generalised probit approximation of the Gaussian-softmax integral,
+    ``p_k = softmax_k(a_k / sqrt(1 + pi/8 * Sigma_kk))`` with ``a`` the activations at w_MAP and
+    ``Sigma = G A^-1 G^T``: each activation is scaled by its own moderation factor kappa(Sigma_kk) of
+    (4.154), cross-covariances are ignored (Gibbs 1997; the mean-field family of Lu, Ie & Sha 2020,
+    "Mean-field approximation to Gaussian-softmax integral with application to uncertainty estimation",
+    arXiv:2006.07584, derives and refines such approximations). It is not exact: compare it with
+    ``method='linear_mc'``. Unlike the integral it approximates it is not invariant to adding one constant
+    to all activations, and for two classes it does not coincide with the Bernoulli moderated output.
+    """
+    net = posterior.net
+    X = check_X(X_new, net.n_inputs, "X_new")
+    if method not in PREDICT_METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, PREDICT_METHODS))}; got {method!r}")
+    if method == "linear":
+        a, cov = linearised_moments(posterior, X)
+        mean = _LINEAR_MEANS[net.likelihood.name](a, cov)
+    else:
+        n_samples = check_positive_int(n_samples, "n_samples", minimum=2)
+        mean, cov = _monte_carlo_moments(posterior, X, method, n_samples, seed)
+    if net.likelihood.uses_beta and return_noise:
+        cov = cov + np.diag(1.0 / np.broadcast_to(posterior.beta, (net.n_outputs,)))  # PRML (5.173)
+    return mean, (cov if full_cov else np.diagonal(cov, axis1=1, axis2=2).copy())
+
+
+def linearised_moments(posterior, X):
+    """Activations at w_MAP ``(N, K)`` and their linearised covariance ``G A^-1 G^T`` ``(N, K, K)``.
+
+    G is taken in its factors - each layer's input and the rows of ``d a_L / d a_l`` backpropagated to it
+    (PRML 5.73) - so that a structured posterior need not assemble it.
+    """
+    net = posterior.net
+    layers = net.unpack(posterior.mean)
+    N, K = X.shape[0], net.n_outputs
+    a, cov = np.empty((N, K)), np.empty((N, K, K))
+    for sl in chunk_slices(N, posterior.prediction_chunk_rows()):
+        fw = forward_pass(net, layers, X[sl])
+        deltas = backprop(layers, hidden_slopes(net, fw), np.broadcast_to(np.eye(K), (fw.y.shape[0], K, K)))
+        a[sl] = fw.a[-1]
+        cov[sl] = posterior.linearised_covariance(fw.z, deltas)  # PRML (5.173), (5.185)
+    return a, cov
+
+
+def moderated_bernoulli(a, variance):
+    """``sigma(kappa(s^2) a)`` with ``kappa(s^2) = (1 + pi s^2 / 8)^-1/2`` (PRML 5.187, 4.153-4.155)."""
+    return expit(a / np.sqrt(1.0 + np.pi * variance / 8.0))
+
+
+def moderated_softmax(a, cov):
+    """Generalised probit approximation: ``softmax(a_k / sqrt(1 + pi/8 cov_kk))`` over each row ``(N, K)``."""
+    variances = np.diagonal(cov, axis1=1, axis2=2)
+    return softmax(a / np.sqrt(1.0 + np.pi * variances / 8.0), axis=1)
+
+
+_LINEAR_MEANS = {
+    "gaussian": lambda a, cov: a,  # PRML (5.172)
+    "bernoulli": lambda a, cov: moderated_bernoulli(a, cov[:, :, 0]),
+    "categorical": moderated_softmax,
+}
+
+
+def _activations_and_jacobians(net, layers, X):
+    fw = forward_pass(net, layers, X)
+    N, K = fw.y.shape
+    return fw, row_jacobians(net, layers, fw, np.broadcast_to(np.eye(K), (N, K, K)))
+
+
+def _monte_carlo_moments(posterior, X, method, n_samples, seed):
+    """Mean of the outputs and sample covariance of the activations over weight samples."""
+    net = posterior.net
+    N, K = X.shape[0], net.n_outputs
+    mean, cov = np.empty((N, K)), np.empty((N, K, K))
+    for sl, samples in _activation_samples(posterior, X, method, n_samples, seed):
+        S, n = samples.shape[:2]
+        mean[sl] = net.likelihood.link(samples.reshape(S * n, K)).reshape(S, n, K).mean(axis=0)
+        dev = samples - samples.mean(axis=0)
+        cov[sl] = dev.transpose(1, 2, 0) @ dev.transpose(1, 0, 2) / (S - 1)
+    return mean, cov
+
+
+def _activation_samples(posterior, X, method, n_samples, seed):
+    """Yield ``(rows, a_s)`` per chunk of X: sampled output activations of shape ``(S, n, K)``."""
+    net = posterior.net
+    weights = posterior.sample(n_samples, seed)
+    rows = min(jacobian_chunk_rows(net, posterior.chunk_size), rows_for_budget(8 * n_samples * net.n_outputs))
+    if method == "mc":
+        sample_layers = [net.unpack(w) for w in weights]
+        for sl in chunk_slices(X.shape[0], rows):
+            yield sl, np.stack([forward_pass(net, layers, X[sl]).a[-1] for layers in sample_layers])
+        return
+    layers = net.unpack(posterior.mean)
+    deviations = weights - posterior.mean
+    for sl in chunk_slices(X.shape[0], rows):
+        fw, G = _activations_and_jacobians(net, layers, X[sl])
+        n, K, W = G.shape
+        shifts = (G.reshape(n * K, W) @ deviations.T).reshape(n, K, n_samples)  # G (w_s - w_MAP), (5.169)
+        yield sl, fw.a[-1][None] + shifts.transpose(2, 0, 1)

@@ -1,0 +1,69 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import laplacenet as ln
+from laplacenet.comparison import ModelComparison, compare_models
+from laplacenet.evidence import fit_evidence
+from laplacenet.exceptions import ConvergenceWarning
+
+FAST = {"gtol": 1e-4}  # these tests check bookkeeping, not optimisation
+
+
+@pytest.fixture(autouse=True)
+def _quiet_evidence_dips():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _sinusoid(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, 1))
+    return x, np.sin(2 * np.pi * x) + 0.1 * rng.normal(size=(n, 1))
+
+
+def test_rows_are_the_restarts_of_fit_evidence_plus_the_symmetry_term():
+    X, T = _sinusoid(30, 0)
+    X_test, T_test = _sinusoid(50, 1)
+    table = compare_models(X, T, hidden_sizes=[0, 2], restarts=2, X_test=X_test, T_test=T_test, seed=3, cycles=5,
+                           train_kwargs=FAST)
+    assert isinstance(table, ModelComparison) and len(table) == 4
+    assert [(r.hidden, r.restart) for r in table.rows] == [((), 0), ((), 1), ((2,), 0), ((2,), 1)]
+    result = fit_evidence(ln.MLP([1, 2, 1]), X, T, 0.01, 1.0, "outer", cycles=5, restarts=2, seed=3,
+                          train_kwargs=FAST)
+    for row, run in zip(table.rows[2:], result.restarts):
+        assert row.log_evidence == pytest.approx(run.log_evidence + math.lgamma(3) + 2 * math.log(2), rel=1e-12)
+        assert (row.alpha, row.beta, row.gamma, row.n_params) == (run.alpha, run.beta, run.gamma, 7)
+        net = ln.MLP([1, 2, 1])
+        assert row.train_error == pytest.approx(np.mean((net.forward(run.w, X) - T) ** 2), rel=1e-12)
+        assert row.test_error == pytest.approx(np.mean((net.forward(run.w, X_test) - T_test) ** 2), rel=1e-12)
+    # A straight line cannot follow a sinusoid: the evidence prefers the hidden units.
+    assert table.best().hidden == (2,)
+    text = str(table)
+    assert "log evidence" in text and text.count("\n") == 4
+    assert table.to_dicts()[0]["hidden"] == ()
+
+
+def test_classification_comparison_without_test_data():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 2))
+    T = (X[:, 0] > 0).astype(int)
+    table = compare_models(X, T, hidden_sizes=[(), 1], restarts=1, likelihood="bernoulli", seed=0, cycles=5,
+                           symmetry=False)
+    assert all(r.beta is None and r.test_error is None for r in table.rows)
+    assert all(0 <= r.train_error <= 0.1 for r in table.rows)
+
+
+def test_bad_arguments_are_named():
+    X, T = _sinusoid(10, 0)
+    with pytest.raises(ValueError, match="hidden must be a positive int"):
+        compare_models(X, T, hidden_sizes=[-1])
+    with pytest.raises(ValueError, match="X_test and T_test must be given together"):
+        compare_models(X, T, hidden_sizes=[1], X_test=X)
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        compare_models(X, T, hidden_sizes=[1], likelihood="poisson")
+    with pytest.raises(ValueError, match="hidden_sizes must name at least one architecture"):
+        compare_models(X, T, hidden_sizes=[])

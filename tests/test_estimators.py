@@ -1,0 +1,134 @@
+import warnings
+
+import numpy as np
+import pytest
+
+import laplacenet as ln
+from laplacenet.check import relative_error
+from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
+from laplacenet.evidence import fit_evidence, log_evidence
+from laplacenet.exceptions import ConvergenceWarning, NotFittedError
+from laplacenet.laplace import laplace
+
+FAST = {"gtol": 1e-4}  # these tests check bookkeeping, not optimisation
+
+
+@pytest.fixture(autouse=True)
+def _quiet_evidence_dips():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _sinusoid(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, 1))
+    return x, np.sin(2 * np.pi * x[:, 0]) + 0.1 * rng.normal(size=n)
+
+
+def test_regressor_is_fit_evidence_on_the_same_problem():
+    X, y = _sinusoid(n=25)
+    model = BayesianMLPRegressor(hidden=2, seed=0, cycles=5, train_kwargs=FAST)
+    assert model.fit(X, y) is model
+    result = fit_evidence(ln.MLP([1, 2, 1]), X, y[:, None], 0.01, 1.0, "outer", cycles=5, seed=0,
+                          train_kwargs=FAST)
+    assert relative_error(model.w_, result.w) == 0
+    assert (model.alpha_, model.beta_, model.gamma_, model.log_evidence_) == \
+        (result.alpha, result.beta, result.gamma, result.log_evidence)
+    assert model.history_ == result.history and model.n_features_in_ == 1 and model.n_outputs_ == 1
+    mean, std = model.predict(X[:5], return_std=True)
+    expected_mean, expected_var = result.posterior.predict(X[:5])
+    assert mean.shape == std.shape == (5,)
+    assert relative_error(mean, expected_mean[:, 0]) == 0 and relative_error(std ** 2, expected_var[:, 0]) <= 1e-14
+    residual = np.sum((y - model.predict(X)) ** 2)
+    assert model.score(X, y) == pytest.approx(1 - residual / np.sum((y - y.mean()) ** 2), rel=1e-12)
+
+
+def test_regressor_restarts_keep_the_highest_evidence():
+    X, y = _sinusoid(n=25, seed=1)
+    model = BayesianMLPRegressor(hidden=(2,), restarts=3, seed=0, cycles=3, train_kwargs=FAST).fit(X, y)
+    evidences = [run.log_evidence for run in model.restarts_]
+    assert len(evidences) == 3 and model.log_evidence_ == max(evidences) == evidences[model.best_restart_]
+
+
+def test_regressor_with_fixed_hyperparameters():
+    X, y = _sinusoid(n=25, seed=2)
+    model = BayesianMLPRegressor(hidden=2, alpha=0.5, beta=50.0, reestimate=False, restarts=2, seed=1).fit(X, y)
+    assert (model.alpha_, model.beta_, model.history_) == (0.5, 50.0, [])
+    assert model.log_evidence_ == pytest.approx(log_evidence(model.net_, model.w_, X, y, 0.5, 50.0, "outer"),
+                                                rel=1e-12)
+    A = laplace(model.net_, model.w_, X, y, 0.5, 50.0, "outer").precision
+    assert model.gamma_ == pytest.approx(model.net_.n_params - 0.5 * np.trace(np.linalg.inv(A)), rel=1e-10)
+
+
+def test_regressor_with_several_outputs_keeps_the_shape_of_y():
+    X, y = _sinusoid(n=30, seed=3)
+    Y = np.column_stack([y, -2 * y])
+    model = BayesianMLPRegressor(hidden=2, beta=[1.0, 1.0], seed=0, cycles=4, train_kwargs=FAST).fit(X, Y)
+    mean, std = model.predict(X[:4], return_std=True)
+    assert mean.shape == std.shape == (4, 2) and np.shape(model.beta_) == (2,)
+
+
+def test_classifier_binary_with_string_labels():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 2))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0, "yes", "no")
+    model = BayesianMLPClassifier(hidden=(), seed=0, cycles=20).fit(X, y)
+    assert list(model.classes_) == ["no", "yes"]
+    proba = model.predict_proba(X)
+    p, _ = model.posterior_.predict(X)
+    assert proba.shape == (50, 2) and relative_error(proba[:, 1], p[:, 0]) == 0
+    assert np.allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    assert np.array_equal(model.predict(X), np.where(p[:, 0] > 0.5, "yes", "no"))
+    assert model.score(X, y) == np.mean(model.predict(X) == y) and model.score(X, y) > 0.9
+    assert not hasattr(model, "beta_")
+
+
+def test_classifier_multiclass():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 2))
+    y = np.digitize(X[:, 0], [-0.5, 0.5]) * 10  # labels 0, 10, 20
+    model = BayesianMLPClassifier(hidden=2, seed=1, cycles=10).fit(X, y)
+    assert list(model.classes_) == [0, 10, 20] and model.net_.likelihood.name == "categorical"
+    proba = model.predict_proba(X[:7])
+    assert proba.shape == (7, 3) and np.allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+    assert set(model.predict(X)) <= {0, 10, 20}
+
+
+def test_params_round_trip_and_repr():
+    model = BayesianMLPRegressor(hidden=(3, 2), alpha=0.1)
+    params = model.get_params()
+    assert params["hidden"] == (3, 2) and params["alpha"] == 0.1 and "beta" in params
+    clone = BayesianMLPRegressor(**params)
+    assert clone.get_params() == params
+    assert model.set_params(alpha=0.2) is model and model.alpha == 0.2
+    assert "BayesianMLPRegressor(hidden=(3, 2)" in repr(model)
+    with pytest.raises(ValueError, match="'gamma' is not a parameter of BayesianMLPRegressor"):
+        model.set_params(gamma=1.0)
+    assert "beta" not in BayesianMLPClassifier().get_params()
+
+
+def test_unfitted_and_mismatched_inputs_are_named():
+    X, y = _sinusoid(n=20)
+    model = BayesianMLPRegressor(hidden=1, cycles=3)
+    with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+        model.predict(X)
+    assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+    model.fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but BayesianMLPRegressor was fitted with 1"):
+        model.predict(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="y must have one row per row of X"):
+        BayesianMLPRegressor(hidden=1).fit(X, y[:5])
+    with pytest.raises(ValueError, match="y must hold at least two classes"):
+        BayesianMLPClassifier(hidden=1).fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="hidden must be a positive int or a sequence"):
+        BayesianMLPClassifier(hidden=(2, 0)).fit(X, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="alpha must be positive and finite"):
+        BayesianMLPRegressor(hidden=1, alpha=np.nan).fit(X, y)
+
+
+def test_check_hidden():
+    assert check_hidden(0) == () and check_hidden(3) == (3,) and check_hidden([4, 2]) == (4, 2)
+    for bad in (-1, (1.5,), True, "3", None):
+        with pytest.raises(ValueError, match="hidden must be"):
+            check_hidden(bad)

@@ -1,0 +1,224 @@
+import math
+import pathlib
+import runpy
+import warnings
+
+import numpy as np
+import pytest
+
+import laplacenet as ln
+from laplacenet.check import relative_error
+from laplacenet.curvature.hessian import hessian as full_hessian
+from laplacenet.evidence import (EvidenceCycle, EvidenceResult, EvidenceTerms, _warn_if_unsettled, fit_evidence,
+                                 log_evidence, reestimate)
+from laplacenet.exceptions import ConvergenceWarning, EvidenceConvergenceWarning
+from laplacenet.laplace import laplace
+
+from .problems import make_problem
+
+EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "sinusoid_evidence.py"
+
+
+def _sinusoid(n=30, seed=0, noise_sd=0.1):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, 1))
+    return x, np.sin(2 * np.pi * x) + noise_sd * rng.normal(size=x.shape)
+
+
+def test_terms_add_up_and_match_an_independent_computation():
+    net, w, X, T = make_problem("gaussian", hidden=(3, 2), n_outputs=2, seed=1)
+    alpha = np.array([0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
+    beta = np.array([2.0, 0.5])
+    terms = log_evidence(net, w, X, T, alpha, beta, hessian="outer", symmetry=True, terms=True)
+    assert isinstance(terms, EvidenceTerms)
+    N, K = X.shape[0], 2
+    alpha_w = np.repeat(alpha, net.group_sizes)
+    A = full_hessian(net, w, X, T, alpha, beta, method="outer")
+    expected = {
+        "data_fit": -ln.error(net, w, X, T, 0.0, beta),
+        "prior": -0.5 * np.sum(alpha_w * w * w),
+        "log_det": -0.5 * np.linalg.slogdet(A)[1],
+        "log_alpha": 0.5 * np.sum(np.log(alpha_w)),
+        "log_beta": N / 2 * np.sum(np.log(beta)),
+        "log_2pi": -N * K / 2 * np.log(2 * np.pi),
+        "symmetry": math.lgamma(4) + 3 * math.log(2) + math.lgamma(3) + 2 * math.log(2),
+    }
+    for name, value in expected.items():
+        assert getattr(terms, name) == pytest.approx(value, rel=1e-12), name
+    assert terms.total == pytest.approx(sum(expected.values()), rel=1e-12)
+    total = log_evidence(net, w, X, T, alpha, beta, hessian="outer", symmetry=True)
+    assert isinstance(total, float) and total == terms.total
+    plain = log_evidence(net, w, X, T, alpha, beta, hessian="outer")
+    assert total - plain == pytest.approx(expected["symmetry"], rel=1e-12)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "categorical"])
+def test_classification_evidence_has_no_noise_terms(likelihood):
+    net, w, X, T = make_problem(likelihood, hidden=(3,), seed=2)
+    terms = log_evidence(net, w, X, T, 0.7, beta=123.0, hessian="outer", terms=True)
+    assert terms.log_beta == 0.0 and terms.log_2pi == 0.0 and terms.symmetry == 0.0
+    assert terms.data_fit == pytest.approx(-ln.error(net, w, X, T, 0.0), rel=1e-12)
+    assert terms.total == log_evidence(net, w, X, T, 0.7, hessian="outer")  # PRML (5.183): beta plays no part
+
+
+def test_grouped_and_scalar_routes_to_gamma_agree():
+    """gamma = sum lambda/(alpha + lambda) (5.179) = W - alpha tr(A^-1) = sum_g gamma_g for equal alphas."""
+    net, w, X, T = make_problem("gaussian", hidden=(4,), seed=3)
+    scalar = reestimate(net, w, X, T, 0.6, 2.0, hessian="outer")
+    grouped = reestimate(net, w, X, T, np.full(4, 0.6), 2.0, hessian="outer")
+    assert grouped.gamma == pytest.approx(scalar.gamma, rel=1e-10)
+    assert grouped.gamma_groups.sum() == pytest.approx(scalar.gamma, rel=1e-10)
+    assert np.all(grouped.gamma_groups > 0) and np.all(grouped.gamma_groups < net.group_sizes)
+    assert grouped.beta == pytest.approx(scalar.beta, rel=1e-10)
+    norms = np.bincount(net.group_index, weights=w * w)
+    assert relative_error(grouped.alpha, grouped.gamma_groups / norms) <= 1e-12
+    assert scalar.alpha == pytest.approx(scalar.gamma / (w @ w), rel=1e-12)
+
+
+def test_vector_beta_reduces_to_5_180_when_tied():
+    net, w, X, T = make_problem("gaussian", hidden=(3,), n_outputs=3, seed=4)
+    N, K = X.shape[0], 3
+    tied = reestimate(net, w, X, T, 0.5, 4.0, hessian="outer")
+    per_output = reestimate(net, w, X, T, 0.5, np.full(K, 4.0), hessian="outer")
+    assert per_output.gamma_outputs.sum() == pytest.approx(tied.gamma, rel=1e-10)
+    assert per_output.alpha == pytest.approx(tied.alpha, rel=1e-10)
+    # sum_k (N - gamma_k) / beta_k = sum_n ||y_n - t_n||^2 = (N K - gamma) / beta (5.180).
+    assert np.sum((N - per_output.gamma_outputs) / per_output.beta) == \
+        pytest.approx((N * K - tied.gamma) / tied.beta, rel=1e-10)
+    residuals = np.sum((net.forward(w, X) - T) ** 2, axis=0)
+    assert relative_error(per_output.beta, (N - per_output.gamma_outputs) / residuals) <= 1e-12
+
+
+def test_one_output_vector_beta_equals_scalar_beta():
+    net, w, X, T = make_problem("gaussian", hidden=(3,), n_outputs=1, seed=5)
+    scalar = reestimate(net, w, X, T, 0.5, 4.0, hessian="outer")
+    vector = reestimate(net, w, X, T, 0.5, [4.0], hessian="outer")
+    assert vector.beta == pytest.approx(scalar.beta, rel=1e-10)
+    assert log_evidence(net, w, X, T, 0.5, [4.0], hessian="outer") == \
+        pytest.approx(log_evidence(net, w, X, T, 0.5, 4.0, hessian="outer"), rel=1e-12)
+
+
+def test_reestimate_refuses_zero_weights():
+    net, w, X, T = make_problem("gaussian", hidden=(3,), seed=6)
+    with pytest.raises(ValueError, match=r"w\^T w must be positive"):
+        reestimate(net, np.zeros_like(w), X, T, 0.5, 4.0, hessian="outer")
+    w_grouped = w.copy()
+    w_grouped[net.group_index == 1] = 0.0
+    with pytest.raises(ValueError, match=r"\|\|w_g\|\|\^2 of prior group must be positive; got b1: 0"):
+        reestimate(net, w_grouped, X, T, np.ones(4), 4.0, hessian="outer")
+
+
+def test_negative_exact_eigenvalues_that_make_gamma_negative_raise():
+    """A hidden unit pruned to zero gives the exact data Hessian an eigenvalue pair +-c; with alpha just above
+    c, w is a minimum of E (A is positive definite) but gamma is far below zero."""
+    net = ln.MLP([1, 1, 1])
+    X, T = _sinusoid(n=20, seed=7)
+    T = T - T.mean()
+    w = np.zeros(net.n_params)  # centred targets and a dead unit: the gradient of E vanishes for any alpha
+    H = full_hessian(net, w, X, T, 0.0, 1.0, method="exact")
+    lam = np.linalg.eigvalsh(H)
+    alpha = -1.05 * lam[0]
+    assert np.linalg.norm(ln.gradient(net, w, X, T, alpha, 1.0)) < 1e-12
+    assert lam[0] < 0 and np.all(lam + alpha > 0) and np.sum(lam / (alpha + lam)) < 0  # the precondition
+    with pytest.raises(ValueError, match="gamma must be positive.*negative eigenvalues.*hessian='outer'"):
+        reestimate(net, w, X, T, alpha, 1.0, hessian="exact")
+    assert laplace(net, w, X, T, alpha, 1.0, hessian="exact").log_det > -np.inf  # A is positive definite
+
+
+def test_fit_evidence_fixed_point_of_a_network():
+    """At the fixed point of (5.178), (5.180) alpha w^T w = gamma and beta sum ||y - t||^2 = N - gamma,
+    so E(w_MAP) = N / 2 for one output."""
+    X, T = _sinusoid()
+    net = ln.MLP([1, 3, 1])
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvidenceConvergenceWarning)  # small evidence dips are expected here
+        result = fit_evidence(net, X, T, 0.1, 10.0, hessian="outer", cycles=60, tol=1e-9, seed=0,
+                              callback=seen.append, train_kwargs={"gtol": 1e-9})
+    assert isinstance(result, EvidenceResult) and result.converged
+    assert seen == result.history and all(isinstance(c, EvidenceCycle) for c in seen)
+    assert [c.cycle for c in seen] == list(range(len(seen)))
+    assert ln.error(net, result.w, X, T, result.alpha, result.beta) == pytest.approx(X.shape[0] / 2, rel=1e-6)
+    assert result.alpha * result.w @ result.w == pytest.approx(result.gamma, rel=1e-6)
+    last = result.history[-1]
+    assert (last.alpha, last.beta, last.log_evidence) == (result.alpha, result.beta, result.log_evidence)
+    assert result.log_evidence == pytest.approx(log_evidence(net, result.w, X, T, result.alpha, result.beta,
+                                                             hessian="outer"), rel=1e-12)
+    assert np.array_equal(result.posterior.mean, result.w)
+
+
+def test_fit_evidence_warns_with_the_trace_when_it_does_not_converge():
+    X, T = _sinusoid(n=20)
+    with pytest.warns(EvidenceConvergenceWarning, match=r"did not settle within tol=1e-12 in 2 cycles") as info:
+        result = fit_evidence(ln.MLP([1, 2, 1]), X, T, 0.1, 10.0, hessian="outer", cycles=2, tol=1e-12)
+    assert issubclass(EvidenceConvergenceWarning, ConvergenceWarning)
+    message = str(info[0].message)
+    assert "Trace:" in message and "cycle 0: log evidence" in message and "cycle 1: log evidence" in message
+    assert not result.converged and len(result.history) == 2
+
+
+def test_falling_evidence_is_warned_about():
+    history = [EvidenceCycle(0, c, 0.1, 1.0, 2.0, L, 5.0, True) for c, L in enumerate([1.0, 3.0, 2.5, 2.5])]
+    run = EvidenceResult(np.zeros(2), 0.1, 1.0, 2.0, 2.5, history, True, None)
+    with pytest.warns(EvidenceConvergenceWarning, match=r"fell by more than fall_tol=0.1 at cycle\(s\) \[2\]"):
+        _warn_if_unsettled(run, 1e-6, 0.1, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_unsettled(run, 1e-6, 1.0, 10)  # a dip smaller than fall_tol is quiet
+
+
+def test_fit_evidence_restarts_keep_the_highest_evidence():
+    X, T = _sinusoid(n=20, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = fit_evidence(ln.MLP([1, 2, 1], likelihood="gaussian"), X, T, 0.1, 10.0, hessian="outer",
+                              cycles=5, restarts=3, seed=2)
+    assert len(result.restarts) == 3
+    evidences = [run.log_evidence for run in result.restarts]
+    assert result.log_evidence == max(evidences) == evidences[result.best_restart]
+    assert [run.history[0].restart for run in result.restarts] == [0, 1, 2]
+
+
+def test_fit_evidence_classification_reestimates_alpha_only():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(40, 2))
+    T = (X[:, 0] * X[:, 1] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = fit_evidence(ln.MLP([2, 3, 1], likelihood="bernoulli"), X, T, 0.5, hessian="outer", cycles=10)
+    assert result.beta is None and all(c.beta is None for c in result.history)
+    assert result.alpha > 0 and 0 < result.gamma < 13
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"cycles": 0}, "cycles must be an integer >= 1"),
+    ({"restarts": 0}, "restarts must be an integer >= 1"),
+    ({"tol": 0.0}, "tol must be a positive finite number"),
+    ({"tol": np.nan}, "tol must be a positive finite number"),
+    ({"fall_tol": -1.0}, "fall_tol must be a non-negative finite number"),
+    ({"callback": 3}, "callback must be callable"),
+    ({"train_kwargs": {"seed": 1}}, r"train_kwargs must not set \['seed'\]"),
+    ({"w0": np.zeros(3)}, "w0 must be a vector of length 7"),
+    ({"alpha": 0.0}, "alpha must be positive and finite"),
+    ({"beta": -1.0}, "beta must be positive and finite"),
+    ({"hessian": "full"}, "hessian must be one of"),
+])
+def test_fit_evidence_bad_input_is_named(kwargs, match):
+    X, T = _sinusoid(n=10)
+    args = {"alpha": 0.1, "beta": 10.0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        fit_evidence(ln.MLP([1, 2, 1]), X, T, **args)
+
+
+def test_sinusoid_example_recovers_the_noise_and_widens_the_error_bars(capsys):
+    out = runpy.run_path(str(EXAMPLE))["main"]()
+    printed = capsys.readouterr().out
+    assert "log evidence" in printed and "std" in printed
+    result = out["result"]
+    assert result.converged
+    assert abs(result.beta / out["true_beta"] - 1) <= 0.25
+    x, std = out["x"], out["std"]
+    inside, outside = std[(x >= 0) & (x <= 1)], std[(x < -0.2) | (x > 1.2)]
+    assert outside.min() > 3 * inside.max()
+    # The error bars grow monotonically as x leaves the data on either side.
+    assert np.all(np.diff(std[x <= 0]) < 0) and np.all(np.diff(std[x >= 1]) > 0)

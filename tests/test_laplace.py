@@ -1,0 +1,312 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy.special import expit, softmax
+
+import laplacenet as ln
+from laplacenet.check import relative_error
+from laplacenet.curvature.backprop import forward_pass
+from laplacenet.curvature.hessian import hessian as full_hessian
+from laplacenet.curvature.jacobian import output_jacobians
+from laplacenet.evidence import log_evidence, reestimate
+from laplacenet.exceptions import NotPositiveDefiniteError
+from laplacenet.laplace import LaplacePosterior, laplace
+from laplacenet.priors import alpha_per_param
+
+from .problems import make_problem
+
+GROUPED = np.array([0.3, 1.1, 0.6, 2.0])  # W1, b1, W2, b2 of a one-hidden-layer network
+
+
+def _explicit_activation_cov(net, w, X, A):
+    G = output_jacobians(net, net.unpack(w), X)
+    return np.einsum("nkw,wv,njv->nkj", G, np.linalg.inv(A), G)
+
+
+@pytest.mark.parametrize("hessian", ["exact", "outer", "fd"])
+def test_precision_is_the_hessian_of_E_with_each_groups_alpha_on_the_diagonal(hessian):
+    net, w, X, T = make_problem("gaussian", hidden=(3,), seed=1)
+    beta = np.array([2.0, 5.0])
+    w, _ = ln.train(net, X, T, GROUPED, beta, w0=w)  # a minimum, so that the exact A is positive definite
+    post = laplace(net, w, X, T, GROUPED, beta, hessian=hessian, jitter=0.25)
+    assert isinstance(post, LaplacePosterior)
+    H = full_hessian(net, w, X, T, GROUPED, beta, method=hessian)
+    H[np.diag_indices_from(H)] += 0.25
+    assert relative_error(post.precision, H) <= 1e-12
+    data = full_hessian(net, w, X, T, 0.0, beta, method=hessian)
+    assert relative_error(np.diag(post.precision - data), alpha_per_param(net, GROUPED) + 0.25) <= 1e-12
+    assert np.array_equal(post.mean, w) and not post.precision.flags.writeable
+
+
+def test_covariance_and_log_det_match_dense_linear_algebra():
+    net, w, X, T = make_problem("categorical", hidden=(4,), seed=2)
+    post = laplace(net, w, X, T, 0.5, hessian="outer")
+    assert relative_error(post.covariance(), np.linalg.inv(post.precision)) <= 1e-10
+    sign, logdet = np.linalg.slogdet(post.precision)
+    assert sign == 1 and post.log_det == pytest.approx(logdet, rel=1e-12)
+
+
+def test_gaussian_linearised_predictive_with_a_beta_per_output():
+    net, w, X, T = make_problem("gaussian", hidden=(5,), seed=3)
+    beta = np.array([3.0, 0.5])
+    post = laplace(net, w, X, T, 0.4, beta, hessian="outer", chunk_size=3)
+    X_new = np.random.default_rng(0).normal(size=(10, 3))
+    cov = _explicit_activation_cov(net, w, X_new, post.precision)  # PRML (5.173)
+    mean, var = post.predict(X_new)
+    assert relative_error(mean, net.forward(w, X_new)) <= 1e-12  # PRML (5.172)
+    assert relative_error(var, np.diagonal(cov, axis1=1, axis2=2) + 1 / beta) <= 1e-10
+    _, full = post.predict(X_new, full_cov=True)
+    assert relative_error(full, cov + np.diag(1 / beta)) <= 1e-10
+    _, f_var = post.predict(X_new, return_noise=False)
+    assert relative_error(f_var, np.diagonal(cov, axis1=1, axis2=2)) <= 1e-10
+    assert np.all(var > f_var)
+
+
+def test_bernoulli_moderated_output():
+    net, w, X, T = make_problem("bernoulli", hidden=(4,), seed=4)
+    post = laplace(net, w, X, T, 0.8, hessian="outer")
+    X_new = np.random.default_rng(1).normal(scale=2.0, size=(9, 3))
+    s2 = _explicit_activation_cov(net, w, X_new, post.precision)[:, 0, 0]
+    a = net.forward(w, X_new)  # probabilities at w_MAP ...
+    a = np.log(a / (1 - a))    # ... back to activations
+    prob, var = post.predict(X_new)
+    assert prob.shape == var.shape == (9, 1)
+    assert relative_error(var[:, 0], s2) <= 1e-10
+    assert relative_error(prob[:, 0], expit(a[:, 0] / np.sqrt(1 + np.pi * s2 / 8))) <= 1e-10  # PRML (5.187)
+    # Moderation pulls every probability towards 1/2 (PRML 4.5.2).
+    assert np.all(np.abs(prob - 0.5) <= np.abs(net.forward(w, X_new) - 0.5))
+
+
+def test_categorical_generalised_probit():
+    net, w, X, T = make_problem("categorical", hidden=(4,), seed=5)
+    post = laplace(net, w, X, T, 0.8, hessian="outer")
+    X_new = np.random.default_rng(2).normal(scale=2.0, size=(8, 3))
+    cov = _explicit_activation_cov(net, w, X_new, post.precision)
+    a = forward_pass(net, net.unpack(w), X_new).a[-1]
+    prob, var = post.predict(X_new, full_cov=True)
+    assert relative_error(var, cov) <= 1e-10
+    kappa = 1 / np.sqrt(1 + np.pi / 8 * np.diagonal(cov, axis1=1, axis2=2))
+    assert relative_error(prob, softmax(a * kappa, axis=1)) <= 1e-10
+    assert np.allclose(prob.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+
+
+def _gauss_hermite_sigmoid(mu, s2, n=80):
+    """E[sigma(a)] and Var[sigma(a)] for a ~ N(mu, s2), by Gauss-Hermite quadrature."""
+    x, wq = np.polynomial.hermite_e.hermegauss(n)
+    vals = expit(mu[:, None] + np.sqrt(s2)[:, None] * x)
+    mean = vals @ wq / wq.sum()
+    return mean, (vals ** 2) @ wq / wq.sum() - mean ** 2
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "categorical"])
+def test_linear_mc_matches_quadrature_of_the_linearised_predictive(likelihood):
+    """With two classes, p(class 0) = sigma(a_0 - a_1), a one-dimensional Gaussian integral."""
+    net, w, X, T = make_problem(likelihood, hidden=(4,), n_outputs=1 if likelihood == "bernoulli" else 2, seed=6)
+    post = laplace(net, w, X, T, 0.3, hessian="outer")
+    X_new = np.random.default_rng(3).normal(scale=2.0, size=(6, 3))
+    cov = _explicit_activation_cov(net, w, X_new, post.precision)
+    y = net.forward(w, X_new)
+    if likelihood == "bernoulli":
+        mu, s2 = np.log(y[:, 0] / (1 - y[:, 0])), cov[:, 0, 0]
+    else:
+        mu, s2 = np.log(y[:, 0] / y[:, 1]), cov[:, 0, 0] + cov[:, 1, 1] - 2 * cov[:, 0, 1]
+    exact, exact_var = _gauss_hermite_sigmoid(mu, s2)
+    S = 40000
+    prob, act_var = post.predict(X_new, method="linear_mc", n_samples=S, seed=11, full_cov=True)
+    assert np.all(np.abs(prob[:, 0] - exact) <= 5 * np.sqrt(exact_var / S))
+    # The sample covariance of the activations estimates G A^-1 G^T (relative sd sqrt(2 / S)).
+    assert np.all(np.abs(act_var[:, 0, 0] / cov[:, 0, 0] - 1) <= 5 * np.sqrt(2 / S))
+
+
+def test_mc_over_a_linear_network_recovers_the_closed_form():
+    """With no hidden layer the network is linear in w, so sampling weights is exact up to Monte Carlo error."""
+    net, w, X, T = make_problem("gaussian", hidden=(), seed=7)
+    beta = 4.0
+    post = laplace(net, w, X, T, 0.5, beta, hessian="exact")
+    X_new = np.random.default_rng(4).normal(size=(5, 3))
+    mean, var = post.predict(X_new)
+    S = 40000
+    mc_mean, mc_var = post.predict(X_new, method="mc", n_samples=S, seed=3, return_noise=False)
+    f_var = var - 1 / beta
+    assert np.all(np.abs(mc_mean - mean) <= 5 * np.sqrt(f_var / S))
+    assert np.all(np.abs(mc_var / f_var - 1) <= 5 * np.sqrt(2 / S))
+
+
+def test_sample_has_the_posterior_covariance():
+    net, w, X, T = make_problem("gaussian", hidden=(2,), n_inputs=1, n_outputs=1, seed=8)  # W = 7
+    post = laplace(net, w, X, T, 0.5, 3.0, hessian="outer")
+    n = 60000
+    draws = post.sample(n, seed=5)
+    assert draws.shape == (n, net.n_params)
+    assert np.array_equal(draws, post.sample(n, seed=5)) and not np.array_equal(draws, post.sample(n, seed=6))
+    # Whitened by the precision's Cholesky factor the draws must be standard normal.
+    L = np.linalg.cholesky(post.precision)
+    Z = (draws - w) @ L
+    assert np.all(np.abs(Z.mean(axis=0)) <= 5 / np.sqrt(n))
+    assert np.max(np.abs(np.cov(Z.T) - np.eye(net.n_params))) <= 5 * np.sqrt(2 / n)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli", "categorical"])
+def test_update_equals_the_posterior_rebuilt_on_all_the_data(likelihood):
+    net, w, X, T = make_problem(likelihood, hidden=(4,), n=30, seed=9)
+    beta = np.array([2.0, 7.0]) if likelihood == "gaussian" else None
+    full = laplace(net, w, X, T, GROUPED, beta, hessian="outer")
+    first = laplace(net, w, X[:12], T[:12], GROUPED, beta, hessian="outer")
+    updated = first.update(X[12:20], T[12:20]).update(X[20:], T[20:])
+    assert updated is not first and first.n_data == 12 and updated.n_data == 30
+    assert np.array_equal(updated.mean, w)  # w_MAP does not move
+    assert relative_error(updated.precision, full.precision) <= 1e-9
+    assert relative_error(updated.covariance(), full.covariance()) <= 1e-9
+    assert updated.log_det == pytest.approx(full.log_det, rel=1e-9)
+    X_new = np.random.default_rng(5).normal(size=(7, 3))
+    for a, b in zip(updated.predict(X_new, full_cov=True), full.predict(X_new, full_cov=True)):
+        assert relative_error(a, b) <= 1e-9
+    assert relative_error(updated.sample(3, seed=1), full.sample(3, seed=1)) <= 1e-9
+    # The posterior updated from is left as it was.
+    assert relative_error(first.precision, laplace(net, w, X[:12], T[:12], GROUPED, beta, "outer").precision) == 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(split=st.integers(1, 19), chunk=st.integers(1, 8))
+def test_update_at_any_split_and_chunk_size(split, chunk):
+    net, w, X, T = make_problem("gaussian", hidden=(3,), n=20, seed=10)
+    full = laplace(net, w, X, T, 0.7, 2.0, hessian="outer")
+    part = laplace(net, w, X[:split], T[:split], 0.7, 2.0, hessian="outer", chunk_size=chunk)
+    updated = part.update(X[split:], T[split:])
+    assert relative_error(updated.covariance(), full.covariance()) <= 1e-9
+    assert updated.log_det == pytest.approx(full.log_det, rel=1e-9)
+
+
+@pytest.mark.parametrize("hessian", ["exact", "fd"])
+def test_update_refuses_curvature_that_is_not_an_outer_product(hessian):
+    net, w, X, T = make_problem("gaussian", hidden=(), seed=11)
+    post = laplace(net, w, X, T, 1.0, 1.0, hessian=hessian)
+    with pytest.raises(ValueError, match="hessian='outer' or 'diag'.*not a sum of outer products"):
+        post.update(X[:3], T[:3])
+
+
+def test_update_validates_the_new_patterns():
+    net, w, X, T = make_problem("gaussian", hidden=(2,), seed=12)
+    post = laplace(net, w, X, T, 1.0, 1.0, hessian="outer")
+    with pytest.raises(ValueError, match="X_new must have 3 columns"):
+        post.update(X[:, :2], T)
+    with pytest.raises(ValueError, match="T_new must have one row per row of X_new"):
+        post.update(X[:3], T[:4])
+
+
+def _saddle_problem():
+    net, w, X, T = make_problem("gaussian", hidden=(4,), seed=13, weight_scale=2.0)
+    A = full_hessian(net, w, X, T, 0.01, 1.0, method="exact")
+    smallest = np.linalg.eigvalsh(A)[0]
+    assert smallest < 0  # the precondition: w is not a minimum
+    return net, w, X, T, A, smallest
+
+
+def test_exact_hessian_not_positive_definite_raises_with_the_smallest_eigenvalue():
+    net, w, X, T, A, smallest = _saddle_problem()
+    for call in (laplace, log_evidence, reestimate):
+        with pytest.raises(NotPositiveDefiniteError) as info:
+            call(net, w, X, T, 0.01, 1.0, hessian="exact")
+        assert isinstance(info.value, ValueError)
+        assert info.value.min_eigenvalue == pytest.approx(smallest, rel=1e-8)
+        message = str(info.value)
+        assert "not positive definite" in message and "hessian='outer'" in message and "jitter" in message \
+            and "train further" in message
+    # The outer-product Hessian is positive definite at the same w; an explicit jitter repairs the exact one.
+    assert laplace(net, w, X, T, 0.01, 1.0, hessian="outer").log_det > -np.inf
+    jitter = 1.0 - smallest
+    post = laplace(net, w, X, T, 0.01, 1.0, hessian="exact", jitter=jitter)
+    assert relative_error(post.precision, A + jitter * np.eye(net.n_params)) <= 1e-12
+
+
+def test_negative_eigenvalues_enter_gamma_with_their_sign():
+    net, w, X, T, A, smallest = _saddle_problem()
+    jitter = 0.5 - smallest
+    step = reestimate(net, w, X, T, 0.01, 1.0, hessian="exact", jitter=jitter)
+    lam = np.linalg.eigvalsh(A - 0.01 * np.eye(net.n_params)) + jitter
+    assert step.gamma == pytest.approx(np.sum(lam / (0.01 + lam)), rel=1e-10)
+
+
+def _problem_args(**changes):
+    net, w, X, T = make_problem("gaussian", hidden=(2,), seed=14)
+    args = {"net": net, "w_map": w, "X": X, "T": T, "alpha": 0.5, "beta": 2.0}
+    args.update(changes)
+    return args
+
+
+@pytest.mark.parametrize("call", [laplace, log_evidence, reestimate])
+@pytest.mark.parametrize("changes, match", [
+    ({"alpha": np.nan}, "alpha must be positive and finite"),
+    ({"alpha": 0.0}, "alpha must be positive and finite"),
+    ({"alpha": -1.0}, "alpha must be positive and finite"),
+    ({"alpha": [0.1, 0.2, 0.0, 0.3]}, "alpha must be positive and finite"),
+    ({"alpha": [0.1, 0.2]}, "alpha must be a scalar or a vector of length 4"),
+    ({"beta": np.inf}, "beta must be positive and finite"),
+    ({"beta": 0.0}, "beta must be positive and finite"),
+    ({"beta": None}, "beta must be a positive finite number"),
+    ({"w_map": np.zeros(5)}, "w_map must be a vector of length"),
+    ({"w_map": np.full(14, np.nan)}, "w_map must be finite"),
+    ({"X": np.zeros((17, 2))}, "X must have 3 columns"),
+])
+def test_bad_input_names_the_argument(call, changes, match):
+    args = _problem_args(**changes)
+    with pytest.raises(ValueError, match=match):
+        call(*args.values(), hessian="outer")
+
+
+@pytest.mark.parametrize("call", [laplace, log_evidence, reestimate])
+@pytest.mark.parametrize("options, match", [
+    ({"hessian": "full"}, "hessian must be one of 'exact', 'outer', 'fd', 'diag'; got 'full'"),
+    ({"jitter": -1.0}, "jitter must be a non-negative finite number"),
+    ({"jitter": np.nan}, "jitter must be a non-negative finite number"),
+    ({"chunk_size": 0}, "chunk_size must be an integer >= 1"),
+])
+def test_bad_options_are_named(call, options, match):
+    with pytest.raises(ValueError, match=match):
+        call(*_problem_args().values(), **{"hessian": "outer", **options})
+
+
+def test_bad_predict_arguments_are_named():
+    post = laplace(*_problem_args().values(), hessian="outer")
+    with pytest.raises(ValueError, match="X_new must have 3 columns"):
+        post.predict(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="method must be one of 'linear', 'linear_mc', 'mc'; got 'probit'"):
+        post.predict(np.zeros((2, 3)), method="probit")
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2"):
+        post.predict(np.zeros((2, 3)), method="mc", n_samples=1)
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        post.sample(0)
+
+
+def test_diagonal_posterior():
+    net, w, X, T = make_problem("categorical", hidden=(3,), seed=15)
+    w, _ = ln.train(net, X, T, GROUPED, w0=w)
+    post = laplace(net, w, X, T, GROUPED, hessian="diag")
+    a = full_hessian(net, w, X, T, GROUPED, method="diag")
+    assert post.precision.shape == (net.n_params,) and relative_error(post.precision, a) <= 1e-12
+    assert relative_error(post.covariance(), 1 / a) <= 1e-12
+    assert post.log_det == pytest.approx(np.sum(np.log(a)), rel=1e-12)
+    X_new = np.random.default_rng(6).normal(size=(6, 3))
+    _, var = post.predict(X_new, full_cov=True)
+    assert relative_error(var, _explicit_activation_cov(net, w, X_new, np.diag(a))) <= 1e-10
+    n = 40000
+    draws = post.sample(n, seed=2)
+    assert np.all(np.abs(draws.var(axis=0) * a - 1) <= 5 * np.sqrt(2 / n))
+
+
+def test_diagonal_update_equals_the_rebuilt_posterior():
+    net, w, X, T = make_problem("gaussian", hidden=(4,), n=24, seed=16)
+    w, _ = ln.train(net, X, T, 0.9, 2.0, w0=w)
+    full = laplace(net, w, X, T, 0.9, 2.0, hessian="diag")
+    updated = laplace(net, w, X[:10], T[:10], 0.9, 2.0, hessian="diag").update(X[10:], T[10:])
+    assert relative_error(updated.precision, full.precision) <= 1e-12
+    assert updated.log_det == pytest.approx(full.log_det, rel=1e-12) and updated.n_data == 24
+
+
+def test_diagonal_precision_with_a_negative_entry_raises():
+    net, w, X, T = make_problem("gaussian", hidden=(4,), seed=13, weight_scale=2.0)
+    a = full_hessian(net, w, X, T, 0.01, 1.0, method="diag")
+    assert a.min() < 0  # the precondition: the Becker-Le Cun diagonal is not positive here
+    with pytest.raises(NotPositiveDefiniteError) as info:
+        laplace(net, w, X, T, 0.01, 1.0, hessian="diag")
+    assert info.value.min_eigenvalue == pytest.approx(a.min(), rel=1e-12)
