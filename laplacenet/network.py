@@ -8,7 +8,10 @@ layer by layer. Prior groups (PRML 5.5.1): group ``2(l-1)`` holds the weights of
 """
 import numpy as np
 
+from ._chunks import map_rows
+from ._validation import check_X
 from .activations import get_activation
+from .curvature.backprop import forward_pass
 from .likelihoods import get_likelihood
 
 __all__ = ["MLP"]
@@ -117,11 +120,13 @@ class MLP:
                           for d_in, d_out in zip(self.sizes[:-1], self.sizes[1:])])
 
     def forward(self, w, X):
-        """Output-unit values ``y(x, w)`` of shape ``(N, K)``: probabilities for classification."""
-        from ._validation import check_X
-        from .curvature.backprop import forward_pass
+        """Output-unit values ``y(x, w)`` of shape ``(N, K)``: probabilities for classification.
+
+        Computed chunk by chunk; a dask ``X`` gives a lazy dask array with ``X``'s row chunks.
+        """
         X = check_X(X, self.n_inputs)
-        return forward_pass(self, self.unpack(w), X).y
+        layers = self.unpack(w)
+        return map_rows(lambda Xc: forward_pass(self, layers, Xc).y, X)
 
     def _check_w(self, w):
         w = np.asarray(w, dtype=float)

@@ -12,7 +12,7 @@ symmetric and the mirroring is paid once, not per update.
 import numpy as np
 from scipy.linalg import blas, lapack, solve_triangular
 
-from .._chunks import chunk_slices
+from .._chunks import iter_chunks
 from .._config import check_matrix_budget
 from .._validation import check_positive_int
 from ..objective import validate_problem
@@ -233,15 +233,15 @@ def fold_in_outer_data(state, net, w, X, T, beta, block_size=1, chunk_size=None)
     that the rows of a block of ``block_size`` patterns are folded in together (``block_size * R`` rows,
     C.7). With ``block_size=1`` and one output this is PRML (5.89) pattern by pattern. The data are
     taken ``chunk_size`` patterns at a time (rounded up to whole blocks) so only one chunk of Jacobians
-    is held; a dask ``X`` is computed chunk by chunk. The sequence of updates is inherently serial: each
+    is held; a dask ``X`` is computed a partition at a time. The sequence of updates is inherently serial: each
     step is O(W^2 block_size R) in BLAS.
     """
     W = net.n_params
     layers = net.unpack(w)
     rows = jacobian_chunk_rows(net, chunk_size)
     rows = -(-rows // block_size) * block_size
-    for sl in chunk_slices(X.shape[0], rows):
-        SJ = scaled_jacobians(net, layers, np.asarray(X[sl]), beta)    # (n, R, W)
+    for Xc in iter_chunks(X, rows):
+        SJ = scaled_jacobians(net, layers, Xc, beta)    # (n, R, W)
         for start in range(0, SJ.shape[0], block_size):
             state._fold(SJ[start:start + block_size].reshape(-1, W), 1.0)
     return state
