@@ -1,4 +1,8 @@
-"""Train a small Bayesian-ready network on a noisy sinusoid and report how well MAP training did.
+"""
+Quick start: MAP training on a noisy sinusoid
+=============================================
+
+Train a small Bayesian-ready network on a noisy sinusoid and report how well MAP training did.
 
 Run:  python examples/quickstart.py
 """

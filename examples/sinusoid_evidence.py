@@ -2,11 +2,12 @@
 The evidence framework on a noisy sinusoid
 ==========================================
 
-Regression with error bars (PRML 5.7.2, 5.7.3): t = sin(2 pi x) + Gaussian noise of standard deviation 0.1
-(a noise precision beta = 100) at 100 points drawn in [0, 1]. ``fit_evidence`` alternates MAP training with the re-estimation of alpha and beta
-(5.178, 5.180) until the log evidence (5.175) settles; the first table follows it cycle by cycle. The
-second shows the linearised predictive (5.172, 5.173) on a grid reaching beyond the data: inside [0, 1]
-its standard deviation is close to the noise level, outside it grows quickly.
+Regression with error bars (PRML 5.7.2, 5.7.3): t = sin(2 pi x) + Gaussian noise of standard deviation
+0.1 (a noise precision beta = 100) at 100 points drawn in [0, 1]. ``fit_evidence`` alternates MAP training
+with the re-estimation of alpha and beta (5.178, 5.180) until the log evidence (5.175) settles; the first
+table follows it cycle by cycle. The second shows the linearised predictive (5.172, 5.173) on a grid
+reaching beyond the data: inside [0, 1] its standard deviation is close to the noise level, outside it
+grows quickly.
 
 Here the evidence peaks at the first re-estimate and then falls a little on the way to the fixed point:
 the fixed point of (5.178, 5.180) ignores how ln|A| moves with w_MAP, so it is near, not at, the maximum

@@ -1,5 +1,5 @@
 """laplacenet: Bayesian multilayer perceptrons by the Laplace approximation (PRML 5.4 and 5.7)."""
-from . import check
+from . import check, datasets, plotting
 from ._config import get_matrix_budget, set_matrix_budget
 from ._version import __version__
 from .activations import ACTIVATIONS
@@ -21,7 +21,7 @@ from .training import TrainReport, train
 __all__ = [
     "__version__", "MLP", "ACTIVATIONS", "LIKELIHOODS",
     # the functional core
-    "error", "gradient", "train", "TrainReport", "check",
+    "error", "gradient", "train", "TrainReport", "check", "datasets", "plotting",
     "hessian", "hessian_diagonal", "hvp", "hessian_operator", "inverse_outer_hessian", "IncrementalInverse",
     "get_matrix_budget", "set_matrix_budget",
     # the Bayesian layer

@@ -1,0 +1,454 @@
+"""The figures of ``laplacenet.plotting``, drawn with Agg and read back: what is on them must be the numbers
+of the model (band widths, contours, calibration errors, eigenvalues, histories), computed here another way."""
+import subprocess
+import sys
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.contour import ContourSet  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import laplacenet as ln  # noqa: E402
+from laplacenet import plotting  # noqa: E402
+from laplacenet.comparison import ComparisonRow, ModelComparison  # noqa: E402
+from laplacenet.curvature.hessian import hessian as full_hessian  # noqa: E402
+from laplacenet.datasets import make_sinusoid, make_two_class_2d  # noqa: E402
+from laplacenet.evidence import EvidenceCycle, fit_evidence, reestimate  # noqa: E402
+from laplacenet.exceptions import NotFittedError  # noqa: E402
+from laplacenet.laplace import laplace  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, T = make_sinusoid(20, noise=0.1, seed=3)
+    net = ln.MLP([1, 3, 1])
+    alpha, beta = 0.5, 100.0
+    w, _ = ln.train(net, X, T, alpha, beta, seed=0)
+    return net, w, X, T, alpha, beta, laplace(net, w, X, T, alpha, beta, hessian="outer")
+
+
+@pytest.fixture(scope="module")
+def binary():
+    X, y = make_two_class_2d(60, seed=1)
+    net = ln.MLP([2, 3, 1], likelihood="bernoulli")
+    w, _ = ln.train(net, X, y, 0.5, seed=0)
+    return net, w, X, y, laplace(net, w, X, y, 0.5, hessian="outer")
+
+
+@pytest.fixture(scope="module")
+def three_class():
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1, 2], 25)
+    X = np.array([[0.0, 1.0], [1.0, -0.5], [-1.0, -0.5]])[y] + 0.7 * rng.standard_normal((75, 2))
+    net = ln.MLP([2, 3, 3], likelihood="categorical")
+    w, _ = ln.train(net, X, y, 0.5, seed=0)
+    return net, w, X, y, laplace(net, w, X, y, 0.5, hessian="outer")
+
+
+def legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def line(ax, label):
+    (found,) = [ln_ for ln_ in ax.get_lines() if ln_.get_label() == label]
+    return found
+
+
+def band(ax, label):
+    (found,) = [c for c in ax.collections if isinstance(c, PolyCollection) and c.get_label() == label]
+    return found.get_paths()[0].vertices
+
+
+def numerical_output_jacobian(net, w, x, eps=1e-6):
+    """d y(x, w) / d w of a single-output network by central differences: ``(G, W)``."""
+    E = np.eye(w.size) * eps
+    return np.stack([(net.forward(w + e, x) - net.forward(w - e, x))[:, 0] / (2 * eps) for e in E], axis=1)
+
+
+def test_importing_laplacenet_leaves_matplotlib_out():
+    code = ("import sys, laplacenet, laplacenet.plotting, laplacenet.datasets; "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+# --- plot_predictive ---------------------------------------------------------------------------------------
+
+def test_predictive_bands_are_one_and_two_predictive_standard_deviations(regression):
+    net, w, X, T, alpha, beta, post = regression
+    grid = np.array([-0.3, 0.1, 0.55, 1.4])
+    fig = plotting.plot_predictive(post, X, T, grid=grid)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    # PRML (5.173) computed here from a finite-difference Jacobian and the dense covariance A^-1.
+    G = numerical_output_jacobian(net, w, grid[:, None])
+    sd = np.sqrt(1.0 / beta + np.einsum("gw,wv,gv->g", G, post.covariance(), G))
+    mean = net.forward(w, grid[:, None])[:, 0]
+    for k, label in ((1, "±1σ"), (2, "±2σ")):
+        vertices = band(ax, label)
+        for x, m, s in zip(grid, mean, sd):
+            at_x = vertices[np.isclose(vertices[:, 0], x, rtol=0, atol=1e-12), 1]
+            assert at_x.max() == pytest.approx(m + k * s, rel=1e-7, abs=1e-9)
+            assert at_x.min() == pytest.approx(m - k * s, rel=1e-7, abs=1e-9)
+    assert np.allclose(line(ax, "predictive mean").get_ydata(), mean, rtol=1e-12)
+    data = line(ax, "data")
+    assert np.array_equal(data.get_xdata(), X[:, 0]) and np.array_equal(data.get_ydata(), T[:, 0])
+    assert legend_texts(ax) == ["±2σ", "±1σ", "predictive mean", "data"]
+    assert ax.get_xlabel() == "x" and ax.get_ylabel() == "t"
+    # Outside the data the bands widen (the function is less certain there).
+    assert sd[-1] > 2 * sd[1]
+
+
+def test_predictive_without_noise_draws_the_function_uncertainty_alone(regression):
+    net, w, X, T, alpha, beta, post = regression
+    grid = np.array([0.25, 1.3])
+    ax = plotting.plot_predictive(post, X, T, grid=grid, return_noise=False, truth=np.sin, xlabel="time",
+                                  ylabel="accel").axes[0]
+    G = numerical_output_jacobian(net, w, grid[:, None])
+    sd = np.sqrt(np.einsum("gw,wv,gv->g", G, post.covariance(), G))
+    vertices = band(ax, "±1σ")
+    for x, s in zip(grid, sd):
+        at_x = vertices[np.isclose(vertices[:, 0], x, rtol=0, atol=1e-12), 1]
+        assert at_x.max() - at_x.min() == pytest.approx(2 * s, rel=1e-6)
+    assert np.allclose(line(ax, "truth").get_ydata(), np.sin(grid))
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time", "accel")
+    assert "function only" in ax.get_title()
+
+
+def test_predictive_of_an_estimator_on_given_axes_matches_its_predict(regression):
+    _, _, X, T, _, _, _ = regression
+    model = ln.BayesianMLPRegressor(hidden=3, alpha=0.5, beta=100.0, reestimate=False, seed=0).fit(X, T[:, 0])
+    fig, ax = plt.subplots()
+    assert plotting.plot_predictive(model, X, T[:, 0], ax=ax) is fig
+    vertices = band(ax, "±2σ")
+    grid = np.unique(vertices[:, 0])
+    assert grid.size == 200 and grid[0] < X.min() and grid[-1] > X.max()
+    mean, sd = model.predict(grid[[0, 100]][:, None], return_std=True)
+    for g, m, s in zip(grid[[0, 100]], mean, sd):
+        at_x = vertices[vertices[:, 0] == g, 1]
+        assert (at_x.min(), at_x.max()) == (pytest.approx(m - 2 * s, rel=1e-10), pytest.approx(m + 2 * s, rel=1e-10))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"output": 1}, "output must be an integer in 0..0"),
+    ({"grid": np.zeros((3, 2))}, r"grid must be a 1-D array .* got shape \(3, 2\)"),
+    ({"grid": [0.0, np.nan]}, "grid must be finite"),
+    ({"truth": 3.0}, "truth must be callable"),
+    ({"ax": "axes"}, "ax must be a matplotlib Axes"),
+])
+def test_predictive_bad_input_is_named(regression, kwargs, match):
+    _, _, X, T, _, _, post = regression
+    with pytest.raises(ValueError, match=match):
+        plotting.plot_predictive(post, X, T, **kwargs)
+
+
+def test_predictive_refuses_a_classifier_and_strangers(binary, regression):
+    net, w, X, y, post = binary
+    with pytest.raises(ValueError, match="regression network"):
+        plotting.plot_predictive(post, X, y)
+    with pytest.raises(ValueError, match="model must be a LaplacePosterior"):
+        plotting.plot_predictive(object(), X, y)
+    with pytest.raises(NotFittedError):
+        plotting.plot_predictive(ln.BayesianMLPRegressor(), X, y)
+
+
+# --- plot_decision_2d --------------------------------------------------------------------------------------
+
+def contour_vertices(ax, level):
+    (contours,) = [c for c in ax.collections if isinstance(c, ContourSet)]
+    i = int(np.flatnonzero(np.isclose(contours.levels, level))[0])
+    return np.concatenate(contours.get_paths()[i].to_polygons(closed_only=False))
+
+
+def test_decision_contours_are_the_map_and_the_moderated_probabilities(binary):
+    net, w, X, y, post = binary
+    fig = plotting.plot_decision_2d(post, X, y, resolution=150)
+    assert len(fig.axes) == 2
+    left, right = fig.axes
+    for ax in fig.axes:
+        (contours,) = [c for c in ax.collections if isinstance(c, ContourSet)]
+        assert np.allclose(contours.levels, [0.1, 0.5, 0.9])
+        assert legend_texts(ax) == ["class 0", "class 1"]
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+    assert "MAP" in left.get_title() and "moderated" in right.get_title()
+    for level in (0.1, 0.5, 0.9):
+        assert np.allclose(net.forward(w, contour_vertices(left, level)), level, atol=5e-3)
+        assert np.allclose(post.predict(contour_vertices(right, level))[0], level, atol=5e-3)
+    # sigma(kappa a) = 1/2 exactly where a = 0: the MAP network's 0.5 contour is also the moderated one ...
+    assert np.allclose(post.predict(contour_vertices(left, 0.5))[0], 0.5, atol=5e-3)
+    # ... while its 0.9 and 0.1 contours are pulled towards 1/2 by the moderation (PRML 5.7.3).
+    assert np.all(post.predict(contour_vertices(left, 0.9))[0] < 0.9)
+    assert np.all(post.predict(contour_vertices(left, 0.1))[0] > 0.1)
+
+
+def test_decision_plot_of_a_classifier_uses_its_labels():
+    X, y = make_two_class_2d(40, seed=2)
+    labels = np.array(["no", "yes"])[y]
+    model = ln.BayesianMLPClassifier(hidden=2, alpha=1.0, reestimate=False, seed=0).fit(X, labels)
+    fig = plotting.plot_decision_2d(model, X, labels, levels=[0.5], resolution=20)
+    assert legend_texts(fig.axes[0]) == ["class no", "class yes"]
+    scattered = [c for c in fig.axes[0].collections if c.get_label() == "class yes"][0]
+    assert np.allclose(scattered.get_offsets(), X[labels == "yes"])
+    with pytest.raises(ValueError, match=r"labels the classifier was not fitted on, such as \['maybe'\]"):
+        plotting.plot_decision_2d(model, X, np.where(y == 1, "maybe", "no"))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"levels": [0.5, 1.0]}, r"levels must be probabilities in \(0, 1\)"),
+    ({"resolution": 1}, "resolution must be an integer >= 2"),
+    ({"levels": []}, "levels must be probabilities"),
+])
+def test_decision_bad_input_is_named(binary, kwargs, match):
+    net, w, X, y, post = binary
+    with pytest.raises(ValueError, match=match):
+        plotting.plot_decision_2d(post, X, y, **kwargs)
+
+
+def test_decision_needs_two_inputs_and_two_classes(binary, three_class):
+    with pytest.raises(ValueError, match="two-class network"):
+        plotting.plot_decision_2d(three_class[-1], three_class[2], three_class[3])
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="axes must be 2 matplotlib Axes"):
+        plotting.plot_decision_2d(binary[-1], binary[2], binary[3], axes=ax)
+
+
+# --- calibration -------------------------------------------------------------------------------------------
+
+def reference_ece(confidence, outcome, n_bins):
+    """Expected calibration error, bin by bin with a Python loop over equal-width bins of [0, 1]."""
+    total = 0.0
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        inside = (confidence >= lo) & ((confidence < hi) if b < n_bins - 1 else (confidence <= hi))
+        if inside.any():
+            total += inside.sum() / confidence.size * abs(outcome[inside].mean() - confidence[inside].mean())
+    return total
+
+
+def test_calibration_curve_closed_forms():
+    # All at 0.9 but never class 1: one bin, ECE 0.9.
+    curve = plotting.calibration_curve(np.full(10, 0.9), np.zeros(10, dtype=int), n_bins=5)
+    assert curve.ece == pytest.approx(0.9, rel=1e-15)
+    assert curve.counts.tolist() == [0, 0, 0, 0, 10] and np.isnan(curve.confidence[0])
+    # A quarter of the points at p = 0.25 are positive, three quarters at p = 0.75: perfectly calibrated.
+    p = np.array([0.25] * 8 + [0.75] * 8)
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 0] + [1, 1, 1, 1, 1, 1, 0, 0])
+    assert plotting.calibration_curve(p, labels, n_bins=4).ece == pytest.approx(0.0, abs=1e-15)
+    # Top label: the confidence is the largest probability, the outcome whether its class was right.
+    P = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.3, 0.3, 0.4]])
+    curve = plotting.calibration_curve(P, np.array([0, 2, 2]), n_bins=10)
+    assert curve.counts[[4, 6, 7]].tolist() == [1, 1, 1]
+    assert curve.frequency[[4, 6, 7]].tolist() == [1.0, 0.0, 1.0]
+    assert curve.ece == pytest.approx((0.6 + 0.6 + 0.3) / 3, rel=1e-14)
+
+
+@pytest.mark.parametrize("probabilities, labels, match", [
+    (np.array([0.2, 1.2]), np.array([0, 1]), r"probabilities must be finite and in \[0, 1\]"),
+    (np.array([0.2, 0.3]), np.array([0, 1, 1]), r"labels must have shape \(2,\)"),
+    (np.array([0.2, 0.3]), np.array([0, 2]), r"labels must be class indices in 0..1"),
+    (np.zeros((2, 2, 2)), np.array([0, 1]), r"probabilities must have shape \(N,\) or \(N, C\)"),
+])
+def test_calibration_curve_bad_input_is_named(probabilities, labels, match):
+    with pytest.raises(ValueError, match=match):
+        plotting.calibration_curve(probabilities, labels)
+
+
+def test_binary_calibration_legend_gives_the_expected_calibration_errors(binary):
+    net, w, X, y, post = binary
+    fig = plotting.plot_calibration(post, X, y, n_bins=8)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    p_map, p_moderated = net.forward(w, X)[:, 0], post.predict(X)[0][:, 0]
+    expected = [f"MAP (ECE = {reference_ece(p_map, y, 8):.4f})",
+                f"moderated (ECE = {reference_ece(p_moderated, y, 8):.4f})"]
+    assert legend_texts(ax) == ["perfectly calibrated"] + expected
+    assert reference_ece(p_map, y, 8) != reference_ece(p_moderated, y, 8)
+    # The MAP curve: mean probability and frequency of class 1 in each non-empty bin.
+    bins = np.minimum((p_map * 8).astype(int), 7)
+    occupied = np.unique(bins)
+    curve = line(ax, expected[0])
+    assert np.allclose(curve.get_xdata(), [p_map[bins == b].mean() for b in occupied], rtol=1e-12)
+    assert np.allclose(curve.get_ydata(), [y[bins == b].mean() for b in occupied], rtol=1e-12)
+    assert ax.get_xlabel() == "predicted probability of class 1"
+
+
+def test_multiclass_calibration_uses_the_top_label(three_class):
+    net, w, X, y, post = three_class
+    ax = plotting.plot_calibration(post, X, y).axes[0]
+    P_map, P_moderated = net.forward(w, X), post.predict(X)[0]
+    for name, P in (("MAP", P_map), ("moderated", P_moderated)):
+        ece = reference_ece(P.max(axis=1), (P.argmax(axis=1) == y).astype(float), 10)
+        assert f"{name} (ECE = {ece:.4f})" in legend_texts(ax)
+    assert ax.get_ylabel() == "accuracy" and "confidence" in ax.get_xlabel()
+
+
+def test_calibration_refuses_regression(regression):
+    with pytest.raises(ValueError, match="model must be a classifier"):
+        plotting.plot_calibration(regression[-1], regression[2], regression[3])
+
+
+# --- plot_evidence -----------------------------------------------------------------------------------------
+
+def rows(with_test=True):
+    evidence = {(1,): [-30.0, -31.5], (2,): [-22.0, -20.5], (4,): [-21.0, -24.0], (2, 2): [-25.0, -26.0]}
+    tests = {(1,): 0.30, (2,): 0.11, (4,): 0.09, (2, 2): 0.2}
+    return [ComparisonRow(h, r, 10, e, 3.0, 0.1, 50.0, 0.1, (tests[h] + r / 100) if with_test else None, True)
+            for h, es in evidence.items() for r, e in enumerate(es)]
+
+
+def test_evidence_plot_shows_every_restart_the_best_per_size_and_the_test_error():
+    fig = plotting.plot_evidence(ModelComparison(rows()))
+    assert len(fig.axes) == 2
+    ax, twin = fig.axes
+    every = line(ax, "every restart")
+    assert every.get_xdata().tolist() == [1, 1, 2, 2, 4, 4, 4, 4]
+    assert every.get_ydata().tolist() == [-30.0, -31.5, -22.0, -20.5, -21.0, -24.0, -25.0, -26.0]
+    best = line(ax, "best restart per size")
+    assert best.get_xdata().tolist() == [1, 2, 4] and best.get_ydata().tolist() == [-30.0, -20.5, -21.0]
+    star = line(ax, "highest evidence: 2 hidden")
+    assert (star.get_xdata(), star.get_ydata()) == (2, -20.5)
+    test = line(twin, "test error (best restart)")
+    assert test.get_ydata() == pytest.approx([0.30, 0.12, 0.09])
+    assert twin.get_ylabel() == "test error" and ax.get_ylabel() == "log evidence ln p(D)"
+    assert ax.get_xlabel() == "hidden units"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "2-2, 4"]
+    assert twin.get_legend() is not None and len(legend_texts(twin)) == 4
+
+
+def test_evidence_plot_without_test_error_has_one_axis_and_takes_dicts():
+    table = ModelComparison(rows(with_test=False))
+    fig = plotting.plot_evidence(table.to_dicts())
+    assert len(fig.axes) == 1
+    assert legend_texts(fig.axes[0]) == ["every restart", "best restart per size", "highest evidence: 2 hidden"]
+    with pytest.raises(ValueError, match="at least one row"):
+        plotting.plot_evidence([])
+
+
+# --- plot_spectrum -----------------------------------------------------------------------------------------
+
+def test_spectrum_shows_the_data_hessian_eigenvalues_alpha_and_gamma(regression):
+    net, w, X, T, alpha, beta, post = regression
+    fig = plotting.plot_spectrum(post)
+    ax = fig.axes[0]
+    lam = np.linalg.eigvalsh(full_hessian(net, w, X, T, 0.0, beta, method="outer"))[::-1]
+    # The outer-product Hessian has no negative eigenvalues; those within rounding of zero are drawn grey.
+    rounding = lam.size * np.finfo(float).eps * lam[0]
+    assert np.allclose(line(ax, "λ_i > 0").get_ydata(), lam[lam > rounding], rtol=1e-8)
+    assert "λ_i < 0 (|λ_i| shown)" not in legend_texts(ax)
+    if np.any(lam <= rounding):
+        assert line(ax, "|λ_i| at rounding level").get_ydata().max() <= 10 * rounding
+    assert line(ax, f"α = {alpha:.4g}").get_ydata() == [alpha, alpha]
+    gamma = reestimate(net, w, X, T, alpha, beta, hessian="outer").gamma
+    assert f"γ = Σ λ/(λ+α) = {gamma:.3f} of W = {net.n_params}" in ax.get_title()
+    assert ax.get_yscale() == "log" and "data Hessian" in ax.get_ylabel()
+
+
+def test_spectrum_of_the_exact_hessian_marks_negative_eigenvalues(regression):
+    net, w, X, T, alpha, beta, _ = regression
+    w0 = net.init(7)  # far from a minimum; the outer-product posterior is still proper there
+    post = laplace(net, w0, X, T, 5.0, beta, hessian="outer")
+    ax = plotting.plot_spectrum(post, X, T, hessian="exact").axes[0]
+    lam = np.linalg.eigvalsh(full_hessian(net, w0, X, T, 0.0, beta, method="exact"))
+    assert np.sum(lam < 0) > 0
+    negative = line(ax, "λ_i < 0 (|λ_i| shown)")
+    assert np.allclose(np.sort(negative.get_ydata()), np.sort(-lam[lam < 0]), rtol=1e-9)
+    assert "'exact'" in ax.get_ylabel()
+    if np.all(lam + 5.0 > 0):
+        assert f"{np.sum(lam / (lam + 5.0)):.3f}" in ax.get_title()
+    else:
+        assert "γ undefined" in ax.get_title()
+
+
+def test_spectrum_with_grouped_alpha_and_a_diagonal_posterior(regression):
+    net, w, X, T, alpha, beta, _ = regression
+    grouped = np.array([0.3, 1.1, 0.6, 2.0])
+    post = laplace(net, w, X, T, grouped, beta, hessian="outer")
+    ax = plotting.plot_spectrum(post).axes[0]
+    assert len([t for t in legend_texts(ax) if t.startswith("α_")]) == 4
+    gamma = reestimate(net, w, X, T, grouped, beta, hessian="outer").gamma
+    assert f"= {gamma:.3f} of W" in ax.get_title()
+    diag = laplace(net, w, X, T, alpha, beta, hessian="diag")
+    ax = plotting.plot_spectrum(diag).axes[0]
+    h = np.diag(full_hessian(net, w, X, T, 0.0, beta, method="outer"))  # Becker-Le Cun = diag of outer
+    assert f"= {np.sum(h / (h + alpha)):.3f} of W" in ax.get_title()
+
+
+def test_spectrum_of_structured_and_last_layer_posteriors(regression):
+    net, w, X, T, alpha, beta, _ = regression
+    kron = laplace(net, w, X, T, alpha, beta, hessian="kron")
+    title = plotting.plot_spectrum(kron).axes[0].get_title()
+    # gamma from the Kronecker factors' own eigenvalues (5.179 block by block)
+    assert f"= {kron.precision.gamma_groups(net.group_index, net.n_groups).sum():.3f} of W = {net.n_params}" in title
+    lowrank = laplace(net, w, X, T, alpha, beta, hessian="lowrank", rank=3)
+    ax = plotting.plot_spectrum(lowrank).axes[0]
+    assert np.allclose(line(ax, "λ_i > 0").get_ydata(), lowrank.precision.eigenvalues, rtol=1e-9)
+    last = laplace(net, w, X, T, alpha, beta, hessian="outer", subset="last_layer")
+    ax = plotting.plot_spectrum(last).axes[0]
+    block = full_hessian(net, w, X, T, 0.0, beta, method="outer")[last.subset_slice, last.subset_slice]
+    assert np.allclose(line(ax, "λ_i > 0").get_ydata(), np.linalg.eigvalsh(block)[::-1], rtol=1e-9)
+    assert ax.get_title().endswith(f"of W = {block.shape[0]}")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"hessian": "exact"}, "differs from the posterior's 'outer': pass X and T"),
+    ({"X": np.zeros((2, 1))}, "X and T must be given together"),
+    ({"hessian": "full", "X": np.zeros((2, 1)), "T": np.zeros(2)}, "hessian must be one of"),
+])
+def test_spectrum_bad_input_is_named(regression, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plotting.plot_spectrum(regression[-1], **kwargs)
+
+
+# --- plot_history ------------------------------------------------------------------------------------------
+
+def test_history_of_an_evidence_result_has_one_panel_per_quantity(regression):
+    net, _, X, T, _, _, _ = regression
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ln.EvidenceConvergenceWarning)
+        result = fit_evidence(net, X, T, 0.5, 5.0, "outer", cycles=6, seed=0)
+    fig = plotting.plot_history(result)
+    assert len(fig.axes) == 4
+    quantities = ("alpha", "beta", "gamma", "log_evidence")
+    for ax, name in zip(fig.axes, quantities):
+        (drawn,) = ax.get_lines()
+        assert drawn.get_xdata().tolist() == list(range(len(result.history)))
+        assert np.array_equal(drawn.get_ydata(), [getattr(c, name) for c in result.history])
+        assert ax.get_xlabel() == "cycle"
+    assert [ax.get_ylabel() for ax in fig.axes] == ["α (prior precision)", "β (noise precision)",
+                                                    "γ (well-determined parameters)", "log evidence"]
+    assert fig.axes[1].get_yscale() == "log"  # beta rises from 5 to about 1/0.1^2, more than tenfold
+
+
+def test_history_of_classification_with_grouped_alpha_on_given_axes():
+    history = [EvidenceCycle(0, c, np.array([1.0, 2.0, 3.0, 4.0]) / (c + 1), None, 2.0 + c, -10.0 + c, 5.0, True)
+               for c in range(3)]
+    fig, axes = plt.subplots(1, 3)
+    assert plotting.plot_history(history, axes=axes) is fig
+    alpha_lines = axes[0].get_lines()
+    assert len(alpha_lines) == 4 and legend_texts(axes[0]) == ["group 0", "group 1", "group 2", "group 3"]
+    assert np.allclose(alpha_lines[2].get_ydata(), [3.0, 1.5, 1.0])
+    assert axes[1].get_lines()[0].get_ydata().tolist() == [2.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match="axes must be 3 matplotlib Axes"):
+        plotting.plot_history(history, axes=axes[:2])
+
+
+def test_history_needs_a_history(regression):
+    _, _, X, T, _, _, _ = regression
+    model = ln.BayesianMLPRegressor(hidden=2, reestimate=False, seed=0).fit(X, T)
+    with pytest.raises(ValueError, match="no re-estimation history"):
+        plotting.plot_history(model)
+    with pytest.raises(ValueError, match="source must be an EvidenceResult"):
+        plotting.plot_history([1, 2])
