@@ -1,22 +1,513 @@
-"""The ``laplacenet`` command line."""
-import argparse
-import sys
+"""The ``laplacenet`` command line: ``demo``, ``fit``, ``predict``, ``compare`` and ``export``.
 
+Each command is a function of the parsed arguments. :func:`main` turns whatever goes wrong (a bad file, a
+missing column, a bad option value, a ``ValueError`` of the library) into one line on stderr,
+``laplacenet: error: ...``, and exit status 2 - never a traceback; the library's warnings become one line
+each, ``laplacenet: warning: ...``. pandas, tqdm, matplotlib and ArviZ are imported by the commands that
+need them.
+"""
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from . import io
 from ._version import __version__
+from .comparison import ModelComparison, compare_models
+from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
+from .exceptions import ConvergenceWarning
 
 __all__ = ["main", "build_parser"]
 
+TASKS = {"regression": "gaussian", "binary": "bernoulli", "multiclass": "categorical"}
+HESSIANS = ("outer", "exact", "diag")
+# The demo: PRML's noisy sinusoid, 5 tanh units, and 4 x 250 independent draws for k-hat and ArviZ.
+DEMO = {"n": 50, "n_test": 500, "noise": 0.1, "hidden": (5,), "cycles": 50, "draws": 250, "chains": 4}
+DEMO_FILES = {"predictive_plot": "predictive.png", "history_plot": "history.png", "inference_data": "posterior.nc",
+              "model": "model.npz", "summary": "summary.json"}
+_DATA_HELP = ("DATA is a CSV file with a header row, or an NPZ file holding arrays X and y (or T), or one 1-D "
+              "array per column; the features are the columns not named in --target, and must be numbers.")
+
+
+# --- the parser --------------------------------------------------------------------------------------
+
+class _UsageError(Exception):
+    """A bad command line (reported in one line; argparse would print the usage too)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        command = self.prog.partition(" ")[2]
+        raise _UsageError(f"{command}: {message}" if command else message)
+
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="laplacenet",
-        description="Bayesian multilayer perceptrons by the Laplace approximation (PRML 5.4 and 5.7).")
+    """The argument parser of ``laplacenet`` and its sub-commands (the docs render it)."""
+    parser = _Parser(prog="laplacenet", description="Bayesian multilayer perceptrons by the Laplace "
+                                                    "approximation (PRML 5.4 and 5.7).")
     parser.add_argument("--version", action="version", version=f"laplacenet {__version__}")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    quiet = _Parser(add_help=False)
+    quiet.add_argument("--quiet", "-q", action="store_true",
+                       help="no progress bars and no report on stdout (errors and warnings still go to stderr)")
+
+    def command(name, run, summary, description):
+        sub = commands.add_parser(name, parents=[quiet], help=summary, description=description)
+        sub.set_defaults(run=run)
+        return sub
+
+    demo = command("demo", _demo, "fit the noisy sinusoid; write plots, ArviZ data and a summary",
+                   f"The main job on built-in data: a BayesianMLPRegressor fitted by evidence re-estimation to "
+                   f"{DEMO['n']} noisy samples of sin(2 pi x); a table of alpha, beta, gamma and the log evidence "
+                   f"per cycle, the error on fresh data from the same generator and the Pareto k-hat of the "
+                   f"Laplace approximation. Writes {', '.join(DEMO_FILES.values())} to DIR.")
+    demo.add_argument("--out", default="laplacenet-demo", metavar="DIR", help="output directory (%(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the draws (0)")
+
+    fit = command("fit", _fit, "fit a Bayesian MLP to a CSV or NPZ file and save it",
+                  "Fit by evidence re-estimation (PRML 5.7.2) and save the model (laplacenet.io.save). " + _DATA_HELP)
+    _add_data_options(fit)
+    fit.add_argument("--hidden", type=_widths, default=(10,), metavar="W[,W...]",
+                     help="hidden-layer widths, e.g. 10 or 10,10; 0 for none (10)")
+    _add_fit_options(fit, restarts=1)
+    fit.add_argument("--out", required=True, metavar="MODEL", help="the model file to write (.npz)")
+
+    predict = command("predict", _predict, "predictive mean and standard deviation, or class probabilities",
+                      "One row per row of DATA: for regression the columns mean and std (mean_<target> and "
+                      "std_<target> for several targets), for classification the moderated probability "
+                      "p_<class> of every class (PRML 5.7.3) and the predicted class.")
+    predict.add_argument("model", metavar="MODEL", help="a model written by laplacenet fit")
+    predict.add_argument("data", metavar="DATA", help="CSV or NPZ with the feature columns (others are ignored)")
+    predict.add_argument("--out", required=True, metavar="CSV", help="the CSV file to write")
+
+    compare = command("compare", _compare, "the evidence of several architectures (model comparison)",
+                      "Fit every architecture from several starts and compare their log evidence, hidden-unit "
+                      "symmetries counted (PRML 5.7, MacKay 1992). Writes evidence.csv and evidence.png. "
+                      + _DATA_HELP)
+    _add_data_options(compare)
+    compare.add_argument("--hidden", type=_architectures, default=[(1,), (2,), (4,), (8,)], metavar="H[,H...]",
+                         help="architectures: a width, or widths joined by x for several layers, 0 for none "
+                              "(e.g. 1,2,4,8x8; default 1,2,4,8)")
+    _add_fit_options(compare, restarts=3)
+    compare.add_argument("--out", default="laplacenet-compare", metavar="DIR", help="output directory (%(default)s)")
+
+    export = command("export", _export, "write the posterior as ArviZ netCDF",
+                     "Independent draws from the Laplace posterior, their predictions and pointwise log likelihood "
+                     "on DATA, as ArviZ data in a netCDF file.")
+    export.add_argument("model", metavar="MODEL", help="a model written by laplacenet fit")
+    export.add_argument("data", metavar="DATA", help="CSV or NPZ with the feature and target columns")
+    export.add_argument("--out", required=True, metavar="FILE.nc", help="the netCDF file to write")
+    export.add_argument("--draws", type=_positive_int, default=1000, help="draws per chain (1000)")
+    export.add_argument("--chains", type=_positive_int, default=4, help="chains (4)")
+    export.add_argument("--seed", type=int, default=None, help="seed of the draws")
     return parser
 
 
+def _add_data_options(parser):
+    parser.add_argument("data", metavar="DATA", help="CSV (with a header row) or NPZ file")
+    parser.add_argument("--target", required=True, type=_columns, metavar="COL[,COL...]",
+                        help="target column(s); one column of labels for classification (y for NPZ arrays X, y)")
+    parser.add_argument("--task", choices=TASKS, default="regression", help="what the targets are (regression)")
+
+
+def _add_fit_options(parser, restarts):
+    parser.add_argument("--activation", default="tanh", help="hidden-unit activation (tanh)")
+    parser.add_argument("--hessian", choices=HESSIANS, default="outer",
+                        help="curvature of the posterior (outer: positive definite at any w)")
+    parser.add_argument("--cycles", type=_positive_int, default=50, metavar="N",
+                        help="at most N evidence re-estimation cycles (50)")
+    parser.add_argument("--restarts", type=_positive_int, default=restarts, metavar="R",
+                        help=f"initialisations; the one of highest evidence is kept ({restarts})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights (0)")
+
+
+def _positive_int(text):
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return int(text)
+
+
+def _widths(text):
+    """``'10,10'`` -> ``(10, 10)``; ``'0'`` -> ``()``."""
+    try:
+        return () if text.strip() == "0" else check_hidden(tuple(int(part) for part in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected positive widths separated by commas, or 0; got {text!r}") \
+            from None
+
+
+def _architectures(text):
+    """``'1,2,8x8'`` -> ``[(1,), (2,), (8, 8)]``."""
+    return [_widths(part.replace("x", ",")) for part in text.split(",")]
+
+
+def _columns(text):
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas; got {text!r}")
+    return names
+
+
+# --- main --------------------------------------------------------------------------------------------
+
 def main(argv=None):
-    parser = build_parser()
-    parser.parse_args(sys.argv[1:] if argv is None else argv)
-    parser.print_help()
-    return 0
+    """Run ``laplacenet`` with ``argv`` (``sys.argv[1:]`` by default); returns the exit status."""
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+        if args.command is None:
+            raise _UsageError("a command is required: demo, fit, predict, compare or export (see laplacenet --help)")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                args.run(args)
+            finally:
+                _show_warnings(caught)
+        return 0
+    except SystemExit as ex:  # --help and --version
+        return ex.code
+    except KeyboardInterrupt:
+        _say("error", "interrupted")
+        return 130
+    except Exception as ex:  # one line, never a traceback
+        _say("error", _describe(ex))
+        return 2
+
+
+def _describe(ex):
+    if isinstance(ex, OSError) and ex.filename is not None:
+        return f"{ex.strerror or ex}: {os.fspath(ex.filename)!r}"
+    if isinstance(ex, (_UsageError, ValueError, OSError)):
+        return str(ex)
+    return f"{type(ex).__name__}: {ex}"
+
+
+def _say(kind, message):
+    print(f"laplacenet: {kind}: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _show_warnings(caught):
+    """The library's warnings, once each, as the first line of their message."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    shown = set()
+    for w in caught:
+        ours = issubclass(w.category, ConvergenceWarning) or os.path.abspath(w.filename).startswith(package)
+        first = str(w.message).split("\n")[0].removesuffix(" Trace:")
+        if ours and first not in shown:
+            shown.add(first)
+            _say("warning", first)
+
+
+def _progress(args, **kwargs):
+    """A tqdm bar on stderr; off with ``--quiet`` and when stderr is not a terminal.
+
+    Every step is drawn (``mininterval=0``): the steps here (cycles, restarts, architectures) each take
+    far longer than a redraw.
+    """
+    from tqdm import tqdm
+    return tqdm(disable=True if args.quiet else None, file=sys.stderr, leave=False, mininterval=0, **kwargs)
+
+
+def _report(args, *lines):
+    if not args.quiet:
+        print(*lines, sep="\n")
+
+
+# --- demo --------------------------------------------------------------------------------------------
+
+def _demo(args):
+    from .arviz import to_inference_data, write_netcdf
+    from .datasets import make_sinusoid
+    from .diagnostics import diagnose
+    from .plotting import plot_history, plot_predictive
+    out = _output_directory(args.out)
+    files = {key: out / name for key, name in DEMO_FILES.items()}
+    X, T = make_sinusoid(n=DEMO["n"], noise=DEMO["noise"], seed=args.seed)
+    X_test, T_test = make_sinusoid(n=DEMO["n_test"], noise=DEMO["noise"], seed=args.seed + 1)  # fresh data
+    model = BayesianMLPRegressor(hidden=DEMO["hidden"], hessian="outer", alpha=0.1, beta=10.0, cycles=DEMO["cycles"],
+                                 seed=args.seed)
+    draws = {"draws": DEMO["draws"], "chains": DEMO["chains"], "seed": args.seed}
+    with _progress(args, total=5, desc="demo") as bar:
+        bar.set_postfix_str("evidence re-estimation")
+        model.fit(X, T[:, 0])
+        bar.update()
+        bar.set_postfix_str("Pareto k-hat")
+        rmse = float(np.sqrt(np.mean((model.predict(X_test) - T_test[:, 0]) ** 2)))
+        check = diagnose(model.posterior_, X, T, draws=DEMO["draws"] * DEMO["chains"], seed=args.seed)
+        bar.update()
+        bar.set_postfix_str("ArviZ export")
+        write_netcdf(to_inference_data(model, X, T[:, 0], **draws), files["inference_data"])
+        bar.update()
+        bar.set_postfix_str("plots")
+        _save_figure(plot_predictive(model, X, T, truth=lambda x: np.sin(2 * np.pi * x)), files["predictive_plot"])
+        _save_figure(plot_history(model), files["history_plot"])
+        bar.update()
+        io.save(model, files["model"], extra={"task": "regression", "features": None, "targets": None})
+        summary = {
+            "laplacenet_version": __version__, "seed": args.seed,
+            "data": {"generator": "laplacenet.datasets.make_sinusoid", "n_train": DEMO["n"],
+                     "n_test": DEMO["n_test"], "noise_sd": DEMO["noise"]},
+            "network": {"sizes": list(model.net_.sizes), "activation": model.net_.activation.name,
+                        "hessian": model.hessian, "n_params": model.net_.n_params},
+            "alpha": _number(model.alpha_), "beta": _number(model.beta_), "gamma": model.gamma_,
+            "log_evidence": model.log_evidence_, "converged": bool(model.converged_),
+            "history": [{"cycle": c.cycle, "alpha": _number(c.alpha), "beta": _number(c.beta), "gamma": c.gamma,
+                         "log_evidence": c.log_evidence} for c in model.history_],
+            "test_rmse": rmse, "khat": _number(check.khat), "khat_threshold": check.threshold,
+            "khat_verdict": check.verdict, "importance_ess": check.ess, "draws": check.n_draws,
+            "files": DEMO_FILES}
+        files["summary"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        bar.update()
+    _report(args, f"laplacenet demo: {DEMO['n']} noisy samples of sin(2 pi x) (noise sd {DEMO['noise']}), "
+                  f"MLP {list(model.net_.sizes)} ({model.net_.activation.name}), outer-product Hessian",
+            *_history_table(model),
+            _fit_line(model) + f" (the data's noise precision is {1 / DEMO['noise'] ** 2:g})",
+            f"held-out RMSE on {DEMO['n_test']} fresh points: {rmse:.4f} (noise sd {DEMO['noise']})",
+            f"is the Gaussian good enough? {check}", f"wrote {', '.join(map(str, files.values()))}")
+
+
+def _number(value):
+    """A hyperparameter or k-hat for JSON: a float, a list, or a string for inf and nan (not JSON numbers)."""
+    if np.ndim(value):
+        return [_number(v) for v in np.asarray(value).tolist()]
+    return float(value) if np.isfinite(value) else str(float(value))
+
+
+def _check_output(path):
+    """Fail before the work when the file ``path`` cannot be written where it is asked for."""
+    directory = Path(path).resolve().parent
+    if not directory.is_dir():
+        raise ValueError(f"--out {str(path)!r}: the directory {str(directory)!r} does not exist")
+    if Path(path).is_dir():
+        raise ValueError(f"--out {str(path)!r} is a directory; give a file name")
+
+
+def _output_directory(path):
+    """``path``, created if need be; figures are drawn for files from here on (Agg, unless pyplot is in use)."""
+    if "matplotlib.pyplot" not in sys.modules:
+        import matplotlib
+        matplotlib.use("Agg")
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _save_figure(fig, path):
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _history_table(model):
+    lines = [f"{'cycle':>5} {'alpha':>11} {'beta':>11} {'gamma':>8} {'log evidence':>14}"]
+    for c in model.history_:
+        beta = "-" if c.beta is None else _short(c.beta)
+        lines.append(f"{c.cycle:>5} {_short(c.alpha):>11} {beta:>11} {c.gamma:>8.3f} {c.log_evidence:>14.4f}")
+    return lines
+
+
+def _short(value):
+    return f"{value:.4g}" if np.ndim(value) == 0 else np.array2string(np.asarray(value), precision=3)
+
+
+def _fit_line(model):
+    status = "converged" if model.converged_ else "NOT converged"
+    beta = "" if getattr(model, "beta_", None) is None else f", beta {_short(model.beta_)}"
+    return (f"{status} after {len(model.history_)} cycles: alpha {_short(model.alpha_)}{beta}, gamma "
+            f"{model.gamma_:.3f} of {model.net_.n_params} parameters, log evidence {model.log_evidence_:.4f}")
+
+
+# --- fit, predict, export, compare -------------------------------------------------------------------
+
+def _fit(args):
+    _check_output(args.out)
+    data = _read_data(args.data, targets=args.target)
+    y = _task_targets(data, args.task)
+    options = dict(hidden=args.hidden, activation=args.activation, hessian=args.hessian, restarts=args.restarts,
+                   seed=args.seed, cycles=args.cycles)
+    model = BayesianMLPRegressor(**options) if args.task == "regression" else BayesianMLPClassifier(**options)
+    with _progress(args, total=2, desc="fit") as bar:
+        bar.set_postfix_str(f"{args.restarts} restart(s) of at most {args.cycles} cycles")
+        model.fit(data.X, y)
+        bar.update()
+        io.save(model, args.out, extra={"task": args.task, "features": data.features, "targets": data.targets})
+        bar.update()
+    _report(args, f"{type(model).__name__}: MLP {list(model.net_.sizes)} ({model.net_.activation.name}), "
+                  f"hessian={model.hessian!r}, {data.X.shape[0]} rows; kept restart {model.best_restart_}",
+            *_history_table(model), _fit_line(model), f"wrote {args.out}")
+
+
+def _predict(args):
+    import pandas as pd
+    _check_output(args.out)
+    model, extra = io.load(args.model), io.read_metadata(args.model).get("extra") or {}
+    data = _read_data(args.data, features=extra.get("features"), n_features=model.n_features_in_)
+    if isinstance(model, BayesianMLPRegressor):
+        mean, std = (a.reshape(len(data.X), -1) for a in model.predict(data.X, return_std=True))
+        names = [""] if mean.shape[1] == 1 else [f"_{t}" for t in (extra.get("targets") or range(mean.shape[1]))]
+        columns = {f"{kind}{name}": values[:, k] for k, name in enumerate(names)
+                   for kind, values in (("mean", mean), ("std", std))}
+    else:
+        probabilities = model.predict_proba(data.X)
+        columns = {f"p_{c}": probabilities[:, k] for k, c in enumerate(model.classes_)}
+        columns["predicted"] = model.classes_[np.argmax(probabilities, axis=1)]
+    pd.DataFrame(columns).to_csv(args.out, index=False)
+    _report(args, f"wrote {len(data.X)} rows to {args.out}")
+
+
+def _export(args):
+    from .arviz import to_inference_data, write_netcdf
+    _check_output(args.out)
+    model, extra = io.load(args.model), io.read_metadata(args.model).get("extra") or {}
+    data = _read_data(args.data, targets=extra.get("targets"), features=extra.get("features"),
+                      n_features=model.n_features_in_)
+    if data.y is None:
+        raise ValueError(f"DATA {args.data!r} holds no targets; export needs them for the observed data and the "
+                         f"pointwise log likelihood")
+    one_output = isinstance(model, BayesianMLPRegressor) and model._y_ndim == 1
+    y = data.y.reshape(len(data.y), -1)[:, 0] if one_output else data.y
+    with _progress(args, total=1, desc=f"export ({args.chains} x {args.draws} draws)") as bar:
+        write_netcdf(to_inference_data(model, data.X, y, draws=args.draws, chains=args.chains, seed=args.seed),
+                     args.out)
+        bar.update()
+    _report(args, f"wrote {args.chains} x {args.draws} draws to {args.out}")
+
+
+def _compare(args):
+    import pandas as pd
+
+    from .plotting import plot_evidence
+    data = _read_data(args.data, targets=args.target)
+    y = _task_targets(data, args.task)
+    if args.task != "regression":
+        y = np.unique(y, return_inverse=True)[1].reshape(-1)  # labels 0..C-1
+    rows = []
+    with _progress(args, total=len(args.hidden), desc="architectures") as bar:
+        for hidden in args.hidden:
+            bar.set_postfix_str(f"hidden {hidden}, {args.restarts} restart(s)")
+            rows += compare_models(data.X, y, [hidden], args.restarts, TASKS[args.task], activation=args.activation,
+                                   hessian=args.hessian, cycles=args.cycles, seed=args.seed).rows
+            bar.update()
+    comparison, out = ModelComparison(rows), _output_directory(args.out)
+    table = pd.DataFrame(comparison.to_dicts())
+    table["hidden"] = ["x".join(map(str, h)) or "0" for h in table["hidden"]]
+    table.to_csv(out / "evidence.csv", index=False)
+    _save_figure(plot_evidence(comparison), out / "evidence.png")
+    best = comparison.best()
+    _report(args, str(comparison), f"highest evidence: hidden {best.hidden} (restart {best.restart}, log evidence "
+                                   f"{best.log_evidence:.4f})", f"wrote {out / 'evidence.csv'}, {out / 'evidence.png'}")
+
+
+# --- data files --------------------------------------------------------------------------------------
+
+class _Data(NamedTuple):
+    """Features ``X (N, D)``, targets ``y`` ((N,) or (N, K), or None) and their column names (None for arrays)."""
+
+    X: np.ndarray
+    y: Optional[np.ndarray]
+    features: Optional[list]
+    targets: Optional[list]
+
+
+_FEATURE_HINT = "features must be numbers: name the column in --target or remove it"
+
+
+def _read_data(path, targets=None, features=None, n_features=None):
+    """DATA as :class:`_Data`: the features are ``features``, or every column not in ``targets``.
+
+    An NPZ file with an array ``X`` is read as arrays (targets ``y`` or ``T``); another NPZ file, or a CSV
+    file, as a table of named columns.
+    """
+    arrays = _npz_arrays(path) if str(path).lower().endswith(".npz") else None
+    data = _array_data(path, arrays, targets) if arrays is not None and "X" in arrays else \
+        _table_data(path, _table(path, arrays), targets, features)
+    if n_features is not None and data.X.shape[1] != n_features:
+        raise ValueError(f"DATA {path!r} has {data.X.shape[1]} feature column(s); the model was fitted on "
+                         f"{n_features}")
+    return data
+
+
+def _npz_arrays(path):
+    import zipfile
+    with open(path, "rb") as fh:  # a missing file is an OSError naming it
+        try:
+            archive = np.load(fh, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not an NPZ archive")
+            with archive:
+                return {name: archive[name] for name in archive.files}
+        except (ValueError, EOFError, zipfile.BadZipFile) as ex:
+            raise ValueError(f"DATA {path!r} is not a readable NPZ file of arrays: {ex}") from None
+
+
+def _array_data(path, arrays, targets):
+    stored = [name for name in ("y", "T") if name in arrays]
+    name = targets[0] if targets else (stored[0] if stored else None)
+    if targets is not None and (len(targets) != 1 or name not in stored):
+        raise ValueError(f"DATA {path!r} holds an array X; --target must name its target array y or T "
+                         f"({', '.join(stored) or 'none stored'}); got {','.join(targets)}")
+    X = _numeric(arrays["X"], f"array X of {path!r}", _FEATURE_HINT)
+    if X.ndim != 2:
+        raise ValueError(f"array X of {path!r} must be 2-D (rows by features); got shape {X.shape}")
+    return _Data(X, None if name is None else arrays[name], None, None)
+
+
+def _table(path, arrays):
+    """A CSV file, or the 1-D arrays of an NPZ file, as a pandas DataFrame."""
+    import pandas as pd
+    if arrays is None:
+        try:
+            return pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as ex:
+            raise ValueError(f"DATA {path!r} is not a readable CSV file: {ex}") from None
+    shapes = {name: a.shape for name, a in arrays.items()}
+    if not arrays or any(len(shape) != 1 for shape in shapes.values()) or len(set(shapes.values())) != 1:
+        raise ValueError(f"DATA {path!r} must hold an array X (and y), or 1-D columns of one length; got {shapes}")
+    return pd.DataFrame(arrays)
+
+
+def _table_data(path, table, targets, features):
+    table.columns = columns = [str(c) for c in table.columns]
+    missing = [c for c in (targets or []) + (features or []) if c not in columns]
+    if missing:
+        raise ValueError(f"DATA {path!r} has no column {', '.join(map(repr, missing))} (its columns: "
+                         f"{', '.join(columns)})")
+    features = features or [c for c in columns if c not in (targets or [])]
+    if not features:
+        raise ValueError(f"DATA {path!r} has no feature columns besides the target(s) {targets}")
+    X = np.column_stack([_numeric(table[c].to_numpy(), f"feature column {c!r} of {path!r}", _FEATURE_HINT)
+                         for c in features])
+    if not targets:
+        return _Data(X, None, features, targets)
+    if table[targets].isna().to_numpy().any():
+        raise ValueError(f"target column(s) {', '.join(targets)} of {path!r} have missing values")
+    return _Data(X, table[targets[0] if len(targets) == 1 else targets].to_numpy(), features, targets)
+
+
+def _numeric(values, what, hint):
+    if values.dtype.kind not in "biuf":
+        raise ValueError(f"{what} is not numeric (dtype {values.dtype}); {hint}")
+    values = values.astype(float)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{what} has missing or infinite values")
+    return values
+
+
+def _task_targets(data, task):
+    """The targets checked for ``task``: numbers for regression, one column of labels otherwise."""
+    if data.y is None:
+        raise ValueError("DATA holds no targets (an NPZ file needs an array y or T besides X)")
+    if task == "regression":
+        return _numeric(data.y, f"target {', '.join(data.targets or ['y'])}",
+                        "regression needs numbers (--task binary or multiclass for class labels)")
+    if data.y.ndim != 1:
+        raise ValueError(f"--task {task} needs one target column of class labels; got {data.y.shape[1]}")
+    n_classes = np.unique(data.y).size
+    if (task == "binary") != (n_classes == 2) or n_classes < 2:
+        need = "exactly 2 classes" if task == "binary" else "at least 3 classes (use --task binary for 2)"
+        raise ValueError(f"--task {task} needs {need}; the target has {n_classes}")
+    return data.y

@@ -1,0 +1,481 @@
+"""Saving and loading fitted estimators: one portable NPZ file, never a pickle.
+
+The file is a compressed NPZ archive. Its ``metadata`` entry is a 0-d unicode array holding a JSON document:
+the format name and version, the laplacenet version that wrote it, the estimator class and its constructor
+parameters, the network (sizes, activation, likelihood), the posterior's form and options, a summary of the
+fitted scalars and, for classifiers, the dtype of the class labels. The other entries are float, int, bool
+or unicode arrays: the MAP weights, alpha and beta, what the posterior's precision A is built from, and
+every restart with its evidence history. A is stored as the arrays its builder in :mod:`laplacenet.laplace`
+or :mod:`laplacenet.posteriors` takes - the dense or diagonal A itself (with A^-1 after Woodbury updates),
+the Kronecker factors, or the low-rank eigenpairs - and loading calls the same builder on the same arrays:
+the same LAPACK calls on the same bits give the same factors, so predictions are reproduced bit for bit.
+
+* :func:`save` - write a fitted estimator (atomically: a temporary file in the same directory, then a rename).
+* :func:`load` - read it back (``numpy.load(..., allow_pickle=False)``); a foreign, truncated or corrupted
+  file, or one in a newer format version, raises a ``ValueError`` saying so.
+* :func:`read_metadata` - the JSON document alone, without building the estimator.
+"""
+import contextlib
+import errno
+import io
+import json
+import numbers
+import os
+import secrets
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+
+from ._version import __version__
+from ._validation import check_positive_int
+from .curvature.last_layer import last_layer_slice
+from .curvature.woodbury import IncrementalInverse
+from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
+from .evidence import EvidenceCycle, EvidenceResult
+from .laplace import HESSIANS, SUBSETS, LaplacePosterior, _Cholesky, _Diagonal, _Woodbury, check_number
+from .network import MLP
+from .posteriors import KroneckerPrecision, LowRankPrecision
+
+__all__ = ["save", "load", "read_metadata", "FORMAT_NAME", "FORMAT_VERSION"]
+
+#: the ``format`` field of the metadata of every file :func:`save` writes
+FORMAT_NAME = "laplacenet.model"
+#: the version of the layout :func:`save` writes; :func:`load` reads this one and every earlier one
+FORMAT_VERSION = 1
+
+_ESTIMATORS = {cls.__name__: cls for cls in (BayesianMLPRegressor, BayesianMLPClassifier)}
+# How each form of the posterior precision is stored: the arrays its builder is called with.
+_FORMS = {_Cholesky: "cholesky", _Diagonal: "diagonal", _Woodbury: "woodbury", KroneckerPrecision: "kron",
+          LowRankPrecision: "lowrank"}
+# What a damaged archive can raise while it is opened, listed or read.
+_READ_ERRORS = (ValueError, OSError, EOFError, KeyError, IndexError, NotImplementedError, zipfile.BadZipFile,
+                zlib.error, struct.error)
+
+
+# --- save --------------------------------------------------------------------------------------------
+
+def save(estimator, path, *, extra=None):
+    """Write a fitted estimator to ``path`` as one NPZ file with JSON metadata.
+
+    Parameters
+    ----------
+    estimator : BayesianMLPRegressor or BayesianMLPClassifier
+        Fitted. Its constructor parameters must be JSON-able (numbers, strings, booleans, None, tuples,
+        lists, dicts with string keys, numeric arrays).
+    path : str or os.PathLike
+        The file to write, exactly as named (no suffix is added; ``.npz`` is the natural one). An existing
+        file is replaced atomically: the archive is written to a temporary file in the same directory and
+        renamed over ``path``, so a reader never sees a half-written file and a failed write leaves
+        ``path`` as it was.
+    extra : dict, optional
+        JSON-able information to store with the model (the command line keeps column names here); read it
+        back with ``read_metadata(path)["extra"]``.
+
+    Raises
+    ------
+    NotFittedError
+        When ``estimator`` is not fitted.
+    ValueError
+        When ``estimator`` is not a laplacenet estimator, or a parameter, the class labels or ``extra``
+        cannot be stored without pickling.
+    """
+    arrays, metadata = _encode(estimator)
+    if extra is not None:
+        if not isinstance(extra, dict):
+            raise ValueError(f"extra must be a dict of JSON-able values or None; got {type(extra).__name__}")
+        metadata["extra"] = _to_json(extra, "extra")
+    arrays["metadata"] = np.array(json.dumps(metadata))
+    _write_atomically(os.fspath(path), arrays)
+
+
+def _encode(estimator):
+    """The arrays and the metadata dict describing a fitted estimator."""
+    name = type(estimator).__name__
+    if _ESTIMATORS.get(name) is not type(estimator):
+        raise ValueError(f"estimator must be a fitted {' or '.join(_ESTIMATORS)}; got {type(estimator).__name__}")
+    estimator._check_fitted()
+    net, posterior, runs = estimator.net_, estimator.posterior_, estimator.restarts_
+    arrays, posterior_metadata = _encode_posterior(posterior)
+    arrays.update(_encode_runs(runs, net.likelihood.uses_beta))
+    fitted = {"n_features_in": int(estimator.n_features_in_), "best_restart": int(estimator.best_restart_),
+              "gamma": float(estimator.gamma_), "log_evidence": float(estimator.log_evidence_),
+              "converged": bool(estimator.converged_), "alpha": _to_json(estimator.alpha_, "alpha_")}
+    metadata = {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "laplacenet_version": __version__,
+        "estimator": name, "params": _to_json(estimator.get_params(), "the estimator's parameters"),
+        "network": {"sizes": list(net.sizes), "activation": net.activation.name,
+                    "likelihood": net.likelihood.name},
+        "posterior": posterior_metadata,
+        "fitted": fitted,
+    }
+    if net.likelihood.uses_beta:
+        fitted.update(beta=_to_json(estimator.beta_, "beta_"), n_outputs=int(estimator.n_outputs_),
+                      y_ndim=int(estimator._y_ndim))
+    else:
+        arrays["classes"], metadata["classes_dtype"] = _encode_classes(estimator.classes_)
+    return arrays, metadata
+
+
+def _encode_posterior(posterior):
+    """The arrays a posterior's form is rebuilt from, and its options, for :func:`_decode_posterior`."""
+    form = _FORMS.get(type(posterior._form))
+    if form is None:
+        raise ValueError(f"cannot save a posterior held as {type(posterior._form).__name__}")
+    arrays = {"mean": posterior.mean, "posterior_alpha": np.asarray(posterior.alpha, dtype=float)}
+    if posterior.beta is not None:
+        arrays["posterior_beta"] = np.asarray(posterior.beta, dtype=float)
+    metadata = {"form": form, "hessian": posterior.hessian, "subset": posterior.subset,
+                "jitter": float(posterior.jitter), "chunk_size": posterior.chunk_size, "n_data": int(posterior.n_data),
+                "log_det": float(posterior.log_det)}
+    factors = posterior._form
+    if form in ("cholesky", "diagonal", "woodbury"):
+        arrays["precision"] = posterior.precision
+    if form == "woodbury":
+        arrays["covariance"] = factors.state.inverse
+    elif form == "kron":
+        metadata["kron_n_data"] = int(factors.n_data)
+        for l, (Q, Z) in enumerate(zip(factors.output_factors, factors.input_factors)):
+            arrays[f"kron_output_factor_{l}"], arrays[f"kron_input_factor_{l}"] = Q, Z
+    elif form == "lowrank":
+        arrays.update(lowrank_eigenvalues=factors.eigenvalues, lowrank_eigenvectors=factors.eigenvectors,
+                      lowrank_correction=factors.correction)
+    return arrays, metadata
+
+
+def _encode_runs(runs, uses_beta):
+    """Every restart (weights, hyperparameters, evidence) and their histories, concatenated, as arrays."""
+    history = [cycle for run in runs for cycle in run.history]
+    arrays = {
+        "restart_w": np.stack([run.w for run in runs]),
+        "restart_alpha": np.array([run.alpha for run in runs], dtype=float),
+        "restart_gamma": np.array([run.gamma for run in runs], dtype=float),
+        "restart_log_evidence": np.array([run.log_evidence for run in runs], dtype=float),
+        "restart_converged": np.array([run.converged for run in runs], dtype=bool),
+        "history_length": np.array([len(run.history) for run in runs], dtype=np.int64),
+        "history_restart": np.array([c.restart for c in history], dtype=np.int64),
+        "history_cycle": np.array([c.cycle for c in history], dtype=np.int64),
+        "history_alpha": _stack([c.alpha for c in history], runs[0].alpha),
+        "history_gamma": np.array([c.gamma for c in history], dtype=float),
+        "history_log_evidence": np.array([c.log_evidence for c in history], dtype=float),
+        "history_train_error": np.array([c.train_error for c in history], dtype=float),
+        "history_train_converged": np.array([c.train_converged for c in history], dtype=bool),
+    }
+    if uses_beta:
+        arrays["restart_beta"] = np.array([run.beta for run in runs], dtype=float)
+        arrays["history_beta"] = _stack([c.beta for c in history], runs[0].beta)
+    return arrays
+
+
+def _stack(values, like):
+    """Scalars or equal-length vectors as a ``(n,)`` or ``(n, m)`` array, also when there are none."""
+    return np.array(values, dtype=float).reshape((len(values),) + np.shape(like))
+
+
+def _encode_classes(classes):
+    """Class labels as an array that loads without pickling, and the dtype to give them back."""
+    classes = np.asarray(classes)
+    if not classes.dtype.hasobject:
+        return classes, classes.dtype.str
+    if not all(isinstance(c, str) for c in classes):
+        kinds = sorted({type(c).__name__ for c in classes})
+        raise ValueError(f"classes_ must be numbers, booleans or strings to be saved without pickling; got "
+                         f"objects of type {kinds}")
+    return classes.astype(str), "object"
+
+
+def _write_atomically(path, arrays):
+    """``numpy.savez_compressed`` to a temporary file beside ``path``, then ``os.replace`` onto it."""
+    directory, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, "no such directory to save the model in", directory)
+    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with open(temporary, "xb") as fh:
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+
+
+# --- load --------------------------------------------------------------------------------------------
+
+def load(path):
+    """Read an estimator written by :func:`save`.
+
+    Every fitted attribute comes back: ``net_``, ``w_``, ``posterior_``, ``alpha_``, ``beta_``, ``gamma_``,
+    ``log_evidence_``, ``history_``, ``converged_``, ``restarts_``, ``best_restart_``, ``n_features_in_``
+    and ``n_outputs_`` or ``classes_``. ``predict``, ``predict(return_std=True)`` and ``predict_proba``
+    give the same bits as before saving. Only the kept restart's posterior is stored: the other entries of
+    ``restarts_`` have ``posterior=None``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    BayesianMLPRegressor or BayesianMLPClassifier
+
+    Raises
+    ------
+    ValueError
+        When the file is not a laplacenet model (not an NPZ archive, no laplacenet metadata), is truncated
+        or corrupted, or was written in a newer format version than this laplacenet reads.
+    OSError
+        When the file cannot be read at all (missing, a directory, no permission).
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        content = fh.read()
+    reader = _Reader(path, content)
+    return reader.guarded(_decode, reader)
+
+
+def read_metadata(path):
+    """The JSON metadata of a file written by :func:`save`, as a dict (see the module docstring).
+
+    Raises the ``ValueError`` of :func:`load` for a foreign, damaged or too new file.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        return _Reader(path, fh.read()).metadata
+
+
+class _BadFile(ValueError):
+    """A model file that cannot be loaded; the message names the file and says why."""
+
+
+class _Reader:
+    """The checked contents of a model file: its metadata and its arrays, each validated on access."""
+
+    def __init__(self, path, content):
+        self.path = path
+        self._entries = {}
+        if not content.startswith(b"PK"):
+            self.fail("it is not an NPZ (zip) archive" + (" (the file is empty)" if not content else ""))
+        self.archive = self.guarded(np.load, io.BytesIO(content), allow_pickle=False)
+        damaged = self.guarded(self.archive.zip.testzip)
+        if damaged is not None:
+            self.fail(f"it is corrupted: the CRC-32 of entry {damaged!r} does not match its content")
+        self.metadata = self.guarded(self._read_metadata)
+
+    def fail(self, detail):
+        raise _BadFile(f"{self.path!r} is not a readable laplacenet model file: {detail}")
+
+    def guarded(self, function, *args, **kwargs):
+        """``function(*args)``; what a damaged archive raises becomes one ValueError naming the file."""
+        try:
+            return function(*args, **kwargs)
+        except _BadFile:
+            raise
+        except _READ_ERRORS as ex:
+            self.fail(f"it is truncated or corrupted ({type(ex).__name__}: {ex})")
+
+    def _read_metadata(self):
+        entry = self.entry("metadata")
+        if entry.dtype.kind != "U" or entry.ndim != 0:
+            self.fail("its 'metadata' entry is not a JSON string")
+        metadata = json.loads(str(entry[()]))
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        if found != FORMAT_NAME:
+            self.fail(f"its metadata names the format {found!r}, not {FORMAT_NAME!r}")
+        version = metadata.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            self.fail(f"its format version {version!r} is not a positive integer")
+        if version > FORMAT_VERSION:
+            raise _BadFile(
+                f"{self.path!r} was written in model format version {version} by laplacenet "
+                f"{metadata.get('laplacenet_version')}; this laplacenet ({__version__}) reads format versions up "
+                f"to {FORMAT_VERSION}. Upgrade laplacenet to load it.")
+        return metadata
+
+    def entry(self, name):
+        """The array stored as ``name`` (read once)."""
+        if name not in self._entries:
+            if name not in self.archive.files:
+                found = ", ".join(sorted(self.archive.files)[:8])
+                self.fail(f"it has no {name!r} entry (it holds: {found}); it was not written by laplacenet.save")
+            self._entries[name] = self.archive[name]
+        return self._entries[name]
+
+    def field(self, *keys):
+        """A metadata field, e.g. ``field('network', 'sizes')``."""
+        value = self.metadata
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                self.fail(f"its metadata has no field {'.'.join(keys)!r}")
+            value = value[key]
+        return value
+
+    def array(self, name, shape, kind="f", finite=False):
+        """Entry ``name`` checked to have ``shape`` (None: any length) and a dtype of ``kind``."""
+        a = self.entry(name)
+        shape_ok = a.ndim == len(shape) and all(s is None or s == n for s, n in zip(shape, a.shape))
+        if not shape_ok or a.dtype.kind not in kind:
+            self.fail(f"entry {name!r} has shape {a.shape} and dtype {a.dtype}; expected shape "
+                      f"{tuple('n' if s is None else s for s in shape)} of kind {kind!r}")
+        if finite and not np.all(np.isfinite(a)):
+            self.fail(f"entry {name!r} holds NaN or inf")
+        return a
+
+    def hyperparameter(self, name, lead, size, finite=False):
+        """Entry ``name`` of shape ``lead`` (a scalar each) or ``lead + (size,)`` (a vector each)."""
+        vector = self.entry(name).ndim == len(lead) + 1
+        return self.array(name, lead + ((size,) if vector else ()), finite=finite)
+
+
+def _decode(reader):
+    """The estimator described by a :class:`_Reader`."""
+    cls = _ESTIMATORS.get(reader.field("estimator"))
+    if cls is None:
+        reader.fail(f"unknown estimator class {reader.field('estimator')!r} (known: {sorted(_ESTIMATORS)})")
+    try:
+        estimator = cls(**_from_json(reader.field("params")))
+        net = MLP(*(reader.field("network", key) for key in ("sizes", "activation", "likelihood")))
+    except (TypeError, ValueError) as ex:
+        reader.fail(f"its estimator parameters or network do not describe a {cls.__name__} ({ex})")
+    expected = "gaussian" if cls is BayesianMLPRegressor else ("bernoulli", "categorical")
+    if net.likelihood.name not in expected:
+        reader.fail(f"a {cls.__name__} cannot have a {net.likelihood.name!r} likelihood")
+    runs = _decode_runs(reader, net)
+    best = reader.field("fitted", "best_restart")
+    if not isinstance(best, int) or not 0 <= best < len(runs):
+        reader.fail(f"best_restart {best!r} is not the index of one of its {len(runs)} restarts")
+    kept = runs[best]
+    kept.posterior = _decode_posterior(reader, net)
+    estimator.net_, estimator.w_, estimator.posterior_ = net, kept.w, kept.posterior
+    estimator.alpha_, estimator.gamma_, estimator.log_evidence_ = kept.alpha, kept.gamma, kept.log_evidence
+    estimator.history_, estimator.converged_ = kept.history, kept.converged
+    estimator.restarts_, estimator.best_restart_ = runs, best
+    estimator.n_features_in_ = net.n_inputs
+    if cls is BayesianMLPRegressor:
+        estimator.beta_, estimator.n_outputs_ = kept.beta, net.n_outputs
+        estimator._y_ndim = reader.field("fitted", "y_ndim")
+        if estimator._y_ndim not in (1, 2) or (estimator._y_ndim == 1 and net.n_outputs != 1):
+            reader.fail(f"y_ndim {estimator._y_ndim!r} does not fit {net.n_outputs} outputs")
+    else:
+        estimator.classes_ = _decode_classes(reader, net)
+    return estimator
+
+
+def _decode_runs(reader, net):
+    """The restarts as :class:`EvidenceResult` objects (posterior None), with their histories."""
+    W, G, K = net.n_params, net.n_groups, net.n_outputs
+    lengths = reader.array("history_length", (None,), "i")
+    R, n = lengths.size, int(lengths.sum())
+    if R == 0 or np.any(lengths < 0):
+        reader.fail(f"its restart history lengths {lengths.tolist()} are not valid")
+    uses_beta = net.likelihood.uses_beta
+    alphas = reader.hyperparameter("restart_alpha", (R,), G)
+    betas = reader.hyperparameter("restart_beta", (R,), K) if uses_beta else [None] * R
+    history_betas = reader.hyperparameter("history_beta", (n,), K) if uses_beta else [None] * n
+    cycles = [EvidenceCycle(int(r), int(c), _value(a), _value(b), float(g), float(e), float(t), bool(ok))
+              for r, c, a, b, g, e, t, ok in zip(
+                  reader.array("history_restart", (n,), "i"), reader.array("history_cycle", (n,), "i"),
+                  reader.hyperparameter("history_alpha", (n,), G), history_betas,
+                  reader.array("history_gamma", (n,)), reader.array("history_log_evidence", (n,)),
+                  reader.array("history_train_error", (n,)), reader.array("history_train_converged", (n,), "b"))]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    return [EvidenceResult(w, _value(a), _value(b), float(g), float(e), cycles[starts[r]:starts[r + 1]], bool(ok),
+                           None)
+            for r, (w, a, b, g, e, ok) in enumerate(zip(
+                reader.array("restart_w", (R, W), finite=True), alphas, betas, reader.array("restart_gamma", (R,)),
+                reader.array("restart_log_evidence", (R,)), reader.array("restart_converged", (R,), "b")))]
+
+
+def _value(a):
+    """A stored hyperparameter back in the form the library uses: a float, a fresh array, or None."""
+    if a is None:
+        return None
+    return float(a) if np.ndim(a) == 0 else np.array(a)
+
+
+def _decode_posterior(reader, net):
+    """The Laplace posterior, its precision rebuilt by the same builder from the same arrays (PRML 5.167)."""
+    W = net.n_params
+    form, hessian, subset, jitter, chunk_size, n_data = (
+        reader.field("posterior", key) for key in ("form", "hessian", "subset", "jitter", "chunk_size", "n_data"))
+    if form not in _FORMS.values() or hessian not in HESSIANS or subset not in (None, *SUBSETS):
+        reader.fail(f"its posterior form {form!r}, hessian {hessian!r} or subset {subset!r} is not known")
+    jitter = check_number(jitter, "jitter")
+    chunk_size = None if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+    n_data = check_positive_int(n_data, "n_data")
+    dim = W if subset is None else last_layer_slice(net).stop - last_layer_slice(net).start
+    mean = reader.array("mean", (W,), finite=True)
+    alpha = _value(reader.hyperparameter("posterior_alpha", (), net.n_groups, finite=True))
+    beta = _value(reader.hyperparameter("posterior_beta", (), net.n_outputs, finite=True)) \
+        if net.likelihood.uses_beta else None
+    if form == "kron":
+        factors = ([reader.array(f"kron_output_factor_{l}", (d, d), finite=True) for l, d in enumerate(net.sizes[1:])],
+                   [reader.array(f"kron_input_factor_{l}", (d, d), finite=True) for l, d in enumerate(net.sizes[:-1])],
+                   check_positive_int(reader.field("posterior", "kron_n_data"), "kron_n_data"))
+        precision = factors = KroneckerPrecision(net, factors, alpha, jitter)
+    elif form == "lowrank":
+        eigenvalues = reader.array("lowrank_eigenvalues", (None,), finite=True)
+        k = eigenvalues.size
+        curvature = (eigenvalues, reader.array("lowrank_eigenvectors", (W, k), finite=True),
+                     reader.array("lowrank_correction", (W,), finite=True))
+        precision = factors = LowRankPrecision(net, curvature, alpha, jitter, hessian)
+    else:
+        precision = reader.array("precision", (dim,) if form == "diagonal" else (dim, dim), finite=True)
+        if form == "cholesky":
+            factors = _Cholesky(precision, hessian)  # the same LAPACK call on the same matrix: the same bits
+        elif form == "diagonal":
+            factors = _Diagonal(precision, hessian)
+        else:
+            covariance = reader.array("covariance", (dim, dim), finite=True)
+            factors = _Woodbury(IncrementalInverse(covariance, reader.field("posterior", "log_det")), precision)
+    return LaplacePosterior(net, mean, precision, alpha, beta, hessian, factors, jitter, chunk_size, n_data,
+                            subset=subset)
+
+
+def _decode_classes(reader, net):
+    classes = reader.array("classes", (None,), "biufUSM")
+    binary = net.likelihood.name == "bernoulli"
+    if classes.size != (2 if binary else net.n_outputs) or classes.size < 2:
+        reader.fail(f"it lists {classes.size} classes for a network with {net.n_outputs} outputs "
+                    f"({net.likelihood.name} likelihood)")
+    return classes.astype(object) if reader.field("classes_dtype") == "object" else classes
+
+
+# --- JSON --------------------------------------------------------------------------------------------
+
+def _to_json(value, where):
+    """``value`` as JSON-able data; tuples and arrays are tagged so that :func:`_from_json` restores them."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_json(v, where) for v in value]}
+    if isinstance(value, list):
+        return [_to_json(v, where) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, dict) and all(isinstance(k, str) and not k.startswith("__") for k in value):
+        return {k: _to_json(v, f"{where}[{k!r}]") for k, v in value.items()}
+    raise ValueError(f"cannot save {where}: a {type(value).__name__} cannot be written as JSON (numbers, strings, "
+                     f"booleans, None, tuples, lists, numeric arrays and dicts with string keys can)")
+
+
+def _from_json(value):
+    """Inverse of :func:`_to_json`."""
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"__tuple__"}:
+            return tuple(_from_json(v) for v in value["__tuple__"])
+        if set(value) == {"__ndarray__", "dtype"}:
+            return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
+        return {k: _from_json(v) for k, v in value.items()}
+    return value
