@@ -3,6 +3,7 @@ from . import check, datasets, plotting
 from ._config import get_matrix_budget, set_matrix_budget
 from ._version import __version__
 from .activations import ACTIVATIONS
+from .arviz import to_inference_data
 from .comparison import ComparisonRow, ModelComparison, compare_models
 from .curvature.diagonal import hessian_diagonal
 from .curvature.hessian import hessian
@@ -11,7 +12,9 @@ from .curvature.woodbury import IncrementalInverse, inverse_outer_hessian
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from .evidence import (EvidenceCycle, EvidenceResult, EvidenceTerms, Reestimate, fit_evidence, log_evidence,
                        reestimate)
+from .diagnostics import LaplaceDiagnostic, diagnose
 from .exceptions import ConvergenceWarning, EvidenceConvergenceWarning, NotFittedError, NotPositiveDefiniteError
+from .io import load, save
 from .laplace import LaplacePosterior, laplace
 from .likelihoods import LIKELIHOODS
 from .network import MLP
@@ -27,8 +30,9 @@ __all__ = [
     # the Bayesian layer
     "laplace", "LaplacePosterior", "log_evidence", "reestimate", "fit_evidence", "EvidenceTerms", "Reestimate",
     "EvidenceCycle", "EvidenceResult", "compare_models", "ModelComparison", "ComparisonRow",
-    # estimators
-    "BayesianMLPRegressor", "BayesianMLPClassifier",
+    # estimators, persistence, ArviZ
+    "BayesianMLPRegressor", "BayesianMLPClassifier", "save", "load", "to_inference_data", "diagnose",
+    "LaplaceDiagnostic",
     # warnings and errors
     "ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError", "NotFittedError",
 ]

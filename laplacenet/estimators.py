@@ -103,6 +103,16 @@ class _BayesianMLP:
         if not hasattr(self, "posterior_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
 
+    def save(self, path, *, extra=None):
+        """Write the fitted estimator to ``path`` atomically (NPZ + JSON metadata); see :func:`laplacenet.save`."""
+        from .io import save  # io imports this module
+        save(self, path, extra=extra)
+
+    def to_arviz(self, X, y, draws=1000, chains=4, seed=None, *, method="linear_mc"):
+        """The posterior, predictive and diagnostics as ArviZ data; see :func:`laplacenet.to_inference_data`."""
+        from .arviz import to_inference_data  # the ArviZ layer sits above the estimators
+        return to_inference_data(self, X, y, draws, chains, seed, method=method)
+
     def _check_X(self, X):
         self._check_fitted()
         X = check_X(X)

@@ -12,7 +12,7 @@ class EvidenceConvergenceWarning(ConvergenceWarning):
 
 
 class NotPositiveDefiniteError(ValueError):
-    """The posterior precision A is not positive definite, so w is not a minimum of E (PRML 5.161).
+    """The posterior precision A is not positive definite, so w is not a minimum of E (PRML 5.166).
 
     Attributes
     ----------
