@@ -8,9 +8,16 @@ Run:  python benchmarks/laplace.py            (laplacenet only)
       /path/to/peer-venv/bin/python benchmarks/laplace.py   (a venv with torch and laplace-torch as well)
 """
 import argparse
+import importlib.util
+import os
+import sys
 import time
 
 import numpy as np
+
+# this file is called laplace.py: keep its folder off the path so that `laplace` means laplace-torch
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import laplacenet as ln
 
@@ -79,11 +86,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     opts = parser.parse_args()
-    try:
-        import laplace  # noqa: F401  laplace-torch
-        have_peer = True
-    except ImportError:
-        have_peer = False
+    have_peer = importlib.util.find_spec("laplace") is not None  # laplace-torch
     header = f"{'problem':>22} {'W':>5} {'floor s':>8} {'exact s':>8} {'ratio':>6} {'outer s':>8} {'ratio':>6}"
     if have_peer:
         header += f" {'torch s':>8} {'torch/outer':>11} {'ln Z ours':>12} {'ln Z torch':>12}"

@@ -7,6 +7,7 @@ from .arviz import to_inference_data
 from .comparison import ComparisonRow, ModelComparison, compare_models
 from .curvature.diagonal import hessian_diagonal
 from .curvature.hessian import hessian
+from .curvature.kron import KronFactors, kron_factors
 from .curvature.rop import hessian_operator, hvp
 from .curvature.woodbury import IncrementalInverse, inverse_outer_hessian
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
@@ -16,6 +17,7 @@ from .diagnostics import LaplaceDiagnostic, diagnose
 from .exceptions import ConvergenceWarning, EvidenceConvergenceWarning, NotFittedError, NotPositiveDefiniteError
 from .io import load, save
 from .laplace import LaplacePosterior, laplace
+from .posteriors import KroneckerPrecision, LowRankPrecision
 from .likelihoods import LIKELIHOODS
 from .network import MLP
 from .objective import error, gradient
@@ -26,9 +28,9 @@ __all__ = [
     # the functional core
     "error", "gradient", "train", "TrainReport", "check", "datasets", "plotting",
     "hessian", "hessian_diagonal", "hvp", "hessian_operator", "inverse_outer_hessian", "IncrementalInverse",
-    "get_matrix_budget", "set_matrix_budget",
+    "kron_factors", "KronFactors", "get_matrix_budget", "set_matrix_budget",
     # the Bayesian layer
-    "laplace", "LaplacePosterior", "log_evidence", "reestimate", "fit_evidence", "EvidenceTerms", "Reestimate",
+    "laplace", "LaplacePosterior", "KroneckerPrecision", "LowRankPrecision", "log_evidence", "reestimate", "fit_evidence", "EvidenceTerms", "Reestimate",
     "EvidenceCycle", "EvidenceResult", "compare_models", "ModelComparison", "ComparisonRow",
     # estimators, persistence, ArviZ
     "BayesianMLPRegressor", "BayesianMLPClassifier", "save", "load", "to_inference_data", "diagnose",

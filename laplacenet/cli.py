@@ -12,11 +12,11 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import NamedTuple, Optional
 
 import numpy as np
 
 from . import io
+from ._datafiles import numeric, read_data
 from ._version import __version__
 from .comparison import ModelComparison, compare_models
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
@@ -325,7 +325,7 @@ def _fit_line(model):
 
 def _fit(args):
     _check_output(args.out)
-    data = _read_data(args.data, targets=args.target)
+    data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
     options = dict(hidden=args.hidden, activation=args.activation, hessian=args.hessian, restarts=args.restarts,
                    seed=args.seed, cycles=args.cycles)
@@ -345,7 +345,7 @@ def _predict(args):
     import pandas as pd
     _check_output(args.out)
     model, extra = io.load(args.model), io.read_metadata(args.model).get("extra") or {}
-    data = _read_data(args.data, features=extra.get("features"), n_features=model.n_features_in_)
+    data = read_data(args.data, features=extra.get("features"), n_features=model.n_features_in_)
     if isinstance(model, BayesianMLPRegressor):
         mean, std = (a.reshape(len(data.X), -1) for a in model.predict(data.X, return_std=True))
         names = [""] if mean.shape[1] == 1 else [f"_{t}" for t in (extra.get("targets") or range(mean.shape[1]))]
@@ -363,7 +363,7 @@ def _export(args):
     from .arviz import to_inference_data, write_netcdf
     _check_output(args.out)
     model, extra = io.load(args.model), io.read_metadata(args.model).get("extra") or {}
-    data = _read_data(args.data, targets=extra.get("targets"), features=extra.get("features"),
+    data = read_data(args.data, targets=extra.get("targets"), features=extra.get("features"),
                       n_features=model.n_features_in_)
     if data.y is None:
         raise ValueError(f"DATA {args.data!r} holds no targets; export needs them for the observed data and the "
@@ -381,7 +381,7 @@ def _compare(args):
     import pandas as pd
 
     from .plotting import plot_evidence
-    data = _read_data(args.data, targets=args.target)
+    data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
     if args.task != "regression":
         y = np.unique(y, return_inverse=True)[1].reshape(-1)  # labels 0..C-1
@@ -402,107 +402,12 @@ def _compare(args):
                                    f"{best.log_evidence:.4f})", f"wrote {out / 'evidence.csv'}, {out / 'evidence.png'}")
 
 
-# --- data files --------------------------------------------------------------------------------------
-
-class _Data(NamedTuple):
-    """Features ``X (N, D)``, targets ``y`` ((N,) or (N, K), or None) and their column names (None for arrays)."""
-
-    X: np.ndarray
-    y: Optional[np.ndarray]
-    features: Optional[list]
-    targets: Optional[list]
-
-
-_FEATURE_HINT = "features must be numbers: name the column in --target or remove it"
-
-
-def _read_data(path, targets=None, features=None, n_features=None):
-    """DATA as :class:`_Data`: the features are ``features``, or every column not in ``targets``.
-
-    An NPZ file with an array ``X`` is read as arrays (targets ``y`` or ``T``); another NPZ file, or a CSV
-    file, as a table of named columns.
-    """
-    arrays = _npz_arrays(path) if str(path).lower().endswith(".npz") else None
-    data = _array_data(path, arrays, targets) if arrays is not None and "X" in arrays else \
-        _table_data(path, _table(path, arrays), targets, features)
-    if n_features is not None and data.X.shape[1] != n_features:
-        raise ValueError(f"DATA {path!r} has {data.X.shape[1]} feature column(s); the model was fitted on "
-                         f"{n_features}")
-    return data
-
-
-def _npz_arrays(path):
-    import zipfile
-    with open(path, "rb") as fh:  # a missing file is an OSError naming it
-        try:
-            archive = np.load(fh, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array, not an NPZ archive")
-            with archive:
-                return {name: archive[name] for name in archive.files}
-        except (ValueError, EOFError, zipfile.BadZipFile) as ex:
-            raise ValueError(f"DATA {path!r} is not a readable NPZ file of arrays: {ex}") from None
-
-
-def _array_data(path, arrays, targets):
-    stored = [name for name in ("y", "T") if name in arrays]
-    name = targets[0] if targets else (stored[0] if stored else None)
-    if targets is not None and (len(targets) != 1 or name not in stored):
-        raise ValueError(f"DATA {path!r} holds an array X; --target must name its target array y or T "
-                         f"({', '.join(stored) or 'none stored'}); got {','.join(targets)}")
-    X = _numeric(arrays["X"], f"array X of {path!r}", _FEATURE_HINT)
-    if X.ndim != 2:
-        raise ValueError(f"array X of {path!r} must be 2-D (rows by features); got shape {X.shape}")
-    return _Data(X, None if name is None else arrays[name], None, None)
-
-
-def _table(path, arrays):
-    """A CSV file, or the 1-D arrays of an NPZ file, as a pandas DataFrame."""
-    import pandas as pd
-    if arrays is None:
-        try:
-            return pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as ex:
-            raise ValueError(f"DATA {path!r} is not a readable CSV file: {ex}") from None
-    shapes = {name: a.shape for name, a in arrays.items()}
-    if not arrays or any(len(shape) != 1 for shape in shapes.values()) or len(set(shapes.values())) != 1:
-        raise ValueError(f"DATA {path!r} must hold an array X (and y), or 1-D columns of one length; got {shapes}")
-    return pd.DataFrame(arrays)
-
-
-def _table_data(path, table, targets, features):
-    table.columns = columns = [str(c) for c in table.columns]
-    missing = [c for c in (targets or []) + (features or []) if c not in columns]
-    if missing:
-        raise ValueError(f"DATA {path!r} has no column {', '.join(map(repr, missing))} (its columns: "
-                         f"{', '.join(columns)})")
-    features = features or [c for c in columns if c not in (targets or [])]
-    if not features:
-        raise ValueError(f"DATA {path!r} has no feature columns besides the target(s) {targets}")
-    X = np.column_stack([_numeric(table[c].to_numpy(), f"feature column {c!r} of {path!r}", _FEATURE_HINT)
-                         for c in features])
-    if not targets:
-        return _Data(X, None, features, targets)
-    if table[targets].isna().to_numpy().any():
-        raise ValueError(f"target column(s) {', '.join(targets)} of {path!r} have missing values")
-    return _Data(X, table[targets[0] if len(targets) == 1 else targets].to_numpy(), features, targets)
-
-
-def _numeric(values, what, hint):
-    if values.dtype.kind not in "biuf":
-        raise ValueError(f"{what} is not numeric (dtype {values.dtype}); {hint}")
-    values = values.astype(float)
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{what} has missing or infinite values")
-    return values
-
-
 def _task_targets(data, task):
     """The targets checked for ``task``: numbers for regression, one column of labels otherwise."""
     if data.y is None:
         raise ValueError("DATA holds no targets (an NPZ file needs an array y or T besides X)")
     if task == "regression":
-        return _numeric(data.y, f"target {', '.join(data.targets or ['y'])}",
+        return numeric(data.y, f"target {', '.join(data.targets or ['y'])}",
                         "regression needs numbers (--task binary or multiclass for class labels)")
     if data.y.ndim != 1:
         raise ValueError(f"--task {task} needs one target column of class labels; got {data.y.shape[1]}")

@@ -87,7 +87,7 @@ class _BayesianMLP:
             runs, best = result.restarts, result.best_restart
         else:
             _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, self.alpha, beta)
-            hessian = check_options(self.hessian, 0.0, None, **structure)[0]
+            hessian = check_options(self.hessian, 0.0, None, **structure, n_params=net.n_params)[0]
             base = 0 if self.seed is None else self.seed
             runs = [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(base + r), train_kwargs)
                     for r in range(restarts)]

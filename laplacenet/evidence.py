@@ -170,7 +170,7 @@ def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetr
     """
     w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
     structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag)
+                                                  lowrank_diag, net.n_params)
     posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size)
     result = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, bool(symmetry), chunk_size)
     return result if terms else result.total
@@ -254,7 +254,7 @@ def reestimate(net, w_map, X, T, alpha, beta=None, hessian="exact", *, jitter=0.
     """
     w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
     structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag)
+                                                  lowrank_diag, net.n_params)
     check_reestimable(structure, beta)
     H, pieces = data_curvature(net, w, X, T, beta, structure, chunk_size)
     posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size, H=H)
@@ -294,7 +294,7 @@ def reestimate_at(net, w, X, T, alpha, beta, H, pieces, posterior):
         in_subset = np.zeros(net.n_groups, dtype=bool)
         in_subset[net.group_index[covered]] = True
         if structured:
-            gamma_groups = posterior._form.gamma_groups(net.group_index, net.n_groups)
+            gamma_groups = posterior.precision.gamma_groups(net.group_index, net.n_groups)
         else:
             variances = np.zeros(net.n_params)
             variances[covered] = covariance if covariance.ndim == 1 else np.diag(covariance)
@@ -308,7 +308,7 @@ def reestimate_at(net, w, X, T, alpha, beta, H, pieces, posterior):
                                                                    "||w_g||^2 of prior group", names)
     else:
         if structured:
-            gamma = float(np.sum(posterior._form.gamma_groups(net.group_index, net.n_groups)))
+            gamma = float(np.sum(posterior.precision.gamma_groups(net.group_index, net.n_groups)))
         else:
             curvature = H + posterior.jitter if H.ndim == 1 else _shifted(H, posterior.jitter)
             lam = curvature if H.ndim == 1 else eigh(curvature, eigvals_only=True, check_finite=False)
@@ -326,7 +326,7 @@ def reestimate_at(net, w, X, T, alpha, beta, H, pieces, posterior):
         new_beta = misfit / _positive(np.array([residuals.sum()]), "sum ||y - t||^2", ["all outputs"])[0]
         return Reestimate(new_alpha, float(new_beta), gamma, gamma_groups, None)  # PRML (5.180)
     if structured:
-        gamma_outputs = beta * posterior._form.trace_products(pieces)
+        gamma_outputs = beta * posterior.precision.trace_products(pieces)
     else:
         gamma_outputs = np.array([b * _trace_product(covariance, H_k) for b, H_k in zip(beta, pieces)])
     names = [f"output {k}" for k in range(K)]
@@ -421,6 +421,9 @@ def fit_evidence(net, X, T, alpha, beta=None, hessian="exact", *, cycles=20, tol
         A fall of the log evidence from one cycle to the next larger than this (nats) is warned about.
         Small dips are expected near convergence: the fixed point of (5.178, 5.180) is close to, but not
         exactly at, the maximum of the Laplace evidence, whose ln|A| also moves with w_MAP.
+        With ``subset='last_layer'`` larger falls are possible: the hidden weights move with alpha when
+        w_MAP is retrained but carry no prior term in the last-layer evidence, so the loop's fixed point
+        need not be near that evidence's maximum.
     jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag
         As for :func:`laplacenet.laplace` (and :func:`reestimate` for what a structure re-estimates).
 
@@ -436,7 +439,7 @@ def fit_evidence(net, X, T, alpha, beta=None, hessian="exact", *, cycles=20, tol
     """
     _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, alpha, beta)
     structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag)
+                                                  lowrank_diag, net.n_params)
     check_reestimable(structure, beta)
     cycles = check_positive_int(cycles, "cycles")
     restarts = check_positive_int(restarts, "restarts")

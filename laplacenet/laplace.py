@@ -59,17 +59,17 @@ def validate_bayesian(net, w_map, X, T, alpha, beta):
 
 
 def check_options(hessian, jitter, chunk_size, subset=None, rank=None, lowrank_hessian="outer",
-                  lowrank_diag=False):
+                  lowrank_diag=False, n_params=None):
     """Validate the curvature options of the Bayesian functions: ``(Structure, jitter, chunk_size)``."""
-    structure = check_structure(hessian, subset, rank, lowrank_hessian, lowrank_diag)
+    structure = check_structure(hessian, subset, rank, lowrank_hessian, lowrank_diag, n_params)
     jitter = check_number(jitter, "jitter")
     if chunk_size is not None:
         chunk_size = check_positive_int(chunk_size, "chunk_size")
     return structure, jitter, chunk_size
 
 
-def check_structure(hessian, subset=None, rank=None, lowrank_hessian="outer", lowrank_diag=False):
-    """Validate ``hessian`` and its structure options; return a :class:`Structure`."""
+def check_structure(hessian, subset=None, rank=None, lowrank_hessian="outer", lowrank_diag=False, n_params=None):
+    """Validate ``hessian`` and its structure options (``rank <= n_params`` when given); return a :class:`Structure`."""
     if not isinstance(hessian, str) or hessian not in HESSIANS:
         raise ValueError(f"hessian must be one of {', '.join(map(repr, HESSIAN_METHODS))}; got {hessian!r} (or a "
                          f"structure never formed as a W x W matrix: {', '.join(map(repr, STRUCTURED))})")
@@ -83,6 +83,8 @@ def check_structure(hessian, subset=None, rank=None, lowrank_hessian="outer", lo
         if rank is None:
             raise ValueError("hessian='lowrank' needs rank=k, the number of eigenpairs of the data Hessian to keep")
         rank = check_positive_int(rank, "rank")
+        if n_params is not None and rank > n_params:
+            raise ValueError(f"rank must be at most the number of weights W = {n_params}; got {rank}")
         if lowrank_hessian not in LOWRANK_KINDS:
             raise ValueError(f"lowrank_hessian must be one of {', '.join(map(repr, LOWRANK_KINDS))}; "
                              f"got {lowrank_hessian!r}")
@@ -160,7 +162,7 @@ def laplace(net, w_map, X, T, alpha, beta=None, hessian="exact", *, jitter=0.0, 
     """
     w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
     structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag)
+                                                  lowrank_diag, net.n_params)
     return build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size)
 
 
@@ -177,8 +179,6 @@ def posterior_curvature(net, w, X, T, beta, hessian, chunk_size=None):
     if structure.hessian == "kron":
         return data_kron_factors(net, w, X, T, beta, chunk_size)
     if structure.hessian == "lowrank":
-        if structure.rank > net.n_params:
-            raise ValueError(f"rank must be at most the number of weights W = {net.n_params}; got {structure.rank}")
         return lowrank_curvature(net, w, X, T, beta, structure.rank, structure.lowrank_hessian,
                                  structure.lowrank_diag, chunk_size)
     return data_hessian(net, w, X, T, beta, structure.hessian, chunk_size)
@@ -193,11 +193,9 @@ def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=N
     if fresh:
         H = posterior_curvature(net, w, X, T, beta, structure, chunk_size)
     if name == "kron":
-        form = KroneckerPrecision(net, H, alpha, jitter)
-        A = form
+        A = form = KroneckerPrecision(net, H, alpha, jitter)
     elif name == "lowrank":
-        form = LowRankPrecision(net, H, alpha, jitter)
-        A = form
+        A = form = LowRankPrecision(net, H, alpha, jitter)
     else:
         # A given H is copied (the caller still needs it); a fresh one becomes A in place.
         A = H if fresh else np.array(H, dtype=float)

@@ -18,13 +18,15 @@ these from small eigendecompositions:
 :class:`Form` is the small protocol every posterior form follows (the dense forms of
 :mod:`laplacenet.laplace` too).
 """
+from collections import namedtuple
+
 import numpy as np
 from scipy.linalg import eigh, qr
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ._config import check_matrix_budget
-from .exceptions import NotPositiveDefiniteError
 from .curvature.last_layer import layer_jacobians
+from .exceptions import NotPositiveDefiniteError
 from .priors import alpha_per_param
 
 __all__ = ["Form", "KroneckerPrecision", "LowRankPrecision", "not_positive_definite"]
@@ -98,6 +100,12 @@ def _factor_eigen(F):
     return np.maximum(lam, 0.0), U
 
 
+#: One layer of a :class:`KroneckerPrecision`: its weight and bias slices, the eigenvectors U, V of Q and Z, the
+#: eigenvalues mu of Z, the data eigenvalues (+ jitter) of the weight block (d_l, d_{l-1}) and of the bias
+#: block (d_l,), and the same with the prior added, Dw and Db: the eigenvalues of A's two blocks.
+_KronBlock = namedtuple("_KronBlock", "ws bs U V mu curvature_w curvature_b Dw Db")
+
+
 def _sandwich(L, X, R):
     """``L @ X[m] @ R`` for every m of X (m, a, b), as two large matrix products."""
     m, a, b = X.shape
@@ -137,28 +145,27 @@ class KroneckerPrecision(_FactoredPrecision):
             mu, V = _factor_eigen(Z)
             curvature_w = np.outer(lam, mu) / self.n_data + self.jitter  # eigenvalues of (1/N) Q (x) Z
             curvature_b = lam + self.jitter
-            self._blocks.append(dict(ws=ws, bs=bs, U=U, V=V, mu=mu, curvature_w=curvature_w,
-                                     curvature_b=curvature_b, Dw=curvature_w + self.alpha[2 * l],
-                                     Db=curvature_b + self.alpha[2 * l + 1]))
-        self.log_det = float(sum(np.sum(np.log(b["Dw"])) + np.sum(np.log(b["Db"])) for b in self._blocks))
+            self._blocks.append(_KronBlock(ws, bs, U, V, mu, curvature_w, curvature_b,
+                                           curvature_w + self.alpha[2 * l], curvature_b + self.alpha[2 * l + 1]))
+        self.log_det = float(sum(np.sum(np.log(b.Dw)) + np.sum(np.log(b.Db)) for b in self._blocks))
 
     def _power(self, X, p):
         out = np.empty_like(X)
         m = X.shape[1]
         for b in self._blocks:
-            U, V, (d_out, d_in) = b["U"], b["V"], b["Dw"].shape
-            C = _sandwich(U.T, X[b["ws"]].T.reshape(m, d_out, d_in), V) * b["Dw"] ** p
-            out[b["ws"]] = _sandwich(U, C, V.T).reshape(m, -1).T
-            out[b["bs"]] = U @ ((U.T @ X[b["bs"]]) * (b["Db"] ** p)[:, None])
+            U, V, (d_out, d_in) = b.U, b.V, b.Dw.shape
+            C = _sandwich(U.T, X[b.ws].T.reshape(m, d_out, d_in), V) * b.Dw ** p
+            out[b.ws] = _sandwich(U, C, V.T).reshape(m, -1).T
+            out[b.bs] = U @ ((U.T @ X[b.bs]) * (b.Db ** p)[:, None])
         return out
 
     def activation_covariance(self, G):
         n, K, _ = G.shape
         parts = []
         for b in self._blocks:
-            d_out, d_in = b["Dw"].shape
-            C = _sandwich(b["U"].T, G[:, :, b["ws"]].reshape(n * K, d_out, d_in), b["V"]) / np.sqrt(b["Dw"])
-            parts += [C.reshape(n, K, -1), (G[:, :, b["bs"]] @ b["U"]) / np.sqrt(b["Db"])]
+            d_out, d_in = b.Dw.shape
+            C = _sandwich(b.U.T, G[:, :, b.ws].reshape(n * K, d_out, d_in), b.V) / np.sqrt(b.Dw)
+            parts += [C.reshape(n, K, -1), (G[:, :, b.bs] @ b.U) / np.sqrt(b.Db)]
         F = np.concatenate(parts, axis=2)
         return F @ F.transpose(0, 2, 1)
 
@@ -171,25 +178,25 @@ class KroneckerPrecision(_FactoredPrecision):
         n, K = deltas[0].shape[:2]
         cov = np.zeros((n, K, K))
         for b, z, d in zip(self._blocks, inputs, deltas):
-            c = d @ b["U"]
-            weight = ((z @ b["V"]) ** 2) @ (1.0 / b["Dw"]).T  # (n, d_l): sum_j (V^T z)_j^2 / D_ij
-            cov += (c * (weight + 1.0 / b["Db"])[:, None, :]) @ c.transpose(0, 2, 1)
+            c = d @ b.U
+            weight = ((z @ b.V) ** 2) @ (1.0 / b.Dw).T  # (n, d_l): sum_j (V^T z)_j^2 / D_ij
+            cov += (c * (weight + 1.0 / b.Db)[:, None, :]) @ c.transpose(0, 2, 1)
         return cov
 
     def variances(self):
         out = np.empty(self.shape[0])
         for b in self._blocks:
-            U2, V2 = b["U"] ** 2, b["V"] ** 2
-            out[b["ws"]] = (U2 @ (1.0 / b["Dw"]) @ V2.T).ravel()
-            out[b["bs"]] = U2 @ (1.0 / b["Db"])
+            U2, V2 = b.U ** 2, b.V ** 2
+            out[b.ws] = (U2 @ (1.0 / b.Dw) @ V2.T).ravel()
+            out[b.bs] = U2 @ (1.0 / b.Db)
         return out
 
     def gamma_groups(self, group_index, n_groups):
         """``(n_groups,)``: ``gamma_g = sum lambda / (lambda + alpha_g)`` over each block's eigenvalues (5.179)."""
         gamma = np.zeros(n_groups)
         for l, b in enumerate(self._blocks):
-            gamma[2 * l] = np.sum(b["curvature_w"] / b["Dw"])
-            gamma[2 * l + 1] = np.sum(b["curvature_b"] / b["Db"])
+            gamma[2 * l] = np.sum(b.curvature_w / b.Dw)
+            gamma[2 * l + 1] = np.sum(b.curvature_b / b.Db)
         return gamma
 
     def trace_products(self, pieces):
@@ -200,8 +207,8 @@ class KroneckerPrecision(_FactoredPrecision):
         """
         total = 0.0
         for b, Q_k in zip(self._blocks, pieces.output_factors):
-            q = np.einsum("ai,kab,bi->ki", b["U"], Q_k, b["U"], optimize=True)  # (K, d_l)
-            total = total + q @ ((1.0 / b["Dw"]) @ b["mu"] / self.n_data + 1.0 / b["Db"])
+            q = np.einsum("ai,kab,bi->ki", b.U, Q_k, b.U, optimize=True)  # (K, d_l)
+            total = total + q @ ((1.0 / b.Dw) @ b.mu / self.n_data + 1.0 / b.Db)
         return total
 
 

@@ -12,7 +12,7 @@ from .backprop import forward_pass
 
 __all__ = ["layer_jacobians", "last_layer_slice", "last_layer_hessian"]
 
-#: bytes of one chunk of scaled output-layer Jacobians (chunk * K * W_L * 8).
+#: bytes of one chunk of per-pattern products zbar zbar^T (chunk * (d_{L-1} + 1)^2 * 8).
 _CHUNK_BYTES = 16 * 2**20
 
 
@@ -36,16 +36,25 @@ def last_layer_slice(net):
 
 
 def last_layer_hessian(net, w, X, T, beta, chunk_size=None):
-    """Data Hessian of the output layer's parameters, ``(W_L, W_L)``, on validated arrays (exact = outer)."""
+    """Data Hessian of the output layer's parameters, ``(W_L, W_L)``, on validated arrays (exact = outer).
+
+    ``H[(i, j), (p, q)] = sum_n Lambda_n[i, p] zbar_n[j] zbar_n[q]`` as one matrix product over the patterns,
+    ``reshape(Lambda, (N, K^2))^T @ reshape(zbar zbar^T, (N, (d + 1)^2))``, then put in the flat layout.
+    """
     layers = net.unpack(w)
     lik = net.likelihood
-    sl = last_layer_slice(net)
-    width = sl.stop - sl.start
-    rows = chunk_size or rows_for_budget(8 * net.n_outputs * width, _CHUNK_BYTES)
+    K, d = net.n_outputs, net.sizes[-2]
+    rows = chunk_size or rows_for_budget(8 * (d + 1) ** 2, _CHUNK_BYTES)
 
     def part(Xc, Tc):
         fw = forward_pass(net, layers, Xc)
-        B = layer_jacobians([fw.z[-1]], [lik.output_hessian_sqrt(fw.y, beta)]).reshape(-1, width)  # S_n J_n
-        return B.T @ B
+        n = Xc.shape[0]
+        zbar = np.hstack([fw.z[-1], np.ones((n, 1))])
+        outer = (zbar[:, :, None] * zbar[:, None, :]).reshape(n, -1)
+        return np.reshape(lik.output_hessian(fw.y, beta), (n, K * K)).T @ outer
 
-    return data_sum(part, X, T, rows)
+    P = data_sum(part, X, T, rows).reshape(K, K, d + 1, d + 1).transpose(0, 2, 1, 3).reshape(K * (d + 1), -1)
+    # (i, j) on the (K, d + 1) grid -> the flat layout: the weights W_L.ravel() first, then the biases b_L
+    grid = np.arange(K * (d + 1)).reshape(K, d + 1)
+    order = np.concatenate([grid[:, :d].ravel(), grid[:, d]])
+    return P[np.ix_(order, order)]

@@ -2,7 +2,6 @@
 
 H_outer = sum_n J_n^T Lambda_n J_n = sum_n (S_n J_n)^T (S_n J_n): one Gram product per chunk of data.
 """
-import numpy as np
 
 from .._chunks import data_sum, rows_for_budget
 from .jacobian import scaled_jacobians

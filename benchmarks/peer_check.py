@@ -1,0 +1,140 @@
+"""laplacenet's ``'kron'`` and last-layer log evidence beside laplace-torch 0.3's log marginal likelihood.
+
+Runs in a venv with torch and laplace-torch (and laplacenet installed); it is not a test requirement.
+The same network is built in torch (``nn.Sequential`` of ``Linear`` + ``Tanh``, float64, ``W_l`` ->
+``Linear.weight``, ``b_l`` -> ``Linear.bias``) and fitted with ``laplace.Laplace(model, 'regression' |
+'classification', subset_of_weights='all' | 'last_layer', hessian_structure='kron' | 'full',
+prior_precision=alpha, sigma_noise=1/sqrt(beta))`` on the same data at the same (MAP) weights.
+
+Run:  /work/peer-venv/bin/python benchmarks/peer_check.py [--time] [--repeat R]
+"""
+import argparse
+import importlib
+import os
+import sys
+import time
+
+import numpy as np
+
+import laplacenet as ln
+from laplacenet.curvature.last_layer import last_layer_slice
+from laplacenet.evidence import log_evidence
+from laplacenet.priors import alpha_per_param
+
+N = 1000
+#: name: (sizes, likelihood, alpha, beta); alpha as laplace-torch takes it: one value, or one per parameter
+#: tensor (W_1, b_1, W_2, b_2, ...), which are laplacenet's prior groups.
+PROBLEMS = {
+    "[10,50,3] categorical": ([10, 50, 3], "categorical", 1.0, None),
+    "[8,40,40,1] gaussian": ([8, 40, 40, 1], "gaussian", 1.0, 25.0),
+    "[5,20,3] gaussian, grouped alpha": ([5, 20, 3], "gaussian", np.array([0.5, 2.0, 1.5, 3.0]), 16.0),
+    "[6,12,10,4] categorical, grouped": ([6, 12, 10, 4], "categorical", np.array([0.3, 1.0, 0.7, 2.0, 1.2, 0.4]),
+                                          None),
+}
+
+
+def make_problem(sizes, likelihood, alpha, beta, n=N, seed=0, maxiter=300):
+    """A teacher-generated data set and the MAP weights of a tanh network on it."""
+    rng = np.random.default_rng(seed)
+    net = ln.MLP(sizes, "tanh", likelihood)
+    X = rng.normal(size=(n, sizes[0]))
+    a = ln.MLP(sizes, "tanh", "gaussian").forward(net.init(seed + 7) * 1.5, X)
+    T = a + 0.2 * rng.normal(size=a.shape) if likelihood == "gaussian" else np.argmax(a + rng.gumbel(size=a.shape), 1)
+    w, _ = ln.train(net, X, T, alpha, beta, seed=seed, maxiter=maxiter, warn=False)
+    return net, w, X, T
+
+
+def laplace_torch():
+    """The ``laplace`` package of laplace-torch (this directory's ``laplace.py`` benchmark would shadow it)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    try:
+        module = sys.modules.get("laplace")
+        if module is not None and not hasattr(module, "Laplace"):
+            del sys.modules["laplace"]
+        return importlib.import_module("laplace")
+    finally:
+        sys.path[:] = saved
+
+
+def torch_model(net, w):
+    import torch
+    modules = []
+    for l, (W, b) in enumerate(net.unpack(w)):
+        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W))
+            linear.bias.copy_(torch.from_numpy(b))
+        modules.append(linear)
+        if l < net.n_layers - 1:
+            modules.append(torch.nn.Tanh())
+    return torch.nn.Sequential(*modules)
+
+
+def torch_log_marginal_likelihood(net, w, X, T, alpha, beta, subset, structure):
+    """laplace-torch's fit and log marginal likelihood; ``subset`` 'all' or 'last_layer'."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+    Laplace = laplace_torch().Laplace
+
+    regression = net.likelihood.name == "gaussian"
+    targets = torch.from_numpy(np.asarray(T, dtype=float if regression else np.int64))
+    loader = DataLoader(TensorDataset(torch.from_numpy(X), targets), batch_size=X.shape[0])
+    prior = torch.as_tensor(alpha, dtype=torch.float64)
+    if subset == "last_layer" and prior.ndim == 1:  # its last-layer Laplace takes one alpha per parameter
+        prior = torch.from_numpy(alpha_per_param(net, alpha)[last_layer_slice(net)])
+    la = Laplace(torch_model(net, w), "regression" if regression else "classification", subset_of_weights=subset,
+                 hessian_structure=structure, prior_precision=prior,
+                 sigma_noise=1 / np.sqrt(beta) if regression else 1.0)
+    la.fit(loader)
+    return la.log_marginal_likelihood().item()
+
+
+def ours(net, w, X, T, alpha, beta, subset):
+    if subset == "all":
+        return log_evidence(net, w, X, T, alpha, beta, hessian="kron")
+    return log_evidence(net, w, X, T, alpha, beta, hessian="outer", subset="last_layer")
+
+
+def best_time(fn, repeat):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--time", action="store_true", help="also time both fits (best of --repeat)")
+    parser.add_argument("--repeat", type=int, default=5)
+    opts = parser.parse_args()
+    import torch
+    torch.set_num_threads(2)
+    # laplace-torch's 'full' Hessian is ``linop @ torch.eye(P)``: under the float32 default dtype the identity,
+    # and with it H, is float32 (relative error ~3e-8 in H, ~1e-8 in ln Z). float64 everywhere:
+    torch.set_default_dtype(torch.float64)
+    header = f"{'problem':>34} {'W':>5} {'structure':>10} {'ln Z laplacenet':>17} {'ln Z laplace-torch':>19} {'rel diff':>9}"
+    if opts.time:
+        header += f" {'ours s':>8} {'torch s':>8}"
+    print(header)
+    for name, (sizes, likelihood, alpha, beta) in PROBLEMS.items():
+        net, w, X, T = make_problem(sizes, likelihood, alpha, beta)
+        for subset, structure in (("all", "kron"), ("last_layer", "full")):
+            mine = ours(net, w, X, T, alpha, beta, subset)
+            theirs = torch_log_marginal_likelihood(net, w, X, T, alpha, beta, subset, structure)
+            label = "kron" if subset == "all" else "last layer"
+            line = (f"{name:>34} {net.n_params:>5} {label:>10} {mine:>17.10f} {theirs:>19.10f} "
+                    f"{abs(mine - theirs) / abs(theirs):>9.1e}")
+            if opts.time:
+                t_ours = best_time(lambda: ours(net, w, X, T, alpha, beta, subset), opts.repeat)
+                t_torch = best_time(lambda: torch_log_marginal_likelihood(net, w, X, T, alpha, beta, subset,
+                                                                          structure), opts.repeat)
+                line += f" {t_ours:>8.3f} {t_torch:>8.3f}"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
