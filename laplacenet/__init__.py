@@ -4,7 +4,7 @@ from ._config import get_matrix_budget, set_matrix_budget
 from ._version import __version__
 from .activations import ACTIVATIONS
 from .arviz import to_inference_data
-from .comparison import ComparisonRow, ModelComparison, compare_models
+from .comparison import ComparisonCycle, ComparisonRow, ModelComparison, compare_models
 from .curvature.diagonal import hessian_diagonal
 from .curvature.hessian import hessian
 from .curvature.kron import KronFactors, kron_factors
@@ -31,7 +31,7 @@ __all__ = [
     "kron_factors", "KronFactors", "get_matrix_budget", "set_matrix_budget",
     # the Bayesian layer
     "laplace", "LaplacePosterior", "KroneckerPrecision", "LowRankPrecision", "log_evidence", "reestimate", "fit_evidence", "EvidenceTerms", "Reestimate",
-    "EvidenceCycle", "EvidenceResult", "compare_models", "ModelComparison", "ComparisonRow",
+    "EvidenceCycle", "EvidenceResult", "compare_models", "ModelComparison", "ComparisonRow", "ComparisonCycle",
     # estimators, persistence, ArviZ
     "BayesianMLPRegressor", "BayesianMLPClassifier", "save", "load", "to_inference_data", "diagnose",
     "LaplaceDiagnostic",

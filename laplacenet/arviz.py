@@ -55,7 +55,7 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
         The model whose likelihood and predictive each draw w_s gives, named as in
         :func:`laplacenet.predictive.predict`. ``'linear_mc'`` (default): the network linearised about w_MAP,
         output activations ``a(x, w_MAP) + G (w_s - w_MAP)`` (PRML 5.169), the model behind laplacenet's
-        closed-form predictive (5.172, 5.185), so that ``loo`` and ``compare`` judge the predictive laplacenet
+        closed-form predictive (5.172, 5.188), so that ``loo`` and ``compare`` judge the predictive laplacenet
         reports. ``'mc'``: the network itself at each draw, ``a(x, w_s)``. Sampled networks far from w_MAP
         can fit the data very badly where the Gaussian is wider than the posterior, and then PSIS-LOO of
         ``'mc'`` is dominated by them. The two coincide for a network without hidden layers.

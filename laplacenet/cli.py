@@ -21,11 +21,13 @@ from ._version import __version__
 from .comparison import ModelComparison, compare_models
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from .exceptions import ConvergenceWarning
+from .laplace import SUBSETS
 
 __all__ = ["main", "build_parser"]
 
 TASKS = {"regression": "gaussian", "binary": "bernoulli", "multiclass": "categorical"}
-HESSIANS = ("outer", "exact", "diag")
+# Every hessian= of laplacenet.laplace.HESSIANS but 'fd', the finite-difference oracle of the tests.
+HESSIANS = ("outer", "exact", "diag", "kron", "lowrank")
 # The demo: PRML's noisy sinusoid, 5 tanh units, and 4 x 250 independent draws for k-hat and ArviZ.
 DEMO = {"n": 50, "n_test": 500, "noise": 0.1, "hidden": (5,), "cycles": 50, "draws": 250, "chains": 4}
 DEMO_FILES = {"predictive_plot": "predictive.png", "history_plot": "history.png", "inference_data": "posterior.nc",
@@ -118,12 +120,38 @@ def _add_data_options(parser):
 def _add_fit_options(parser, restarts):
     parser.add_argument("--activation", default="tanh", help="hidden-unit activation (tanh)")
     parser.add_argument("--hessian", choices=HESSIANS, default="outer",
-                        help="curvature of the posterior (outer: positive definite at any w)")
+                        help="curvature of the posterior: outer (the default, positive definite at any w), exact, "
+                             "diag, kron (Kronecker-factored, KFAC) or lowrank (the top --rank eigenpairs); kron "
+                             "and lowrank never form a W x W matrix")
+    parser.add_argument("--rank", type=_positive_int, default=None, metavar="K",
+                        help="with --hessian lowrank: the number of eigenpairs of the data Hessian kept (required)")
+    parser.add_argument("--subset", choices=SUBSETS, default="all",
+                        help="all weights (the default), or last_layer: the output layer alone, the others fixed "
+                             "at w_MAP (with --hessian exact or outer)")
     parser.add_argument("--cycles", type=_positive_int, default=50, metavar="N",
                         help="at most N evidence re-estimation cycles (50)")
     parser.add_argument("--restarts", type=_positive_int, default=restarts, metavar="R",
                         help=f"initialisations; the one of highest evidence is kept ({restarts})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights (0)")
+
+
+def _structure(args):
+    """The estimator's curvature options from ``--hessian``, ``--rank`` and ``--subset``, checked together."""
+    if args.hessian == "lowrank" and args.rank is None:
+        raise _UsageError(f"{args.command}: --hessian lowrank needs --rank K, the number of eigenpairs to keep")
+    if args.hessian != "lowrank" and args.rank is not None:
+        raise _UsageError(f"{args.command}: --rank applies only to --hessian lowrank; got --hessian {args.hessian}")
+    if args.subset == "last_layer" and args.hessian not in ("exact", "outer"):
+        raise _UsageError(f"{args.command}: --subset last_layer needs --hessian exact or outer; got --hessian "
+                          f"{args.hessian}")
+    return {"hessian": args.hessian, "rank": args.rank, "subset": None if args.subset == "all" else args.subset}
+
+
+def _describe_structure(model):
+    """``hessian='lowrank' (rank 5)``, ``hessian='exact' (last layer)`` or ``hessian='outer'``."""
+    detail = [f"rank {model.rank}"] if model.rank is not None else []
+    detail += ["last layer"] if model.subset == "last_layer" else []
+    return f"hessian={model.hessian!r}" + (f" ({', '.join(detail)})" if detail else "")
 
 
 def _positive_int(text):
@@ -205,11 +233,31 @@ def _show_warnings(caught):
 def _progress(args, **kwargs):
     """A tqdm bar on stderr; off with ``--quiet`` and when stderr is not a terminal.
 
-    Every step is drawn (``mininterval=0``): the steps here (cycles, restarts, architectures) each take
-    far longer than a redraw.
+    Every step is drawn (``mininterval=0``, and ``miniters=1`` so that tqdm does not learn to skip single steps
+    after a jump): the steps here (evidence cycles, stages of the demo) each take far longer than a redraw.
     """
     from tqdm import tqdm
-    return tqdm(disable=True if args.quiet else None, file=sys.stderr, leave=False, mininterval=0, **kwargs)
+    return tqdm(disable=True if args.quiet else None, file=sys.stderr, leave=False, mininterval=0, miniters=1,
+                **kwargs)
+
+
+def _cycle_callback(bar, cycles, restarts, run=0):
+    """The library's progress callback, advancing ``bar`` to the end of the evidence cycle it is given.
+
+    The bar counts ``cycles`` steps per restart, ``restarts`` per run (an architecture of ``compare``, whose
+    index is ``run``): an upper bound, since a restart that converges early skips the rest of its cycles and
+    the bar jumps to the next restart's. :func:`_fill` completes it when the work is done.
+    """
+    def callback(info):
+        bar.set_postfix_str(f"restart {info.restart}, cycle {info.cycle}: log evidence {info.log_evidence:.4f}",
+                            refresh=False)
+        bar.update((run * restarts + info.restart) * cycles + info.cycle + 1 - bar.n)
+    return callback
+
+
+def _fill(bar):
+    """Complete a bar whose last steps were skipped (evidence loops that converged early)."""
+    bar.update(bar.total - bar.n)
 
 
 def _report(args, *lines):
@@ -231,10 +279,10 @@ def _demo(args):
     model = BayesianMLPRegressor(hidden=DEMO["hidden"], hessian="outer", alpha=0.1, beta=10.0, cycles=DEMO["cycles"],
                                  seed=args.seed)
     draws = {"draws": DEMO["draws"], "chains": DEMO["chains"], "seed": args.seed}
-    with _progress(args, total=5, desc="demo") as bar:
-        bar.set_postfix_str("evidence re-estimation")
-        model.fit(X, T[:, 0])
-        bar.update()
+    with _progress(args, total=DEMO["cycles"], desc="demo: evidence cycles", unit="cycle") as bar:
+        model.fit(X, T[:, 0], callback=_cycle_callback(bar, DEMO["cycles"], restarts=1))
+        _fill(bar)
+    with _progress(args, total=4, desc="demo") as bar:
         bar.set_postfix_str("Pareto k-hat")
         rmse = float(np.sqrt(np.mean((model.predict(X_test) - T_test[:, 0]) ** 2)))
         check = diagnose(model.posterior_, X, T, draws=DEMO["draws"] * DEMO["chains"], seed=args.seed)
@@ -267,7 +315,9 @@ def _demo(args):
             *_history_table(model),
             _fit_line(model) + f" (the data's noise precision is {1 / DEMO['noise'] ** 2:g})",
             f"held-out RMSE on {DEMO['n_test']} fresh points: {rmse:.4f} (noise sd {DEMO['noise']})",
-            f"is the Gaussian good enough? {check}", f"wrote {', '.join(map(str, files.values()))}")
+            f"{check} - k-hat judges the Gaussian over the weights, as weight-space sampling uses it; the "
+            f"linearised predictive bands of {files['predictive_plot'].name} are a different approximation",
+            f"wrote {', '.join(map(str, files.values()))}")
 
 
 def _number(value):
@@ -325,19 +375,18 @@ def _fit_line(model):
 
 def _fit(args):
     _check_output(args.out)
+    structure = _structure(args)
     data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
-    options = dict(hidden=args.hidden, activation=args.activation, hessian=args.hessian, restarts=args.restarts,
-                   seed=args.seed, cycles=args.cycles)
+    options = dict(hidden=args.hidden, activation=args.activation, restarts=args.restarts, seed=args.seed,
+                   cycles=args.cycles, **structure)
     model = BayesianMLPRegressor(**options) if args.task == "regression" else BayesianMLPClassifier(**options)
-    with _progress(args, total=2, desc="fit") as bar:
-        bar.set_postfix_str(f"{args.restarts} restart(s) of at most {args.cycles} cycles")
-        model.fit(data.X, y)
-        bar.update()
-        io.save(model, args.out, extra={"task": args.task, "features": data.features, "targets": data.targets})
-        bar.update()
+    with _progress(args, total=args.restarts * args.cycles, desc="fit: evidence cycles", unit="cycle") as bar:
+        model.fit(data.X, y, callback=_cycle_callback(bar, args.cycles, args.restarts))
+        _fill(bar)
+    io.save(model, args.out, extra={"task": args.task, "features": data.features, "targets": data.targets})
     _report(args, f"{type(model).__name__}: MLP {list(model.net_.sizes)} ({model.net_.activation.name}), "
-                  f"hessian={model.hessian!r}, {data.X.shape[0]} rows; kept restart {model.best_restart_}",
+                  f"{_describe_structure(model)}, {data.X.shape[0]} rows; kept restart {model.best_restart_}",
             *_history_table(model), _fit_line(model), f"wrote {args.out}")
 
 
@@ -381,17 +430,19 @@ def _compare(args):
     import pandas as pd
 
     from .plotting import plot_evidence
+    structure = _structure(args)
     data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
     if args.task != "regression":
         y = np.unique(y, return_inverse=True)[1].reshape(-1)  # labels 0..C-1
     rows = []
-    with _progress(args, total=len(args.hidden), desc="architectures") as bar:
-        for hidden in args.hidden:
-            bar.set_postfix_str(f"hidden {hidden}, {args.restarts} restart(s)")
+    total = len(args.hidden) * args.restarts * args.cycles
+    with _progress(args, total=total, desc="compare: evidence cycles", unit="cycle") as bar:
+        for run, hidden in enumerate(args.hidden):
+            callback = _cycle_callback(bar, args.cycles, args.restarts, run)
             rows += compare_models(data.X, y, [hidden], args.restarts, TASKS[args.task], activation=args.activation,
-                                   hessian=args.hessian, cycles=args.cycles, seed=args.seed).rows
-            bar.update()
+                                   cycles=args.cycles, seed=args.seed, callback=callback, **structure).rows
+        _fill(bar)
     comparison, out = ModelComparison(rows), _output_directory(args.out)
     table = pd.DataFrame(comparison.to_dicts())
     table["hidden"] = ["x".join(map(str, h)) or "0" for h in table["hidden"]]

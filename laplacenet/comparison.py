@@ -4,13 +4,26 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ._chunks import is_dask_array
 from ._validation import check_data, check_positive_int, check_X
 from .estimators import check_hidden
-from .evidence import fit_evidence, symmetry_term
+from .evidence import EvidenceCycle, fit_evidence, symmetry_term
 from .likelihoods import get_likelihood
 from .network import MLP
 
-__all__ = ["compare_models", "ComparisonRow", "ModelComparison"]
+__all__ = ["compare_models", "ComparisonRow", "ModelComparison", "ComparisonCycle"]
+
+
+@dataclass(frozen=True)
+class ComparisonCycle(EvidenceCycle):
+    """One evidence cycle of one architecture, as :func:`compare_models` reports it to its ``callback``.
+
+    An :class:`~laplacenet.evidence.EvidenceCycle` (``restart``, ``cycle``, ``alpha``, ``beta``, ``gamma``,
+    ``log_evidence``, ``train_error``, ``train_converged``; the log evidence WITHOUT the symmetry term) plus
+    ``hidden``, the hidden-layer widths of the architecture being fitted.
+    """
+
+    hidden: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -69,12 +82,14 @@ class ModelComparison:
 
 def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaussian", *, X_test=None,
                    T_test=None, activation="tanh", hessian="outer", alpha=0.01, beta=1.0, symmetry=True, cycles=50,
-                   tol=1e-6, seed=None, train_kwargs=None):
+                   tol=1e-6, seed=None, train_kwargs=None, callback=None, subset=None, rank=None,
+                   lowrank_hessian="outer", lowrank_diag=False):
     """Fit each architecture by :func:`laplacenet.fit_evidence` from several starts and tabulate the results.
 
     Parameters
     ----------
     X : (N, D) array
+        Numpy or dask (as ``T``, ``X_test`` and ``T_test``).
     T : targets for ``likelihood`` (as for :func:`laplacenet.error`).
     hidden_sizes : sequence
         Architectures: an int is one hidden layer of that width, a tuple several layers, 0 or () none.
@@ -90,6 +105,13 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         Add ``ln M! + M ln 2`` per hidden layer of M units to the log evidence, so that widths compare fairly.
     seed : int, optional
         Restart r of every architecture starts from ``net.init(seed + r)``.
+    callback : callable, optional
+        Progress: called after every evidence cycle of every restart of every architecture with a
+        :class:`ComparisonCycle` - that cycle's :class:`~laplacenet.evidence.EvidenceCycle` fields and the
+        architecture's ``hidden`` widths.
+    subset, rank, lowrank_hessian, lowrank_diag
+        Structure options, as for :func:`laplacenet.laplace` (e.g. ``hessian='lowrank', rank=k``; the rank must
+        not exceed the number of weights of any architecture).
 
     Returns
     -------
@@ -104,13 +126,16 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
     K = _n_outputs(lik, T)
     if (X_test is None) != (T_test is None):
         raise ValueError("X_test and T_test must be given together")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable or None; got {callback!r}")
+    structure = dict(subset=subset, rank=rank, lowrank_hessian=lowrank_hessian, lowrank_diag=lowrank_diag)
     rows = []
     for hidden in architectures:
         net = MLP([X.shape[1], *hidden, K], activation, lik.name)
         X, T_checked = check_data(net, X, T)
         test = None if X_test is None else check_data(net, X_test, T_test, "X_test", "T_test")
         result = fit_evidence(net, X, T_checked, alpha, beta, hessian, cycles=cycles, tol=tol, restarts=restarts,
-                              seed=seed, train_kwargs=train_kwargs)
+                              seed=seed, train_kwargs=train_kwargs, callback=_tagged(callback, hidden), **structure)
         bonus = symmetry_term(net) if symmetry else 0.0
         for r, run in enumerate(result.restarts):
             rows.append(ComparisonRow(
@@ -120,16 +145,27 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
     return ModelComparison(rows)
 
 
+def _tagged(callback, hidden):
+    """``callback`` of :class:`ComparisonCycle`, as a callback of :class:`EvidenceCycle` for ``hidden``."""
+    if callback is None:
+        return None
+    return lambda info: callback(ComparisonCycle(**vars(info), hidden=hidden))
+
+
 def _n_outputs(lik, T):
-    """Outputs implied by the targets: K columns (Gaussian), 1 (Bernoulli), the classes (categorical)."""
-    T = np.asarray(T)
+    """Outputs implied by the targets: K columns (Gaussian), 1 (Bernoulli), the classes (categorical).
+
+    For dask labels the largest is computed (one pass over T).
+    """
+    T = T if is_dask_array(T) else np.asarray(T)
     if lik.name == "bernoulli":
         return 1
     if lik.name == "gaussian":
         return 1 if T.ndim == 1 else T.shape[-1]
     if T.ndim == 2 and T.shape[1] > 1:
         return T.shape[1]
-    return max(2, int(np.max(T)) + 1)
+    largest = T.max().compute() if is_dask_array(T) else np.max(T)
+    return max(2, int(largest) + 1)
 
 
 def _error(net, w, X, T):

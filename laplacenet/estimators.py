@@ -2,14 +2,20 @@
 
 The constructor only stores its parameters; ``fit`` sets the fitted attributes, whose names end in ``_``.
 scikit-learn is not needed (``get_params`` / ``set_params`` are provided so that its tools work).
+
+``X`` and ``y`` may be dask arrays (``laplacenet[dask]``): fitting then reads them partition by partition on
+the active dask scheduler (a classifier computes the distinct labels of ``y`` first, by
+``dask.array.unique``), and ``predict`` returns lazy dask arrays, as :meth:`LaplacePosterior.predict` does.
 """
+import functools
 import inspect
 import numbers
 
 import numpy as np
 
+from ._chunks import is_dask_array
 from ._validation import check_data, check_positive_int, check_X
-from .evidence import EvidenceResult, fit_evidence, posterior_evidence_terms
+from .evidence import EvidenceCycle, EvidenceResult, fit_evidence, posterior_evidence_terms
 from .exceptions import NotFittedError
 from .laplace import build_posterior, check_options, validate_bayesian
 from .network import MLP
@@ -33,10 +39,12 @@ def check_hidden(hidden):
     return tuple(int(m) for m in widths)
 
 
-def fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, w0, train_kwargs, jitter=0.0, chunk_size=None):
+def fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, w0, train_kwargs, jitter=0.0, chunk_size=None,
+                             restart=0, callback=None):
     """MAP training and the Laplace posterior at given alpha, beta, as an :class:`EvidenceResult` (no history).
 
-    ``hessian`` is a string or a :class:`~laplacenet.laplace.Structure`.
+    ``hessian`` is a string or a :class:`~laplacenet.laplace.Structure`. ``callback``, when given, is called
+    once, with the run as an :class:`EvidenceCycle` (cycle 0 of restart ``restart``).
     """
     w, report = train(net, X, T, alpha, beta, w0=w0, **train_kwargs)
     posterior = build_posterior(net, w, X, T, alpha, beta, hessian, jitter, chunk_size)
@@ -45,7 +53,34 @@ def fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, w0, train_kwargs, 
     variances = posterior.variances()[covered]
     # W - sum_i alpha_i (A^-1)_ii over the weights the posterior covers
     gamma = float(variances.size - np.sum(alpha_per_param(net, alpha)[covered] * variances))
+    if callback is not None:
+        callback(EvidenceCycle(restart, 0, alpha, beta, gamma, evidence, report.error, report.converged))
     return EvidenceResult(w, alpha, beta, gamma, evidence, [], report.converged, posterior)
+
+
+def _as_array(y):
+    """``y`` as an array: a dask array as it is (read later, per partition), anything else by ``np.asarray``."""
+    return y if is_dask_array(y) else np.asarray(y)
+
+
+def _encode_labels(y):
+    """The sorted distinct labels ``(C,)`` of ``y`` (N,) and the index of each row's label among them ``(N,)``.
+
+    For a dask ``y`` the labels are computed now, in one pass (``dask.array.unique``: they fix the network's
+    outputs), and the indices stay a lazy dask array, found per partition.
+    """
+    if not is_dask_array(y):
+        return np.unique(y, return_inverse=True)
+    import dask.array as da
+    classes = da.unique(y).compute()
+    return classes, y.map_blocks(functools.partial(np.searchsorted, classes), dtype=np.intp)
+
+
+def _take(values, index):
+    """``values[index]`` for an integer array ``index``; lazily, per partition, for a dask ``index``."""
+    if is_dask_array(index):
+        return index.map_blocks(functools.partial(np.take, values), dtype=values.dtype)
+    return values[index]
 
 
 class _BayesianMLP:
@@ -75,21 +110,25 @@ class _BayesianMLP:
     def _network(self, n_inputs, n_outputs, likelihood):
         return MLP([n_inputs, *check_hidden(self.hidden), n_outputs], self.activation, likelihood)
 
-    def _fit_network(self, net, X, T, beta):
+    def _fit_network(self, net, X, T, beta, callback):
         """Fit ``net`` by the evidence framework (or at fixed hyperparameters); set the fitted attributes."""
         restarts = check_positive_int(self.restarts, "restarts")
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be callable or None; got {callback!r}")
         train_kwargs = dict(self.train_kwargs or {})
         structure = dict(subset=self.subset, rank=self.rank, lowrank_hessian=self.lowrank_hessian,
                          lowrank_diag=self.lowrank_diag)
         if self.reestimate:
             result = fit_evidence(net, X, T, self.alpha, beta, self.hessian, cycles=self.cycles, tol=self.tol,
-                                  restarts=restarts, seed=self.seed, train_kwargs=train_kwargs, **structure)
+                                  restarts=restarts, seed=self.seed, train_kwargs=train_kwargs, callback=callback,
+                                  **structure)
             runs, best = result.restarts, result.best_restart
         else:
             _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, self.alpha, beta)
             hessian = check_options(self.hessian, 0.0, None, **structure, n_params=net.n_params)[0]
             base = 0 if self.seed is None else self.seed
-            runs = [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(base + r), train_kwargs)
+            runs = [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(base + r), train_kwargs,
+                                             restart=r, callback=callback)
                     for r in range(restarts)]
             best = int(np.argmax([run.log_evidence for run in runs]))
         kept = runs[best]
@@ -189,22 +228,38 @@ class BayesianMLPRegressor(_BayesianMLP):
         self.lowrank_hessian = lowrank_hessian
         self.lowrank_diag = lowrank_diag
 
-    def fit(self, X, y):
-        """Fit to inputs ``X`` (N, D) and targets ``y`` (N,) or (N, K); returns ``self``."""
+    def fit(self, X, y, callback=None):
+        """Fit to inputs ``X`` (N, D) and targets ``y`` (N,) or (N, K); returns ``self``.
+
+        Parameters
+        ----------
+        X : (N, D) array
+            Numpy or dask.
+        y : (N,) or (N, K) array
+            Targets, numpy or dask (row chunks need not match X's).
+        callback : callable, optional
+            Progress: called with an :class:`~laplacenet.evidence.EvidenceCycle` (restart, cycle,
+            hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
+            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0).
+
+        Returns
+        -------
+        self
+        """
         X = check_X(X)
-        y_array = np.asarray(y)
+        y_array = _as_array(y)
         n_outputs = 1 if y_array.ndim == 1 else (y_array.shape[1] if y_array.ndim == 2 else 0)
         if n_outputs == 0:
             raise ValueError(f"y must have shape (N,) or (N, K); got shape {y_array.shape}")
         net = self._network(X.shape[1], n_outputs, "gaussian")
         X, T = check_data(net, X, y_array, "X", "y")
-        kept = self._fit_network(net, X, T, self.beta)
+        kept = self._fit_network(net, X, T, self.beta, callback)
         self.beta_, self.n_outputs_, self._y_ndim = kept.beta, n_outputs, y_array.ndim
         return self
 
     def predict(self, X, return_std=False):
         """Predictive mean ``(N,)`` or ``(N, K)``, and with ``return_std`` its standard deviation (5.173),
-        noise included."""
+        noise included; lazy dask arrays for a dask ``X`` (``dask.compute(mean, std)`` computes both at once)."""
         X = self._check_X(X)
         mean, variance = self.posterior_.predict(X)
         if self._y_ndim == 1:
@@ -214,7 +269,7 @@ class BayesianMLPRegressor(_BayesianMLP):
     def score(self, X, y):
         """Coefficient of determination R^2 of :meth:`predict`, averaged over the outputs."""
         mean = self.predict(X)
-        y = np.asarray(y, dtype=float).reshape(mean.shape)
+        y = _as_array(y).astype(float).reshape(mean.shape)
         residual = np.sum((y - mean) ** 2, axis=0)
         total = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
         return float(np.mean(1.0 - residual / total))
@@ -252,34 +307,51 @@ class BayesianMLPClassifier(_BayesianMLP):
         self.lowrank_hessian = lowrank_hessian
         self.lowrank_diag = lowrank_diag
 
-    def fit(self, X, y):
-        """Fit to inputs ``X`` (N, D) and class labels ``y`` (N,) of any sortable type; returns ``self``."""
+    def fit(self, X, y, callback=None):
+        """Fit to inputs ``X`` (N, D) and class labels ``y`` (N,) of any sortable type; returns ``self``.
+
+        Parameters
+        ----------
+        X : (N, D) array
+            Numpy or dask.
+        y : (N,) array
+            Class labels, numpy or dask (row chunks need not match X's).
+        callback : callable, optional
+            Progress: called with an :class:`~laplacenet.evidence.EvidenceCycle` (restart, cycle,
+            hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
+            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0).
+
+        Returns
+        -------
+        self
+        """
         X = check_X(X)
-        y = np.asarray(y)
+        y = _as_array(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"y must be a vector of {X.shape[0]} class labels (one per row of X); got shape "
                              f"{y.shape}")
-        classes, labels = np.unique(y, return_inverse=True)
+        classes, labels = _encode_labels(y)
         if classes.size < 2:
             raise ValueError(f"y must hold at least two classes; got only {classes.tolist()}")
         binary = classes.size == 2
         net = self._network(X.shape[1], 1 if binary else classes.size, "bernoulli" if binary else "categorical")
-        self._fit_network(net, X, labels.astype(float) if binary else labels, None)
+        self._fit_network(net, X, labels.astype(float) if binary else labels, None, callback)
         self.classes_ = classes
         return self
 
     def predict_proba(self, X):
-        """Moderated class probabilities ``(N, C)`` (PRML 5.187; generalised probit for several classes)."""
+        """Moderated class probabilities ``(N, C)`` (PRML 5.190; generalised probit for several classes); a lazy
+        dask array for a dask ``X``."""
         X = self._check_X(X)
         prob, _ = self.posterior_.predict(X)
         return np.hstack([1.0 - prob, prob]) if self.classes_.size == 2 else prob
 
     def predict(self, X):
-        """The most probable class of each row of ``X`` under the moderated probabilities."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        """The most probable class of each row of ``X`` under the moderated probabilities (lazy for a dask ``X``)."""
+        return _take(self.classes_, np.argmax(self.predict_proba(X), axis=1))
 
     def score(self, X, y):
         """Accuracy of :meth:`predict`."""
-        return float(np.mean(self.predict(X) == np.asarray(y).reshape(-1)))
+        return float(np.mean(self.predict(X) == _as_array(y).reshape(-1)))

@@ -1,6 +1,6 @@
 """The Laplace approximation to the posterior over the weights (PRML 5.7.1).
 
-q(w | D) = N(w | w_MAP, A^-1) with the precision A = H + diag(alpha) (5.161, 5.167), H the Hessian of the
+q(w | D) = N(w | w_MAP, A^-1) with the precision A = H + diag(alpha) (5.166, 5.167), H the Hessian of the
 data error at w_MAP by one of the curvature routes of PRML 5.4. A dense A is held through its Cholesky
 factor ``A = L L^T``: every product with A^-1 is a triangular solve, and the log-determinant is
 ``2 sum ln L_ii``. A diagonal A (``hessian='diag'``) is a vector. A posterior that has taken in new data
@@ -16,7 +16,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_solve, cholesky, eigvalsh, solve_triangular
 from scipy.sparse.linalg import LinearOperator
 
-from ._chunks import chunk_slices, rows_for_budget
+from ._chunks import iter_chunks, rows_for_budget
 from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_w
 from .curvature.hessian import HESSIAN_METHODS, data_hessian
 from .curvature.jacobian import scaled_jacobians
@@ -199,7 +199,7 @@ def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=N
     else:
         # A given H is copied (the caller still needs it); a fresh one becomes A in place.
         A = H if fresh else np.array(H, dtype=float)
-        prior = alpha_per_param(net, alpha)[_subset_slice(net, structure.subset)] + jitter  # PRML (5.161)
+        prior = alpha_per_param(net, alpha)[_subset_slice(net, structure.subset)] + jitter  # PRML (5.166)
         if A.ndim == 1:
             A += prior
             form = _Diagonal(A, name)
@@ -290,7 +290,7 @@ class LaplacePosterior:
         return draws
 
     def activation_covariance(self, G):
-        """``G A^-1 G^T`` per pattern: ``G`` (n, K, W) output Jacobians -> ``(n, K, K)`` (PRML 5.173, 5.185)."""
+        """``G A^-1 G^T`` per pattern: ``G`` (n, K, W) output Jacobians -> ``(n, K, K)`` (PRML 5.173, 5.188)."""
         return self._form.activation_covariance(G[:, :, self.subset_slice])
 
     def linearised_covariance(self, inputs, deltas):
@@ -331,6 +331,7 @@ class LaplacePosterior:
         Parameters
         ----------
         X_new : (k, D) array
+            Numpy or dask (a dask stream is taken one partition at a time).
         T_new : targets of the new patterns.
         """
         if self.subset is not None:
@@ -348,18 +349,22 @@ class LaplacePosterior:
             A = self.precision + data_hessian(self.net, w, X_new, T_new, self.beta, "diag", self.chunk_size)
             form = _Diagonal(A, "diag")
         else:
-            A, form = self._woodbury_update(X_new)
+            A, form = self._woodbury_update(X_new, T_new)
         return LaplacePosterior(self.net, w, A, self.alpha, self.beta, self.hessian, form, self.jitter,
                                 self.chunk_size, self.n_data + X_new.shape[0])
 
-    def _woodbury_update(self, X_new):
-        """``A + sum_n (S_n J_n)^T (S_n J_n)`` and its inverse by Woodbury (PRML 5.84-5.89, C.7)."""
+    def _woodbury_update(self, X_new, T_new):
+        """``A + sum_n (S_n J_n)^T (S_n J_n)`` and its inverse by Woodbury (PRML 5.84-5.89, C.7).
+
+        A serial pass over the validated new data in numpy chunks (a dask partition computed when reached);
+        the targets are read only so that their values are checked, as the numpy ones already were.
+        """
         net, W = self.net, self.mean.size
         state = self._form.incremental_inverse(self.precision)
         A = np.array(self.precision)
         layers = net.unpack(self.mean)
-        for sl in chunk_slices(X_new.shape[0], jacobian_chunk_rows(net, self.chunk_size)):
-            B = scaled_jacobians(net, layers, X_new[sl], self.beta).reshape(-1, W)
+        for X_chunk, _ in iter_chunks((X_new, T_new), jacobian_chunk_rows(net, self.chunk_size)):
+            B = scaled_jacobians(net, layers, X_chunk, self.beta).reshape(-1, W)
             A += B.T @ B
             state.update(B)
         return A, _Woodbury(state, A)

@@ -3,13 +3,17 @@
 The linearised predictive expands the output activations to first order about w_MAP,
 ``a(x, w) ~ a(x, w_MAP) + G (w - w_MAP)`` with ``G = da/dw`` (K, W) (5.169), so that under
 q(w) = N(w_MAP, A^-1) the activations are Gaussian with mean ``a(x, w_MAP)`` and covariance
-``G A^-1 G^T`` (5.173, 5.185). For many test points that covariance is one triangular solve
+``G A^-1 G^T`` (5.173, 5.188). For many test points that covariance is one triangular solve
 ``L^-1 G^T`` per chunk of points, never a loop over points.
+
+Every quantity here is per pattern, so the test points are taken chunk by chunk through
+:func:`laplacenet._chunks.map_rows`: a dask ``X_new`` is processed partition by partition on the active dask
+scheduler, its moments lazy dask arrays with ``X_new``'s row chunks.
 """
 import numpy as np
 from scipy.special import expit, softmax
 
-from ._chunks import chunk_slices, rows_for_budget
+from ._chunks import map_rows, rows_for_budget
 from ._validation import check_positive_int, check_X
 from .curvature.backprop import backprop, forward_pass, hidden_slopes
 from .curvature.jacobian import row_jacobians
@@ -27,9 +31,10 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
     ----------
     posterior : LaplacePosterior
     X_new : (N, D) array
+        A numpy or a dask array (see Notes).
     method : {'linear', 'linear_mc', 'mc'}
         ``'linear'``: the linearised network in closed form - Gaussian (5.172, 5.173); Bernoulli, the
-        moderated output (5.184-5.187); categorical, the generalised probit approximation below.
+        moderated output (5.186-5.190); categorical, the generalised probit approximation below.
         ``'linear_mc'``: Monte Carlo over the same linearised Gaussian of the activations: draws
         ``w_s ~ q(w)`` and uses ``a(x, w_MAP) + G (w_s - w_MAP)``; for classification this is the integral
         the moderated outputs approximate. ``'mc'``: Monte Carlo over the network itself, no
@@ -52,8 +57,9 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
         the class probabilities ``(N, K)``, rows summing to 1.
     variance : (N, K) array, or (N, K, K) with ``full_cov``
         Gaussian: the predictive variance ``1/beta_k + g_k^T A^-1 g_k`` (5.173), or its covariance.
-        Classification: the variance (covariance) of the output activations, ``G A^-1 G^T`` (5.185).
+        Classification: the variance (covariance) of the output activations, ``G A^-1 G^T`` (5.188).
         The Monte Carlo methods return sample (co)variances, normalised by ``n_samples - 1``.
+        Both are numpy arrays for a numpy ``X_new`` and lazy dask arrays for a dask one (see Notes).
 
     Notes
     -----
@@ -65,42 +71,47 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
     arXiv:2006.07584, derives and refines such approximations). It is not exact: compare it with
     ``method='linear_mc'``. Unlike the integral it approximates it is not invariant to adding one constant
     to all activations, and for two classes it does not coincide with the Bernoulli moderated output.
+
+    For a dask ``X_new`` the mean and variance are lazy dask arrays with its row chunks, as
+    :meth:`laplacenet.MLP.forward` returns: nothing is computed until asked (``dask.compute(mean, variance)``
+    computes the two in one pass), and then every partition is processed once, where it lies, on the active
+    dask scheduler. The Monte Carlo weight samples are drawn once, by this call, and shared by all
+    partitions, so the numbers equal those for the same rows in memory.
     """
     net = posterior.net
     X = check_X(X_new, net.n_inputs, "X_new")
     if method not in PREDICT_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, PREDICT_METHODS))}; got {method!r}")
     if method == "linear":
-        a, cov = linearised_moments(posterior, X)
-        mean = _LINEAR_MEANS[net.likelihood.name](a, cov)
+        moments, rows = _linear_predictive(posterior), posterior.prediction_chunk_rows()
     else:
         n_samples = check_positive_int(n_samples, "n_samples", minimum=2)
-        mean, cov = _monte_carlo_moments(posterior, X, method, n_samples, seed)
+        moments, rows = _sampled_predictive(posterior, method, n_samples, seed)
+    noise = None
     if net.likelihood.uses_beta and return_noise:
-        cov = cov + np.diag(1.0 / np.broadcast_to(posterior.beta, (net.n_outputs,)))  # PRML (5.173)
-    return mean, (cov if full_cov else np.diagonal(cov, axis1=1, axis2=2).copy())
+        noise = np.diag(1.0 / np.broadcast_to(posterior.beta, (net.n_outputs,)))  # PRML (5.173)
+
+    def predictive(Xc):
+        mean, cov = moments(Xc)
+        if noise is not None:
+            cov = cov + noise
+        return mean, (cov if full_cov else np.diagonal(cov, axis1=1, axis2=2).copy())
+
+    return map_rows(predictive, X, rows)
 
 
 def linearised_moments(posterior, X):
     """Activations at w_MAP ``(N, K)`` and their linearised covariance ``G A^-1 G^T`` ``(N, K, K)``.
 
     G is taken in its factors - each layer's input and the rows of ``d a_L / d a_l`` backpropagated to it
-    (PRML 5.73) - so that a structured posterior need not assemble it.
+    (PRML 5.73) - so that a structured posterior need not assemble it. ``X`` is validated, numpy or dask
+    (lazy dask results, as for :func:`predict`).
     """
-    net = posterior.net
-    layers = net.unpack(posterior.mean)
-    N, K = X.shape[0], net.n_outputs
-    a, cov = np.empty((N, K)), np.empty((N, K, K))
-    for sl in chunk_slices(N, posterior.prediction_chunk_rows()):
-        fw = forward_pass(net, layers, X[sl])
-        deltas = backprop(layers, hidden_slopes(net, fw), np.broadcast_to(np.eye(K), (fw.y.shape[0], K, K)))
-        a[sl] = fw.a[-1]
-        cov[sl] = posterior.linearised_covariance(fw.z, deltas)  # PRML (5.173), (5.185)
-    return a, cov
+    return map_rows(_linearised(posterior), X, posterior.prediction_chunk_rows())
 
 
 def moderated_bernoulli(a, variance):
-    """``sigma(kappa(s^2) a)`` with ``kappa(s^2) = (1 + pi s^2 / 8)^-1/2`` (PRML 5.187, 4.153-4.155)."""
+    """``sigma(kappa(s^2) a)`` with ``kappa(s^2) = (1 + pi s^2 / 8)^-1/2`` (PRML 5.190, 4.153-4.155)."""
     return expit(a / np.sqrt(1.0 + np.pi * variance / 8.0))
 
 
@@ -117,39 +128,63 @@ _LINEAR_MEANS = {
 }
 
 
-def _activations_and_jacobians(net, layers, X):
-    fw = forward_pass(net, layers, X)
-    N, K = fw.y.shape
-    return fw, row_jacobians(net, layers, fw, np.broadcast_to(np.eye(K), (N, K, K)))
+# --- per-chunk moments: functions of a chunk of validated rows Xc (n, D), returning (n, K) and (n, K, K) ---
 
-
-def _monte_carlo_moments(posterior, X, method, n_samples, seed):
-    """Mean of the outputs and sample covariance of the activations over weight samples."""
+def _linearised(posterior):
+    """``Xc -> (a, G A^-1 G^T)``: the activations at w_MAP and their linearised covariance."""
     net = posterior.net
-    N, K = X.shape[0], net.n_outputs
-    mean, cov = np.empty((N, K)), np.empty((N, K, K))
-    for sl, samples in _activation_samples(posterior, X, method, n_samples, seed):
+    layers, K = net.unpack(posterior.mean), net.n_outputs
+
+    def moments(Xc):
+        fw = forward_pass(net, layers, Xc)
+        deltas = backprop(layers, hidden_slopes(net, fw), np.broadcast_to(np.eye(K), (fw.y.shape[0], K, K)))
+        return fw.a[-1], posterior.linearised_covariance(fw.z, deltas)  # PRML (5.173), (5.188)
+
+    return moments
+
+
+def _linear_predictive(posterior):
+    """``Xc -> (mean, G A^-1 G^T)`` with the closed-form predictive mean of the likelihood."""
+    linearised, mean_of = _linearised(posterior), _LINEAR_MEANS[posterior.net.likelihood.name]
+
+    def moments(Xc):
+        a, cov = linearised(Xc)
+        return mean_of(a, cov), cov
+
+    return moments
+
+
+def _sampled_predictive(posterior, method, n_samples, seed):
+    """``(Xc -> (mean, cov), rows per chunk)``: the mean of the outputs and the sample covariance of the
+    activations over ``n_samples`` weight samples, drawn here once and shared by every chunk."""
+    net, K = posterior.net, posterior.net.n_outputs
+    activations = _activation_sampler(posterior, method, posterior.sample(n_samples, seed))
+
+    def moments(Xc):
+        samples = activations(Xc)
         S, n = samples.shape[:2]
-        mean[sl] = net.likelihood.link(samples.reshape(S * n, K)).reshape(S, n, K).mean(axis=0)
+        mean = net.likelihood.link(samples.reshape(S * n, K)).reshape(S, n, K).mean(axis=0)
         dev = samples - samples.mean(axis=0)
-        cov[sl] = dev.transpose(1, 2, 0) @ dev.transpose(1, 0, 2) / (S - 1)
-    return mean, cov
+        return mean, dev.transpose(1, 2, 0) @ dev.transpose(1, 0, 2) / (S - 1)
+
+    rows = min(jacobian_chunk_rows(net, posterior.chunk_size), rows_for_budget(8 * n_samples * K))
+    return moments, rows
 
 
-def _activation_samples(posterior, X, method, n_samples, seed):
-    """Yield ``(rows, a_s)`` per chunk of X: sampled output activations of shape ``(S, n, K)``."""
+def _activation_sampler(posterior, method, weights):
+    """``Xc -> a_s (S, n, K)``: the output activations of the weight samples ``weights (S, W)``, of the network
+    itself (``'mc'``) or of its linearisation about w_MAP (``'linear_mc'``)."""
     net = posterior.net
-    weights = posterior.sample(n_samples, seed)
-    rows = min(jacobian_chunk_rows(net, posterior.chunk_size), rows_for_budget(8 * n_samples * net.n_outputs))
     if method == "mc":
         sample_layers = [net.unpack(w) for w in weights]
-        for sl in chunk_slices(X.shape[0], rows):
-            yield sl, np.stack([forward_pass(net, layers, X[sl]).a[-1] for layers in sample_layers])
-        return
-    layers = net.unpack(posterior.mean)
-    deviations = weights - posterior.mean
-    for sl in chunk_slices(X.shape[0], rows):
-        fw, G = _activations_and_jacobians(net, layers, X[sl])
-        n, K, W = G.shape
-        shifts = (G.reshape(n * K, W) @ deviations.T).reshape(n, K, n_samples)  # G (w_s - w_MAP), (5.169)
-        yield sl, fw.a[-1][None] + shifts.transpose(2, 0, 1)
+        return lambda Xc: np.stack([forward_pass(net, layers, Xc).a[-1] for layers in sample_layers])
+    layers, deviations = net.unpack(posterior.mean), weights - posterior.mean
+
+    def linearised(Xc):
+        fw = forward_pass(net, layers, Xc)
+        n, K = fw.y.shape
+        G = row_jacobians(net, layers, fw, np.broadcast_to(np.eye(K), (n, K, K)))
+        shifts = (G.reshape(n * K, -1) @ deviations.T).reshape(n, K, -1)  # G (w_s - w_MAP), (5.169)
+        return fw.a[-1][None] + shifts.transpose(2, 0, 1)
+
+    return linearised

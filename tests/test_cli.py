@@ -1,7 +1,9 @@
 import io as io_module
 import json
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -179,19 +181,85 @@ def test_compare_classification_labels(species_csv, tmp_path):
     assert table["beta"].isna().all()
 
 
-def test_progress_bars_on_a_terminal_unless_quiet(regression_csv, tmp_path, monkeypatch):
-    class Terminal(io_module.StringIO):
-        def isatty(self):
-            return True
+class _Terminal(io_module.StringIO):
+    def isatty(self):
+        return True
 
+
+def _bar_steps(text, desc):
+    """``(n, total)`` of every frame of the tqdm bar ``desc``, in the order drawn."""
+    frames = [frame for frame in text.split("\r") if frame.startswith(f"{desc}:")]
+    return [tuple(int(g) for g in re.search(r"\| *(\d+)/(\d+) \[", frame).groups()) for frame in frames]
+
+
+def test_compare_draws_a_bar_step_per_evidence_cycle_unless_quiet(regression_csv, tmp_path, monkeypatch):
+    # --cycles 2: every restart runs both cycles (convergence is first tested at the last one)
     argv = ["compare", str(regression_csv), "--target", "y", "--hidden", "1,2", "--restarts", "1", "--cycles", "2",
             "--out", str(tmp_path / "c")]
     for quiet in (False, True):
-        terminal = Terminal()
+        terminal = _Terminal()
         monkeypatch.setattr(sys, "stderr", terminal)
         assert main(argv + (["--quiet"] if quiet else [])) == 0
-        bars = [frame for frame in terminal.getvalue().split("\r") if frame.startswith("architectures:")]
-        assert (bars == []) if quiet else (any("2/2" in frame for frame in bars) and any("0/2" in f for f in bars))
+        steps = _bar_steps(terminal.getvalue(), "compare: evidence cycles")
+        # 2 architectures x 1 restart x 2 cycles, one frame per cycle after the empty bar
+        assert steps == ([] if quiet else [(n, 4) for n in range(5)])
+
+
+def test_fit_bar_follows_the_cycles_of_every_restart(regression_csv, tmp_path, monkeypatch):
+    terminal, model_path = _Terminal(), tmp_path / "m.npz"
+    monkeypatch.setattr(sys, "stderr", terminal)
+    # no hidden layer: each restart converges in fewer than 6 cycles
+    assert main(["fit", str(regression_csv), "--target", "y", "--hidden", "0", "--restarts", "2", "--cycles", "6",
+                 "--out", str(model_path)]) == 0
+    model = io.load(model_path)
+    assert all(run.converged and len(run.history) < 6 for run in model.restarts_)
+    # a restart that converges early skips the rest of its 6 steps; the bar is filled at the end
+    ends = [r * 6 + c.cycle + 1 for r, run in enumerate(model.restarts_) for c in run.history]
+    assert _bar_steps(terminal.getvalue(), "fit: evidence cycles") == [(n, 12) for n in [0, *ends, 12]]
+
+
+# --- posterior structures -----------------------------------------------------------------------------
+
+def test_every_hessian_of_the_library_but_the_finite_difference_oracle_is_offered():
+    from laplacenet.cli import HESSIANS
+    from laplacenet.laplace import HESSIANS as LIBRARY_HESSIANS
+    assert sorted(HESSIANS) == sorted(set(LIBRARY_HESSIANS) - {"fd"})
+    fit = next(a for a in build_parser()._actions if a.dest == "command").choices["fit"]
+    assert next(a for a in fit._actions if a.dest == "hessian").choices == HESSIANS
+
+
+@pytest.mark.parametrize("options, rank", [(["--hessian", "kron"], None), (["--hessian", "lowrank", "--rank", "5"], 5)])
+def test_fit_then_predict_with_a_structured_posterior(regression_csv, tmp_path, capsys, options, rank):
+    model_path, out = tmp_path / "model.npz", tmp_path / "p.csv"
+    assert main(["fit", str(regression_csv), "--target", "y", "--hidden", "2", "--cycles", "3", *options,
+                 "--out", str(model_path)]) == 0
+    printed = capsys.readouterr().out
+    model = io.load(model_path)
+    assert model.hessian == model.posterior_.hessian == options[1] and model.rank == rank
+    assert type(model.posterior_.precision).__name__ == ("KroneckerPrecision" if rank is None else "LowRankPrecision")
+    assert (f"hessian='lowrank' (rank {rank})" if rank else "hessian='kron',") in printed
+    # the loaded model is the fitted one: its evidence is recomputed from the saved structure
+    X = _regression_frame()[["x1", "x2"]].to_numpy()
+    assert model.log_evidence_ == pytest.approx(ln.log_evidence(model.net_, model.w_, X, _regression_frame()["y"],
+                                                                model.alpha_, model.beta_, hessian=options[1],
+                                                                rank=rank), rel=1e-10)
+    assert main(["predict", str(model_path), str(regression_csv), "--out", str(out), "--quiet"]) == 0
+    mean, std = model.predict(X, return_std=True)
+    table = _read(out)
+    assert np.array_equal(table["mean"], mean) and np.array_equal(table["std"], std) and np.all(std > 0)
+
+
+def test_compare_with_a_last_layer_posterior_is_the_library_comparison(regression_csv, tmp_path):
+    assert main(["compare", str(regression_csv), "--target", "y", "--hidden", "1,2", "--restarts", "1", "--cycles",
+                 "2", "--hessian", "exact", "--subset", "last_layer", "--quiet", "--out", str(tmp_path / "c")]) == 0
+    table = pd.read_csv(tmp_path / "c" / "evidence.csv")
+    frame = _regression_frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ln.ConvergenceWarning)  # two cycles do not converge
+        expected = ln.compare_models(frame[["x1", "x2"]].to_numpy(), frame["y"].to_numpy(), [1, 2], 1, cycles=2,
+                                     seed=0, hessian="exact", subset="last_layer")
+    assert table["log_evidence"].to_numpy() == pytest.approx([r.log_evidence for r in expected.rows], rel=1e-12)
+    assert table["gamma"].to_numpy() == pytest.approx([r.gamma for r in expected.rows], rel=1e-12)
 
 
 # --- errors ------------------------------------------------------------------------------------------
@@ -224,6 +292,15 @@ def test_errors_are_one_line_with_status_2(regression_csv, species_csv, tmp_path
         (["fit", str(tmp_path / "notes.npz"), "--target", "y", "--out", model], "not a readable NPZ file"),
         (["fit", str(tmp_path / "single.npz"), "--target", "y", "--out", model], "single array"),
         (["fit", str(tmp_path / "ragged.npz"), "--target", "a", "--out", model], "1-D columns of one length"),
+        (["fit", csv, "--target", "y", "--hessian", "fd", "--out", model], "argument --hessian", "invalid choice"),
+        (["fit", csv, "--target", "y", "--hessian", "lowrank", "--out", model], "fit: --hessian lowrank needs --rank"),
+        (["compare", csv, "--target", "y", "--rank", "3"], "compare: --rank applies only to --hessian lowrank"),
+        (["fit", csv, "--target", "y", "--hessian", "kron", "--subset", "last_layer", "--out", model],
+         "--subset last_layer needs --hessian exact or outer"),
+        (["fit", csv, "--target", "y", "--hessian", "lowrank", "--rank", "0", "--out", model], "argument --rank",
+         "positive integer"),
+        (["fit", csv, "--target", "y", "--hidden", "2", "--hessian", "lowrank", "--rank", "50", "--out", model,
+          "--quiet"], "rank must be at most the number of weights W = 9"),
     ]
     for argv, *phrases in cases:
         _check_error_line(capsys, main(argv), *phrases)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import laplacenet as ln
-from laplacenet.comparison import ModelComparison, compare_models
-from laplacenet.evidence import fit_evidence
+from laplacenet.comparison import ComparisonCycle, ModelComparison, compare_models
+from laplacenet.evidence import EvidenceCycle, fit_evidence
 from laplacenet.exceptions import ConvergenceWarning
 
 FAST = {"gtol": 1e-4}  # these tests check bookkeeping, not optimisation
@@ -45,6 +45,33 @@ def test_rows_are_the_restarts_of_fit_evidence_plus_the_symmetry_term():
     text = str(table)
     assert "log evidence" in text and text.count("\n") == 4
     assert table.to_dicts()[0]["hidden"] == ()
+
+
+def test_the_callback_sees_every_cycle_tagged_with_its_architecture():
+    X, T = _sinusoid(25, 4)
+    seen = []
+    compare_models(X, T, hidden_sizes=[1, (2,)], restarts=2, seed=1, cycles=3, train_kwargs=FAST,
+                   callback=seen.append)
+    assert all(isinstance(c, ComparisonCycle) and isinstance(c, EvidenceCycle) for c in seen)
+    for hidden in [(1,), (2,)]:
+        result = fit_evidence(ln.MLP([1, *hidden, 1]), X, T, 0.01, 1.0, "outer", cycles=3, restarts=2, seed=1,
+                              train_kwargs=FAST)
+        cycles = [c for run in result.restarts for c in run.history]
+        tagged = [c for c in seen if c.hidden == hidden]
+        assert [ComparisonCycle(**vars(c), hidden=hidden) for c in cycles] == tagged and len(tagged) >= 4
+    assert [c.hidden for c in seen] == sorted(c.hidden for c in seen)  # architecture by architecture
+    with pytest.raises(ValueError, match="callback must be callable or None"):
+        compare_models(X, T, hidden_sizes=[1], callback="print")
+
+
+@pytest.mark.parametrize("structure", [{"hessian": "kron"}, {"hessian": "lowrank", "rank": 4}])
+def test_structured_posteriors_pass_through_to_fit_evidence(structure):
+    X, T = _sinusoid(25, 5)
+    table = compare_models(X, T, hidden_sizes=[2], restarts=1, seed=0, cycles=3, train_kwargs=FAST, symmetry=False,
+                           **structure)
+    result = fit_evidence(ln.MLP([1, 2, 1]), X, T, 0.01, 1.0, cycles=3, seed=0, train_kwargs=FAST, **structure)
+    assert table.rows[0].log_evidence == result.log_evidence and table.rows[0].gamma == result.gamma
+    assert result.posterior.hessian == structure["hessian"]
 
 
 def test_classification_comparison_without_test_data():

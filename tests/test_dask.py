@@ -268,3 +268,138 @@ def test_fit_evidence_on_the_cluster_equals_the_in_memory_fit(cluster):
     assert on_cluster.log_evidence == pytest.approx(mem.log_evidence, rel=RTOL)
     assert on_cluster.alpha == pytest.approx(mem.alpha, rel=RTOL)
     assert on_cluster.beta == pytest.approx(mem.beta, rel=RTOL)
+
+
+# --- the Bayesian layer on dask data: predictive, updates, estimators, Kronecker factors ------------------------
+
+def _posterior_problem(likelihood, hessian="outer", n=90, seed=3):
+    """A posterior and its numpy data; at a random w, or at w_MAP for the diagonal of the exact Hessian."""
+    net, w, X, T = make_problem(likelihood, hidden=(4,), n=n, seed=seed)
+    beta = BETA if likelihood == "gaussian" else None
+    if hessian == "diag":
+        w, _ = ln.train(net, X, T, 0.7, beta, w0=w)
+    posterior = ln.laplace(net, w, X, T, 0.7, beta, hessian=hessian)
+    return posterior, X, T
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli", "categorical"])
+@pytest.mark.parametrize("method", ["linear", "linear_mc", "mc"])
+def test_predict_on_dask_inputs_is_lazy_computes_each_partition_once_and_equals_numpy(threads, likelihood, method):
+    posterior, X, _ = _posterior_problem(likelihood)
+    kwargs = {"method": method, "n_samples": 40, "seed": 4, "full_cov": method == "linear_mc"}
+    calls = []
+    Xd = _counted_blocks(np.split(X, [30, 75]), calls)
+    mean, variance = posterior.predict(Xd, **kwargs)
+    assert calls == [] and isinstance(mean, da.Array) and isinstance(variance, da.Array)
+    assert mean.chunks[0] == variance.chunks[0] == (30, 45, 15)
+    mean, variance = dask.compute(mean, variance)
+    assert sorted(calls) == [0, 1, 2]  # once each, not once per weight sample
+    expected_mean, expected_variance = posterior.predict(X, **kwargs)
+    assert relative_error(mean, expected_mean) <= RTOL
+    assert relative_error(variance, expected_variance) <= RTOL
+
+
+def test_predict_of_a_kronecker_posterior_on_dask_inputs(threads):
+    posterior, X, _ = _posterior_problem("categorical", hessian="kron")
+    mean, variance = dask.compute(*posterior.predict(da.from_array(X, chunks=40), return_noise=False))
+    expected_mean, expected_variance = posterior.predict(X)
+    assert relative_error(mean, expected_mean) <= RTOL and relative_error(variance, expected_variance) <= RTOL
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "categorical"])
+@pytest.mark.parametrize("hessian", ["outer", "diag"])
+def test_update_with_dask_data_equals_the_numpy_update(threads, likelihood, hessian):
+    posterior, X, T = _posterior_problem(likelihood, hessian)
+    net, w, X_new, T_new = make_problem(likelihood, hidden=(4,), n=37, seed=9)
+    from_numpy = posterior.update(X_new, T_new)
+    from_dask = posterior.update(da.from_array(X_new, chunks=10), da.from_array(T_new, chunks=(15,) + T_new.shape[1:]))
+    assert from_dask.n_data == from_numpy.n_data == X.shape[0] + 37
+    assert relative_error(np.asarray(from_dask.precision), np.asarray(from_numpy.precision)) <= RTOL
+    assert from_dask.log_det == pytest.approx(from_numpy.log_det, rel=RTOL)
+    assert relative_error(from_dask.variances(), from_numpy.variances()) <= RTOL
+    assert relative_error(from_dask.predict(X[:9])[1], from_numpy.predict(X[:9])[1]) <= RTOL
+
+
+def test_update_checks_the_values_of_dask_targets(threads):
+    posterior, _, _ = _posterior_problem("categorical")
+    _, _, X_new, T_new = make_problem("categorical", hidden=(4,), n=20, seed=9)
+    T_new = T_new.copy()
+    T_new[-1] = 5
+    with pytest.raises(ValueError, match=r"T_new must hold integer class labels in 0\.\.2"):
+        posterior.update(da.from_array(X_new, chunks=10), da.from_array(T_new, chunks=10))
+
+
+def test_estimators_fit_and_predict_on_dask_data_equal_numpy(threads):
+    rng = np.random.default_rng(11)
+    X = rng.uniform(-1, 1, size=(70, 2))
+    y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.normal(size=70)
+    labels = np.array(["low", "mid", "high"])[np.digitize(X[:, 0] + X[:, 1], [-0.4, 0.4])]
+    Xd = da.from_array(X, chunks=25)
+    # each training step is a dask computation (~20 ms): few of them; the two paths must agree step by step
+    kwargs = {"hidden": 3, "seed": 2, "cycles": 2, "train_kwargs": {"maxiter": 10}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ln.ConvergenceWarning)
+        reg, reg_dask = ln.BayesianMLPRegressor(**kwargs).fit(X, y), ln.BayesianMLPRegressor(**kwargs).fit(
+            Xd, da.from_array(y, chunks=30))
+        clf, clf_dask = ln.BayesianMLPClassifier(**kwargs).fit(X, labels), ln.BayesianMLPClassifier(**kwargs).fit(
+            Xd, da.from_array(labels, chunks=30))
+    assert reg_dask.log_evidence_ == pytest.approx(reg.log_evidence_, rel=1e-8)
+    assert reg_dask.beta_ == pytest.approx(reg.beta_, rel=1e-8)
+    mean, std = reg_dask.predict(Xd, return_std=True)
+    assert isinstance(mean, da.Array)
+    expected_mean, expected_std = reg.predict(X, return_std=True)
+    assert relative_error(mean.compute(), expected_mean) <= 1e-8 and relative_error(std.compute(), expected_std) <= 1e-8
+    assert reg_dask.score(Xd, da.from_array(y, chunks=30)) == pytest.approx(reg.score(X, y), rel=1e-8)
+    assert clf_dask.classes_.tolist() == clf.classes_.tolist() == ["high", "low", "mid"]
+    assert clf_dask.log_evidence_ == pytest.approx(clf.log_evidence_, rel=1e-8)
+    assert relative_error(clf_dask.predict_proba(Xd).compute(), clf.predict_proba(X)) <= 1e-8
+    assert clf_dask.predict(Xd).compute().tolist() == clf.predict(X).tolist()
+    assert clf_dask.score(Xd, da.from_array(labels, chunks=30)) == clf.score(X, labels)
+
+
+def _assert_kron_same(net, w, X, T, beta, Xd, Td):
+    """The Kronecker factors, the kron posterior's log-determinant and the kron log evidence, dask vs numpy."""
+    alpha = ALPHA[:net.n_groups]
+    mem, on_dask = ln.laplace(net, w, X, T, alpha, beta, "kron"), ln.laplace(net, w, Xd, Td, alpha, beta, "kron")
+    for name in ("output_factors", "input_factors"):
+        for F_dask, F_mem in zip(getattr(on_dask.precision, name), getattr(mem.precision, name)):
+            assert relative_error(F_dask, F_mem) <= RTOL
+    assert on_dask.log_det == pytest.approx(mem.log_det, rel=RTOL)
+    assert log_evidence(net, w, Xd, Td, alpha, beta, "kron") == pytest.approx(
+        log_evidence(net, w, X, T, alpha, beta, "kron"), rel=RTOL)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "categorical"])
+def test_kron_posterior_and_evidence_on_dask_data(threads, likelihood):
+    _assert_kron_same(*_problem(likelihood))
+
+
+def test_kron_posterior_and_evidence_on_the_cluster(cluster):
+    net, w, X, T, beta, Xd, Td = _problem("gaussian", seed=4)
+    _assert_kron_same(net, w, X, T, beta, *dask.persist(Xd, Td))
+
+
+def test_predict_on_the_cluster(cluster):
+    posterior, X, _ = _posterior_problem("categorical", hessian="kron")
+    for method in ("linear", "mc"):
+        mean, variance = dask.compute(*posterior.predict(da.from_array(X, chunks=40), method=method, n_samples=30,
+                                                         seed=1))
+        expected_mean, expected_variance = posterior.predict(X, method=method, n_samples=30, seed=1)
+        assert relative_error(mean, expected_mean) <= RTOL and relative_error(variance, expected_variance) <= RTOL
+
+
+def test_compare_models_on_dask_labels_equals_numpy(threads):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    T = np.digitize(X[:, 0], [-0.5, 0.5])  # labels 0..2: the number of classes is read from the dask labels
+    kwargs = {"hidden_sizes": [1], "restarts": 1, "likelihood": "categorical", "cycles": 1, "seed": 0,
+              "train_kwargs": {"maxiter": 10}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ln.ConvergenceWarning)
+        mem = ln.compare_models(X, T, X_test=X[:20], T_test=T[:20], **kwargs).rows[0]
+        on_dask = ln.compare_models(da.from_array(X, chunks=20), da.from_array(T, chunks=20),
+                                    X_test=da.from_array(X[:20], chunks=7), T_test=da.from_array(T[:20], chunks=7),
+                                    **kwargs).rows[0]
+    assert on_dask.n_params == mem.n_params == 2 + 1 + 3 + 3
+    assert on_dask.log_evidence == pytest.approx(mem.log_evidence, rel=RTOL)
+    assert (on_dask.train_error, on_dask.test_error) == (mem.train_error, mem.test_error)

@@ -95,6 +95,32 @@ def test_classifier_multiclass():
     assert set(model.predict(X)) <= {0, 10, 20}
 
 
+def test_the_callback_sees_every_evidence_cycle_of_every_restart():
+    X, y = _sinusoid(n=25, seed=6)
+    seen = []
+    model = BayesianMLPRegressor(hidden=2, restarts=2, seed=0, cycles=4, train_kwargs=FAST).fit(X, y,
+                                                                                                callback=seen.append)
+    assert seen == [cycle for run in model.restarts_ for cycle in run.history] and len(seen) >= 4
+    assert [c.restart for c in seen] == sorted(c.restart for c in seen) and {c.restart for c in seen} == {0, 1}
+    labels = np.where(X[:, 0] > 0.5, "right", "left")
+    seen_by_classifier = []
+    clf = BayesianMLPClassifier(hidden=1, seed=0, cycles=3, train_kwargs=FAST).fit(
+        X, labels, callback=seen_by_classifier.append)
+    assert seen_by_classifier == clf.history_ and len(seen_by_classifier) >= 2
+
+
+def test_the_callback_sees_each_restart_at_fixed_hyperparameters():
+    X, y = _sinusoid(n=25, seed=7)
+    seen = []
+    model = BayesianMLPRegressor(hidden=2, alpha=0.5, beta=50.0, reestimate=False, restarts=3, seed=1).fit(
+        X, y, callback=seen.append)
+    assert [(c.restart, c.cycle, c.alpha, c.beta) for c in seen] == [(r, 0, 0.5, 50.0) for r in range(3)]
+    assert [c.log_evidence for c in seen] == [run.log_evidence for run in model.restarts_]
+    assert [c.gamma for c in seen] == [run.gamma for run in model.restarts_]
+    with pytest.raises(ValueError, match="callback must be callable or None; got 3"):
+        BayesianMLPRegressor(hidden=1, reestimate=False).fit(X, y, callback=3)
+
+
 def test_params_round_trip_and_repr():
     model = BayesianMLPRegressor(hidden=(3, 2), alpha=0.1)
     params = model.get_params()
