@@ -5,6 +5,7 @@ import doctest
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import laplacenet as ln
@@ -53,3 +54,14 @@ def test_page_examples_run(page):
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE | doctest.FAIL_FAST)
     assert result.attempted > 0
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {page.name} failed (see above)"
+
+
+def test_readme_python_sample_runs():
+    """The README's first look is code a newcomer copies: it must run and give a finite evidence."""
+    source = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = re.findall(r"```python\n(.*?)```", source, re.S)
+    assert len(code) == 1
+    namespace = {}
+    exec(compile(code[0], "README.md", "exec"), namespace)
+    assert np.isfinite(namespace["fit"].log_evidence)
+    assert namespace["variance"].shape == (8, 1) and np.all(namespace["variance"] > 0)
