@@ -9,7 +9,8 @@ load code and BLAS buffers, takes the resident set size as the baseline, resets 
 call above the baseline (``getrusage(RUSAGE_SELF).ru_maxrss``), "traced" the peak of the allocations
 tracemalloc saw during it (numpy's buffers included). Both must stay flat in N while the data grow. Time is
 the best of the calls made within ~2 s (the first, traced one included: for chunked numpy code tracemalloc
-costs little); the weights are random (the cost does not depend on them); default chunk sizes throughout.
+costs little); the weights are random (the cost does not depend on them); laplacenet's default chunk
+sizes unless ``--chunk-size`` is given.
 
 Table 2: the gradient and the Kronecker factors on dask arrays on two ``dask.distributed.LocalCluster``,
 of 1 and of 2 worker processes (one thread each, 127.0.0.1, no dashboard), beside numpy in this process, at
@@ -18,16 +19,22 @@ numpy result relative to its largest entry. The data are scattered to the worker
 before timing. The first call on each cluster (importing laplacenet on the workers) is not timed; then
 numpy, 1 worker and 2 workers are called in turn, 5 times, and the best time of each is kept, so that a
 load from other jobs that varies slowly weighs on all three alike. Both clusters are closed at the end.
-dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.pre-spawn-environ``),
-which turns off glibc's adaptive malloc thresholds: every chunk's temporaries are then mapped and faulted in
-afresh, and one worker runs the same numpy code several times slower than this process (sys time above user
-time). ``--no-worker-trim`` starts the workers without that variable, under glibc's defaults like this process.
+
+Page faults: glibc's malloc gives the temporaries of a chunk (a few MiB) back to the kernel when they are
+freed, and the next chunk faults them in again; "system s" in table 1 is that kernel time. How much depends on
+the chunk size and on the process's allocation history (glibc adapts its thresholds to the largest block freed
+so far). dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``
+(``distributed.nanny.pre-spawn-environ``), which turns the adaptation off, so a worker runs the same numpy
+code slower than this process; ``--no-worker-trim`` starts the workers without it. To measure without the page
+faults at all, keep freed memory in the process:
+``MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824 python benchmarks/scale.py --no-worker-trim``.
 
 The ``kron``, ``last_layer`` and ``lowrank`` Laplace posteriors with their evidence on a network with
 W ~ 60 000, beside laplace-torch, are benchmarks/scale_structures.py; ``--structures`` runs it after these
 tables (in a subprocess, with ``--quick`` when given here).
 
-Run:  python benchmarks/scale.py [--quick] [--structures] [--no-worker-trim] [--sizes 8,32,32,1]
+Run:  python benchmarks/scale.py [--quick] [--structures] [--no-worker-trim] [--chunk-size ROWS]
+                                 [--sizes 8,32,32,1]
 ``--quick``: N up to 10^5, no cluster. The full run takes a few minutes on 2 cores.
 
 BLAS threads: unless ``OPENBLAS_NUM_THREADS`` is set, this script sets it to 1 before numpy loads (the
@@ -83,13 +90,14 @@ def make_data(sizes, n, seed=0):
     return net, net.init(seed), X, T
 
 
-def quantity_fn(quantity, net, w):
-    """``fn(X, T)`` computing one quantity through the public API."""
+def quantity_fn(quantity, net, w, chunk_size=None):
+    """``fn(X, T)`` computing one quantity through the public API (``chunk_size`` None: its default)."""
+    chunks = {} if chunk_size is None else {"chunk_size": chunk_size}
     if quantity == "gradient":
-        return lambda X, T: ln.gradient(net, w, X, T, ALPHA, BETA)
+        return lambda X, T: ln.gradient(net, w, X, T, ALPHA, BETA, **chunks)
     if quantity == "outer Hessian":
-        return lambda X, T: ln.hessian(net, w, X, T, ALPHA, BETA, method="outer")
-    return lambda X, T: ln.kron_factors(net, w, X, T, BETA)
+        return lambda X, T: ln.hessian(net, w, X, T, ALPHA, BETA, method="outer", **chunks)
+    return lambda X, T: ln.kron_factors(net, w, X, T, BETA, **chunks)
 
 
 # --- table 1: one measurement per subprocess ------------------------------------------------------------
@@ -113,49 +121,55 @@ def peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
-def measure(quantity, n, sizes):
+def measure(quantity, n, sizes, chunk_size=None):
     """Time, peak RSS above the baseline and tracemalloc peak of one quantity on N points, as a dict."""
     net, w, X, T = make_data(sizes, n)
-    fn = quantity_fn(quantity, net, w)
+    fn = quantity_fn(quantity, net, w, chunk_size)
     fn(X[:WARMUP_ROWS], T[:WARMUP_ROWS])
     baseline = current_rss()
     was_reset = reset_peak_rss()
     tracemalloc.start()
-    t0 = time.perf_counter()
-    fn(X, T)
-    seconds = [time.perf_counter() - t0]
+    calls = [timed_call(fn, X, T)]
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     rss = peak_rss() - baseline
-    while sum(seconds) < TIME_BUDGET and len(seconds) < 5:
-        t0 = time.perf_counter()
-        fn(X, T)
-        seconds.append(time.perf_counter() - t0)
-    return dict(quantity=quantity, n=n, W=net.n_params, seconds=min(seconds), peak_rss=rss, traced=traced,
-                data_bytes=X.nbytes + T.nbytes, exact_peak=was_reset)
+    while sum(wall for wall, _ in calls) < TIME_BUDGET and len(calls) < 5:
+        calls.append(timed_call(fn, X, T))
+    seconds, system = min(calls)
+    return dict(quantity=quantity, n=n, W=net.n_params, seconds=seconds, system=system, peak_rss=rss,
+                traced=traced, data_bytes=X.nbytes + T.nbytes, exact_peak=was_reset)
 
 
-def measure_in_subprocess(quantity, n, sizes):
+def timed_call(fn, X, T):
+    """Wall seconds of ``fn(X, T)`` and the system CPU seconds of this process during it."""
+    t0, cpu0 = time.perf_counter(), os.times()
+    fn(X, T)
+    return time.perf_counter() - t0, os.times().system - cpu0.system
+
+
+def measure_in_subprocess(quantity, n, sizes, chunk_size=None):
     command = [sys.executable, os.path.abspath(__file__), "--child", quantity, str(n),
-               "--sizes", ",".join(map(str, sizes))]
+               "--sizes", ",".join(map(str, sizes))] + ([] if chunk_size is None else ["--chunk-size", str(chunk_size)])
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def memory_table(ns, sizes):
+def memory_table(ns, sizes, chunk_size=None):
     mib = 2**20
-    print(f"\n### Table 1: memory and time in one process, {list(sizes)} tanh Gaussian network\n")
-    print("| quantity | N | data MiB | seconds | points/s | peak RSS MiB | traced MiB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"\n### Table 1: memory and time in one process, {list(sizes)} tanh Gaussian network, "
+          f"{chunk_label(chunk_size)}\n")
+    print("| quantity | N | data MiB | seconds | system s | points/s | peak RSS MiB | traced MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for quantity in QUANTITIES:
         for n in ns:
-            r = measure_in_subprocess(quantity, n, sizes)
+            r = measure_in_subprocess(quantity, n, sizes, chunk_size)
             note = "" if r["exact_peak"] else " (peak since start)"
-            print(f"| {quantity} | {n:.0e} | {r['data_bytes'] / mib:.1f} | {r['seconds']:.3f} | "
+            print(f"| {quantity} | {n:.0e} | {r['data_bytes'] / mib:.1f} | {r['seconds']:.3f} | {r['system']:.2f} | "
                   f"{n / r['seconds']:,.0f} | {r['peak_rss'] / mib:.1f}{note} | {r['traced'] / mib:.1f} |",
                   flush=True)
     print(f"\nW = {r['W']}. peak RSS: resident memory of the call above the resident memory before it; "
-          "traced: peak of the allocations tracemalloc saw during the call.")
+          "traced: peak of the allocations tracemalloc saw during the call; system s: kernel CPU time of the "
+          "process during the call (page faults).")
 
 
 # --- table 2: dask.distributed ---------------------------------------------------------------------------
@@ -170,15 +184,16 @@ def relative_difference(a, b):
 
 
 def to_cluster(client, X, T):
-    """``X`` and ``T`` as dask arrays of ``PARTITIONS`` row blocks held in the memory of ``client``'s workers."""
+    """``X`` and ``T`` as dask arrays of ``PARTITIONS`` row blocks held in the memory of ``client``'s workers,
+    block i of both on worker i mod (number of workers), so that no task waits for a transfer."""
     import dask.array as da
 
+    workers = sorted(client.scheduler_info()["workers"])
     rows = -(-X.shape[0] // PARTITIONS)
     blocks = [slice(start, min(start + rows, X.shape[0])) for start in range(0, X.shape[0], rows)]
-    X_parts = client.scatter([X[b] for b in blocks])
-    T_parts = client.scatter([T[b] for b in blocks])
-    return tuple(da.concatenate([da.from_delayed(part, A[b].shape, dtype=A.dtype) for part, b in zip(parts, blocks)])
-                 for A, parts in ((X, X_parts), (T, T_parts)))
+    parts = [client.scatter([X[b], T[b]], workers=[workers[i % len(workers)]]) for i, b in enumerate(blocks)]
+    return tuple(da.concatenate([da.from_delayed(part[j], A[b].shape, dtype=A.dtype) for part, b in zip(parts, blocks)])
+                 for j, A in enumerate((X, T)))
 
 
 def on_client(client, fn, X, T):
@@ -198,7 +213,7 @@ def interleaved_best(runs, repeat=REPEAT):
     return best
 
 
-def cluster_table(ns, sizes, worker_trim=True):
+def cluster_table(ns, sizes, worker_trim=True, chunk_size=None):
     from contextlib import ExitStack
 
     import dask
@@ -208,7 +223,8 @@ def cluster_table(ns, sizes, worker_trim=True):
     if not worker_trim:
         environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     print(f"\n### Table 2: dask.distributed LocalCluster (1 thread per worker, {PARTITIONS} partitions, "
-          f"MALLOC_TRIM_THRESHOLD_={environ.get('MALLOC_TRIM_THRESHOLD_', 'unset')} in the workers), "
+          f"MALLOC_TRIM_THRESHOLD_={environ.get('MALLOC_TRIM_THRESHOLD_', 'unset')} in the workers, "
+          f"{chunk_label(chunk_size)}), "
           f"points per second\n")
     print("| quantity | N | numpy in process | 1 worker | 2 workers | speed-up 2/1 | rel. diff. 1 / 2 workers |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -222,7 +238,7 @@ def cluster_table(ns, sizes, worker_trim=True):
             net, w, X, T = make_data(sizes, n)
             data = {k: to_cluster(client, X, T) for k, client in clients.items()}
             for quantity in ("gradient", "Kronecker factors"):
-                fn = quantity_fn(quantity, net, w)
+                fn = quantity_fn(quantity, net, w, chunk_size)
                 expected = fn(X, T)
                 runs = {"numpy": lambda: fn(X, T)}
                 # first call per cluster, untimed: laplacenet imported and the function shipped to the workers
@@ -237,6 +253,10 @@ def cluster_table(ns, sizes, worker_trim=True):
 
 
 # --- main -------------------------------------------------------------------------------------------------
+
+def chunk_label(chunk_size):
+    return "laplacenet's default chunks" if chunk_size is None else f"chunks of {chunk_size} rows"
+
 
 def load_line(when):
     one, five, fifteen = os.getloadavg()
@@ -255,16 +275,18 @@ def main():
     parser.add_argument("--sizes", type=parse_sizes, default=SIZES, help="layer sizes, e.g. 8,32,32,1")
     parser.add_argument("--no-worker-trim", action="store_true",
                         help="start the dask workers without distributed's MALLOC_TRIM_THRESHOLD_=65536")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="rows per chunk for every quantity (default: laplacenet's defaults)")
     parser.add_argument("--child", nargs=2, metavar=("QUANTITY", "N"), help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.child:
-        print(json.dumps(measure(opts.child[0], int(opts.child[1]), opts.sizes)))
+        print(json.dumps(measure(opts.child[0], int(opts.child[1]), opts.sizes, opts.chunk_size)))
         return
     start = time.perf_counter()
     print(f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}; {load_line('at start')}")
-    memory_table((10**4, 10**5) if opts.quick else (10**4, 10**5, 10**6), opts.sizes)
+    memory_table((10**4, 10**5) if opts.quick else (10**4, 10**5, 10**6), opts.sizes, opts.chunk_size)
     if not opts.quick:
-        cluster_table((10**5, 10**6), opts.sizes, worker_trim=not opts.no_worker_trim)
+        cluster_table((10**5, 10**6), opts.sizes, not opts.no_worker_trim, opts.chunk_size)
     print(f"\n{load_line('at end')}; total {time.perf_counter() - start:.0f} s")
     structures = os.path.join(HERE, "scale_structures.py")
     if opts.structures:

@@ -313,6 +313,29 @@ class LaplacePosterior:
         """
         return predict(self, X_new, method, return_noise, full_cov, n_samples, seed)
 
+    def log_evidence(self, X, T, *, symmetry=False, terms=False):
+        """The Laplace log evidence (PRML 5.175, 5.183) from this posterior's ln|A|, without a new Hessian.
+
+        The posterior does not keep its data: ``X``, ``T`` must be the patterns it was built from (with those
+        folded in by :meth:`update`), which is checked by their number. Equals :func:`laplacenet.log_evidence`
+        at the same weights, hyperparameters and Hessian route.
+
+        Parameters
+        ----------
+        X : (N, D) array
+        T : targets, as for :func:`laplacenet.laplace`.
+        symmetry, terms
+            As for :func:`laplacenet.log_evidence`.
+        """
+        from .evidence import posterior_evidence_terms  # evidence builds on this module
+        X, T = check_data(self.net, X, T)
+        if X.shape[0] != self.n_data:
+            raise ValueError(f"X must hold the {self.n_data} patterns this posterior was built from; got "
+                             f"{X.shape[0]} rows")
+        result = posterior_evidence_terms(self.net, self.mean, X, T, self.alpha, self.beta, self, bool(symmetry),
+                                          self.chunk_size)
+        return result if terms else result.total
+
     def update(self, X_new, T_new):
         """Fold new patterns into the posterior at the same w; returns a NEW :class:`LaplacePosterior`.
 

@@ -310,3 +310,18 @@ def test_diagonal_precision_with_a_negative_entry_raises():
     with pytest.raises(NotPositiveDefiniteError) as info:
         laplace(net, w, X, T, 0.01, 1.0, hessian="diag")
     assert info.value.min_eigenvalue == pytest.approx(a.min(), rel=1e-12)
+
+
+@pytest.mark.parametrize("hessian", ["exact", "outer", "diag", "kron"])
+def test_posterior_log_evidence_equals_log_evidence(hessian):
+    rng = np.random.default_rng(4)
+    net = ln.MLP([2, 3, 1])
+    X = rng.normal(size=(30, 2))
+    T = np.sin(X[:, :1]) + 0.1 * rng.normal(size=(30, 1))
+    w, _ = ln.train(net, X, T, 1.0, 50.0, seed=0)
+    posterior = ln.laplace(net, w, X, T, 1.0, 50.0, hessian=hessian)
+    expected = ln.log_evidence(net, w, X, T, 1.0, 50.0, hessian=hessian, symmetry=True)
+    assert posterior.log_evidence(X, T, symmetry=True) == pytest.approx(expected, rel=1e-12)
+    assert posterior.log_evidence(X, T, terms=True).total == pytest.approx(posterior.log_evidence(X, T), rel=1e-14)
+    with pytest.raises(ValueError, match="X must hold the 30 patterns"):
+        posterior.log_evidence(X[:10], T[:10])
