@@ -41,7 +41,7 @@ BLAS threads: unless ``OPENBLAS_NUM_THREADS`` is set, this script sets it to 1 b
 subprocesses inherit it; dask's nanny gives its workers 1 thread anyway), so one process uses one core and
 the 1-worker cluster, the 2-worker cluster and numpy compare like with like. On a 2-core machine loaded by
 other jobs one thread is also far steadier: two OpenBLAS threads on oversubscribed cores made the Kronecker
-factors up to 30x slower. Set ``OPENBLAS_NUM_THREADS=2`` to measure multithreaded BLAS instead.
+factors 30 to 240 times slower. Set ``OPENBLAS_NUM_THREADS=2`` to measure multithreaded BLAS instead.
 """
 import os
 
@@ -53,15 +53,15 @@ import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from functools import partial  # noqa: E402
 import tracemalloc  # noqa: E402
+from functools import partial  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import laplacenet as ln  # noqa: E402
 
 ALPHA, BETA = 1.0, 25.0
-#: [8, 32, 32, 1]: W = 1 377, small enough that the outer Hessian (N K W^2 flops) takes ~1 min at N = 10^6
+#: [8, 32, 32, 1]: W = 1 377, small enough that the outer Hessian (N K W^2 flops) takes under a minute at N = 10^6
 SIZES = (8, 32, 32, 1)
 QUANTITIES = ("gradient", "outer Hessian", "Kronecker factors")
 GENERATE_ROWS = 65536
