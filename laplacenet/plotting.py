@@ -10,14 +10,13 @@ A ``model`` argument may be a :class:`~laplacenet.LaplacePosterior`, an
 :class:`~laplacenet.BayesianMLPRegressor` / :class:`~laplacenet.BayesianMLPClassifier` (its
 ``posterior_``; a classifier's targets are then its own class labels).
 """
-from typing import NamedTuple
-
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, eigvalsh, solve_triangular
 from scipy.sparse.linalg import LinearOperator
 
 from ._config import check_matrix_budget
 from ._validation import check_data, check_positive_int, check_X
+from .calibration import Calibration, calibration_curve
 from .comparison import ModelComparison
 from .curvature.hessian import HESSIAN_METHODS, data_hessian
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
@@ -138,67 +137,6 @@ def plot_decision_2d(model, X, T, *, levels=(0.1, 0.5, 0.9), resolution=120, axe
 
 
 # --- calibration -----------------------------------------------------------------------------------------
-
-class Calibration(NamedTuple):
-    """A reliability diagram's numbers, from :func:`calibration_curve`.
-
-    Attributes
-    ----------
-    confidence : (n_bins,) array
-        Mean predicted probability in each bin (NaN where the bin is empty).
-    frequency : (n_bins,) array
-        Observed frequency of class 1 (binary) or accuracy (top label) in each bin (NaN where empty).
-    counts : (n_bins,) int array
-    ece : float
-        Expected calibration error ``sum_b (n_b / N) |frequency_b - confidence_b|``.
-    """
-
-    confidence: np.ndarray
-    frequency: np.ndarray
-    counts: np.ndarray
-    ece: float
-
-
-def calibration_curve(probabilities, labels, n_bins=10):
-    """Bin predicted probabilities into ``n_bins`` equal-width bins of [0, 1] and compare with the outcomes.
-
-    Parameters
-    ----------
-    probabilities : (N,) or (N, C) array
-        ``(N,)``: probabilities of class 1, with ``labels`` 0/1. ``(N, C)``: class probabilities, with
-        ``labels`` class indices in 0..C-1; each row is then scored by its top label (the confidence is the
-        largest probability, the outcome whether that class is the label).
-    labels : (N,) array
-    n_bins : int
-
-    Returns
-    -------
-    Calibration
-    """
-    n_bins = check_positive_int(n_bins, "n_bins")
-    P = np.asarray(probabilities, dtype=float)
-    y = np.asarray(labels)
-    if P.ndim not in (1, 2) or P.shape[0] == 0:
-        raise ValueError(f"probabilities must have shape (N,) or (N, C) with N >= 1; got shape {P.shape}")
-    if not (np.all(np.isfinite(P)) and np.all((P >= 0) & (P <= 1))):
-        raise ValueError("probabilities must be finite and in [0, 1]")
-    if y.shape != (P.shape[0],):
-        raise ValueError(f"labels must have shape ({P.shape[0]},), one per row of probabilities; got {y.shape}")
-    n_classes = 2 if P.ndim == 1 else P.shape[1]
-    if not np.all(np.isin(y, np.arange(n_classes))):
-        raise ValueError(f"labels must be class indices in 0..{n_classes - 1}")
-    if P.ndim == 1:
-        confidence, outcome = P, y.astype(float)
-    else:
-        confidence, outcome = P.max(axis=1), (P.argmax(axis=1) == y).astype(float)
-    bins = np.minimum((confidence * n_bins).astype(np.int64), n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins)
-    sum_confidence = np.bincount(bins, weights=confidence, minlength=n_bins)
-    sum_outcome = np.bincount(bins, weights=outcome, minlength=n_bins)
-    ece = float(np.sum(np.abs(sum_outcome - sum_confidence)) / P.shape[0])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return Calibration(sum_confidence / counts, sum_outcome / counts, counts, ece)
-
 
 def plot_calibration(model, X, T, n_bins=10, *, ax=None):
     """Reliability diagram of the MAP network's probabilities and the moderated ones, with their ECEs.
