@@ -47,9 +47,17 @@ def exact_data_hessian(net, w, X, T, beta, chunk_size=None):
     return _assemble(net, sums)
 
 
+#: Per-pattern factors of a chunk aim at this many bytes (cache-friendly for small networks), but a chunk keeps
+#: at least ``_MIN_ROWS`` rows (the data axis is the inner dimension of the block products) within the
+#: 64 MiB chunk budget. Measured on [8,20,16,1] and [10,50,3] at N = 10 000: 30-40 % faster than 64 MiB chunks.
+_TARGET_BYTES = 8 * 2**20
+_MIN_ROWS = 256
+
+
 def _chunk_rows(sizes, n_rows):
-    """Rows per chunk: equal chunks whose per-pattern factors take at most about 64 MiB."""
-    most = rows_for_budget(8 * _floats_per_pattern(sizes))
+    """Rows per chunk: equal chunks of about 8 MiB of per-pattern factors, at least 256 rows, at most 64 MiB."""
+    bytes_per_row = 8 * _floats_per_pattern(sizes)
+    most = min(max(rows_for_budget(bytes_per_row, _TARGET_BYTES), _MIN_ROWS), rows_for_budget(bytes_per_row))
     n_chunks = -(-n_rows // most)
     return -(-n_rows // n_chunks)
 
