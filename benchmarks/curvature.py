@@ -1,10 +1,11 @@
 """Benchmark of the curvature routes (issue 3): times, ratios to floors measured in the same run, peak memory,
 and how far each approximation lies from the exact Hessian.
 
-Run:  python benchmarks/curvature.py [--quick] [--repeat R]
+Run:  python benchmarks/curvature.py [--quick] [--repeat R] [--problems NAME ...] [--n N ...]
 
 Floors: one gradient for ``hvp``; numpy's ``J.T @ J`` with J of shape (N*K, W) for the outer and exact
-Hessians; ``numpy.linalg.inv`` of a W x W matrix for the incremental inverse. Peak memory is the largest
+Hessians; ``numpy.linalg.inv`` of a W x W matrix for the incremental inverse, which is also compared with
+the whole direct route (form the outer Hessian, then invert it: ``direct``). Peak memory is the largest
 block numpy allocated during the call (tracemalloc), so "flat in N" can be read off two rows.
 """
 import argparse
@@ -93,7 +94,7 @@ def run_problem(name, n, repeat):
         W=W, N=n, grad=t_grad, hvp=t_hvp, hvp_ratio=t_hvp / t_grad, floor=t_floor,
         exact=t_exact, exact_ratio=t_exact / t_floor, outer=t_outer, outer_ratio=t_outer / t_floor,
         diag_exact=t_dex, diag_outer=t_dout, diag_bl=t_bl, inv_direct=t_inv, inc64=t_inc64,
-        inc64_ratio=t_inc64 / t_inv, inc1=t_inc1, inc1_ratio=t_inc1 / t_inv, inc1_extrapolated=n1 < n)
+        inc64_ratio=t_inc64 / t_inv, inc64_direct=t_inc64 / (t_outer + t_inv), inc1=t_inc1, inc1_ratio=t_inc1 / t_inv, inc1_extrapolated=n1 < n)
     rows["memory"] = dict(W=W, N=n, grad=m_grad, hvp=m_hvp, exact=m_exact, outer=m_outer, diag_exact=m_dex,
                           diag_outer=m_dout, diag_bl=m_bl, inc64=m_inc64, inc1=m_inc1)
     fro = np.linalg.norm(H_exact)
@@ -129,15 +130,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small problems at N = 1000 only")
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best is kept)")
+    parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), help="a subset of the problems")
+    parser.add_argument("--n", nargs="+", type=int, help="data sizes (default 1000 and 10000)")
     opts = parser.parse_args()
-    names = QUICK if opts.quick else list(PROBLEMS)
-    sizes_n = [1000] if opts.quick else [1000, 10000]
+    names = opts.problems or (QUICK if opts.quick else list(PROBLEMS))
+    sizes_n = opts.n or ([1000] if opts.quick else [1000, 10000])
     results = [(f"{name}/{n}", run_problem(name, n, opts.repeat)) for name in names for n in sizes_n]
     print_table("Time in seconds, and ratios to the floors (hvp / gradient; exact, outer / J.T@J; "
-                "incremental inverse / numpy.linalg.inv)",
+                "incremental inverse / numpy.linalg.inv, and / (outer + inv), the direct route)",
                 [(k, r["timing"]) for k, r in results],
                 ["W", "N", "grad", "hvp", "hvp_ratio", "floor", "exact", "exact_ratio", "outer", "outer_ratio",
-                 "diag_exact", "diag_outer", "diag_bl", "inv_direct", "inc64", "inc64_ratio", "inc1",
+                 "diag_exact", "diag_outer", "diag_bl", "inv_direct", "inc64", "inc64_ratio", "inc64_direct", "inc1",
                  "inc1_ratio", "inc1_extrapolated"])
     print_table("Peak traced memory in MiB", [(k, r["memory"]) for k, r in results],
                 ["W", "N", "grad", "hvp", "exact", "outer", "diag_exact", "diag_outer", "diag_bl", "inc64", "inc1"])

@@ -6,8 +6,9 @@ values ``(N, K)`` and ``T`` the canonical targets ``(N, K)`` (one-hot for the ca
 * ``nll(a, T, beta)`` -> ``(N,)``: the data part of E for each pattern, without constants.
 * ``delta(y, T, beta)`` -> ``(N, K)``: dE_n/da, the output delta of backpropagation (PRML 5.54, 4.91).
 * ``output_hessian(y, beta)`` -> ``(N, K, K)``: Lambda_n = d^2 E_n / da^2.
-* ``output_hessian_sqrt(y, beta)`` -> ``(N, K, K)``: S_n with S_n^T S_n = Lambda_n, so that the
-  outer-product Hessian is a plain Gram matrix of the rows of S_n J_n.
+* ``output_hessian_sqrt(y, beta)`` -> ``(N, R, K)``: S_n with S_n^T S_n = Lambda_n, so that the
+  outer-product Hessian is a plain Gram matrix of the rows of S_n J_n; R = K, except R = K - 1 for
+  the categorical likelihood, whose Lambda_n has rank K - 1.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -112,9 +113,26 @@ def _cat_hessian(y, beta):
 
 
 def _cat_hessian_sqrt(y, beta):
-    # S[k, j] = sqrt(y_k) (delta_kj - y_j); S^T S = diag(y) - y y^T because sum_k y_k = 1.
-    r = np.sqrt(y)
-    return r[:, :, None] * (np.eye(y.shape[1]) - y[:, None, :])
+    """K - 1 rows S (N, K-1, K) with S^T S = diag(y) - y y^T, which has rank K - 1 (it maps 1 to 0).
+
+    With c = argmax_k y_k, the other classes j_1 < ... < j_{K-1}, u_i = sqrt(y_{j_i}) and
+    g = 1 / (1 + sqrt(y_c)): (I - g u u^T)^2 = I - u u^T (as |u|^2 = 1 - y_c), so
+    S = (I - g u u^T) diag(u) E with E a = (a_{j_i} - a_c)_i. One row fewer than a square root of the
+    K x K matrix means a third less work in every Gram product for K = 3. Choosing c as the most
+    probable class keeps g and the rows well scaled however small the other probabilities are.
+    """
+    N, K = y.shape
+    c = np.argmax(y, axis=1)
+    idx = np.arange(K - 1)
+    others = idx[None, :] + (idx[None, :] >= c[:, None])     # (N, K-1): the classes other than c
+    u = np.sqrt(np.take_along_axis(y, others, axis=1))
+    g = 1.0 / (1.0 + np.sqrt(y[np.arange(N), c]))
+    M = np.eye(K - 1) - (g[:, None] * u)[:, :, None] * u[:, None, :]
+    M *= u[:, None, :]                                       # (I - g u u^T) diag(u), (N, K-1, K-1)
+    S = np.empty((N, K - 1, K))
+    np.put_along_axis(S, np.broadcast_to(others[:, None, :], M.shape), M, axis=2)
+    S[np.arange(N), :, c] = -M.sum(axis=2)                   # column c of M E
+    return S
 
 
 def _cat_targets(T, K):

@@ -1,9 +1,9 @@
 """Per-pattern output Jacobians b_n = da_n/dw by backpropagation (PRML 5.73, 5.84).
 
 Backpropagating the R rows of a per-pattern matrix ``S_n`` (R x K) as output deltas gives the rows of
-``S_n J_n`` in one vectorised pass, where ``J_n = d a_L / d w`` (K x W). With ``S_n`` the square root of
-the output Hessian (``Lambda_n = S_n^T S_n``), ``sum_n (S_n J_n)^T (S_n J_n)`` is the outer-product
-(Gauss-Newton) Hessian (5.84, 5.85) as one Gram matrix.
+``S_n J_n`` in one vectorised pass, where ``J_n = d a_L / d w`` (K x W). With ``S_n`` a square root of
+the output Hessian (``Lambda_n = S_n^T S_n``; R = K, or K - 1 for the softmax), ``sum_n (S_n J_n)^T (S_n J_n)``
+is the outer-product (Gauss-Newton) Hessian (5.84, 5.85) as one Gram matrix.
 """
 import numpy as np
 

@@ -261,7 +261,7 @@ def inverse_outer_hessian(net, w, X, T, alpha, beta=None, block_size=1, chunk_si
     alpha : float or (n_groups,) array
         Prior precision, which must be positive: it is the starting matrix.
     block_size : int
-        Patterns per Woodbury update. Every pattern's R rows of ``S_n J_n`` (R = number of outputs) go in
+        Patterns per Woodbury update. Every pattern's R rows of ``S_n J_n`` (R = number of outputs; K - 1 for the softmax) go in
         together, so a block is ``block_size * R`` rows; ``block_size=1`` with one output is PRML (5.89).
         Larger blocks do the same work in fewer, level-3 BLAS steps.
     chunk_size : int, optional

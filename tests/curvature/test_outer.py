@@ -92,3 +92,27 @@ def test_outer_chunking_does_not_change_the_result(case):
     one = hessian(net, w, X, T, 0.2, beta, method="outer")
     chunked = hessian(net, w, X, T, 0.2, beta, method="outer", chunk_size=3)
     assert relative_error(chunked, one) <= 1e-12
+
+
+@pytest.mark.parametrize("K", [2, 3, 5, 10])
+@pytest.mark.parametrize("scale", [1.0, 30.0, 700.0])
+def test_softmax_hessian_square_root_has_k_minus_1_rows(K, scale):
+    """S^T S = diag(y) - y y^T with K - 1 rows, also when some probabilities underflow or y_c -> 1."""
+    from laplacenet.likelihoods import get_likelihood
+    rng = np.random.default_rng(K)
+    y = softmax(scale * rng.standard_normal((200, K)), axis=1)
+    y[0] = np.full(K, 1.0 / K)                    # a tie for the most probable class
+    S = get_likelihood("categorical").output_hessian_sqrt(y, None)
+    assert S.shape == (200, K - 1, K)
+    Lam = y[:, :, None] * np.eye(K) - y[:, :, None] * y[:, None, :]
+    np.testing.assert_allclose(np.einsum("nrk,nrj->nkj", S, S), Lam, rtol=0, atol=1e-15)
+    assert np.all(np.isfinite(S))
+
+
+@pytest.mark.parametrize("likelihood, K, beta", [("gaussian", 3, np.array([0.5, 1.0, 4.0])), ("bernoulli", 1, None)])
+def test_output_hessian_square_root(likelihood, K, beta):
+    from laplacenet.likelihoods import get_likelihood
+    lik = get_likelihood(likelihood)
+    y = np.random.default_rng(0).uniform(0.01, 0.99, size=(50, K))
+    S = lik.output_hessian_sqrt(y, beta)
+    np.testing.assert_allclose(np.einsum("nrk,nrj->nkj", S, S), lik.output_hessian(y, beta), rtol=1e-15, atol=0)
