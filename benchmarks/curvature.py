@@ -9,12 +9,12 @@ the whole direct route (form the outer Hessian, then invert it: ``direct``). Pea
 block numpy allocated during the call (tracemalloc), so "flat in N" can be read off two rows.
 """
 import argparse
-import time
 import tracemalloc
 
 import numpy as np
 
 import laplacenet as ln
+from _timing import best_time
 
 PROBLEMS = {  # name: (sizes, likelihood)
     "gauss-500": ([8, 20, 16, 1], "gaussian"),
@@ -46,12 +46,7 @@ def timed(fn, repeat):
     out = fn()
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best, peak
+    return out, best_time(fn, repeat), peak
 
 
 def gram_floor(rows, W, repeat):

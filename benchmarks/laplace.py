@@ -11,7 +11,6 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -20,6 +19,11 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import laplacenet as ln
+
+_spec = importlib.util.spec_from_file_location("_timing", os.path.join(_HERE, "_timing.py"))
+_timing = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_timing)
+best_time = _timing.best_time
 
 PROBLEMS = {"[10,50,3] categorical": ([10, 50, 3], "categorical"),
             "[8,40,40,1] gaussian": ([8, 40, 40, 1], "gaussian")}
@@ -34,15 +38,6 @@ def make_problem(sizes, likelihood, seed=0):
     T = a + 0.2 * rng.normal(size=a.shape) if likelihood == "gaussian" else np.argmax(a + rng.gumbel(size=a.shape), 1)
     w, _ = ln.train(net, X, T, ALPHA, BETA, seed=seed, maxiter=5000, warn=False)
     return net, w, X, T, X_test
-
-
-def best_time(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def laplacenet_fit(net, w, X, T, X_test, hessian):

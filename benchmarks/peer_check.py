@@ -12,7 +12,6 @@ import argparse
 import importlib
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -20,6 +19,7 @@ import laplacenet as ln
 from laplacenet.curvature.last_layer import last_layer_slice
 from laplacenet.evidence import log_evidence
 from laplacenet.priors import alpha_per_param
+from _timing import best_time
 
 N = 1000
 #: name: (sizes, likelihood, alpha, beta); alpha as laplace-torch takes it: one value, or one per parameter
@@ -95,15 +95,6 @@ def ours(net, w, X, T, alpha, beta, subset):
     if subset == "all":
         return log_evidence(net, w, X, T, alpha, beta, hessian="kron")
     return log_evidence(net, w, X, T, alpha, beta, hessian="outer", subset="last_layer")
-
-
-def best_time(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main():
