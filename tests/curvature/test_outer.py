@@ -13,8 +13,9 @@ LIKELIHOOD_CASES = [  # (likelihood, outputs, beta)
     ("gaussian", 2, np.array([0.6, 2.5])),
     ("bernoulli", 1, None),
     ("categorical", 3, None),
+    ("categorical", 2, None),
 ]
-CASE_IDS = ["gauss", "gauss-vector-beta", "bernoulli", "softmax"]
+CASE_IDS = ["gauss", "gauss-vector-beta", "bernoulli", "softmax", "softmax-2"]
 
 
 def preacts(net, w, x):

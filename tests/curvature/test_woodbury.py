@@ -19,6 +19,7 @@ CASES = [  # (likelihood, hidden, outputs)
     ("bernoulli", (4, 3), 1),
     ("categorical", (5,), 3),
     ("categorical", (4, 3), 3),
+    ("categorical", (5,), 2),  # one row per pattern (Lambda_n has rank K - 1): the rank-one path
 ]
 
 
