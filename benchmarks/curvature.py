@@ -89,7 +89,8 @@ def run_problem(name, n, repeat):
         W=W, N=n, grad=t_grad, hvp=t_hvp, hvp_ratio=t_hvp / t_grad, floor=t_floor,
         exact=t_exact, exact_ratio=t_exact / t_floor, outer=t_outer, outer_ratio=t_outer / t_floor,
         diag_exact=t_dex, diag_outer=t_dout, diag_bl=t_bl, inv_direct=t_inv, inc64=t_inc64,
-        inc64_ratio=t_inc64 / t_inv, inc64_direct=t_inc64 / (t_outer + t_inv), inc1=t_inc1, inc1_ratio=t_inc1 / t_inv, inc1_extrapolated=n1 < n)
+        inc64_ratio=t_inc64 / t_inv, inc64_direct=t_inc64 / (t_outer + t_inv), inc1=t_inc1,
+        inc1_ratio=t_inc1 / t_inv, inc1_extrapolated=n1 < n)
     rows["memory"] = dict(W=W, N=n, grad=m_grad, hvp=m_hvp, exact=m_exact, outer=m_outer, diag_exact=m_dex,
                           diag_outer=m_dout, diag_bl=m_bl, inc64=m_inc64, inc1=m_inc1)
     fro = np.linalg.norm(H_exact)
