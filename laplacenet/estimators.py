@@ -103,6 +103,11 @@ class _BayesianMLP:
     def _param_names(cls):
         return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
+    def _store_params(self, arguments):
+        """Keep every constructor argument as an attribute of the same name (the sklearn convention)."""
+        for name in self._param_names():
+            setattr(self, name, arguments[name])
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
@@ -212,21 +217,7 @@ class BayesianMLPRegressor(_BayesianMLP):
     def __init__(self, hidden=(10,), activation="tanh", hessian="outer", alpha=0.01, beta=1.0, reestimate=True,
                  restarts=1, seed=None, cycles=50, tol=1e-6, train_kwargs=None, subset=None, rank=None,
                  lowrank_hessian="outer", lowrank_diag=False):
-        self.hidden = hidden
-        self.activation = activation
-        self.hessian = hessian
-        self.alpha = alpha
-        self.beta = beta
-        self.reestimate = reestimate
-        self.restarts = restarts
-        self.seed = seed
-        self.cycles = cycles
-        self.tol = tol
-        self.train_kwargs = train_kwargs
-        self.subset = subset
-        self.rank = rank
-        self.lowrank_hessian = lowrank_hessian
-        self.lowrank_diag = lowrank_diag
+        self._store_params(locals())
 
     def fit(self, X, y, callback=None):
         """Fit to inputs ``X`` (N, D) and targets ``y`` (N,) or (N, K); returns ``self``.
@@ -292,20 +283,7 @@ class BayesianMLPClassifier(_BayesianMLP):
     def __init__(self, hidden=(10,), activation="tanh", hessian="outer", alpha=0.01, reestimate=True, restarts=1,
                  seed=None, cycles=50, tol=1e-6, train_kwargs=None, subset=None, rank=None, lowrank_hessian="outer",
                  lowrank_diag=False):
-        self.hidden = hidden
-        self.activation = activation
-        self.hessian = hessian
-        self.alpha = alpha
-        self.reestimate = reestimate
-        self.restarts = restarts
-        self.seed = seed
-        self.cycles = cycles
-        self.tol = tol
-        self.train_kwargs = train_kwargs
-        self.subset = subset
-        self.rank = rank
-        self.lowrank_hessian = lowrank_hessian
-        self.lowrank_diag = lowrank_diag
+        self._store_params(locals())
 
     def fit(self, X, y, callback=None):
         """Fit to inputs ``X`` (N, D) and class labels ``y`` (N,) of any sortable type; returns ``self``.
