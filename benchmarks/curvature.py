@@ -14,7 +14,7 @@ import tracemalloc
 import numpy as np
 
 import laplacenet as ln
-from _timing import best_time
+from _common import best_time
 
 PROBLEMS = {  # name: (sizes, likelihood)
     "gauss-500": ([8, 20, 16, 1], "gaussian"),

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from scipy.linalg import lapack  # noqa: E402
 
 from laplacenet.curvature.woodbury import IncrementalInverse  # noqa: E402
-from _timing import best_time  # noqa: E402
+from _common import best_time  # noqa: E402
 
 ALPHA = 1.0
 BLOCK = 64

@@ -20,24 +20,14 @@ sys.path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import laplacenet as ln
 
-_spec = importlib.util.spec_from_file_location("_timing", os.path.join(_HERE, "_timing.py"))
-_timing = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_timing)
-best_time = _timing.best_time
+_spec = importlib.util.spec_from_file_location("_common", os.path.join(_HERE, "_common.py"))
+_common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_common)
+best_time, teacher_problem, torch_mlp = _common.best_time, _common.teacher_problem, _common.torch_mlp
 
 PROBLEMS = {"[10,50,3] categorical": ([10, 50, 3], "categorical"),
             "[8,40,40,1] gaussian": ([8, 40, 40, 1], "gaussian")}
 ALPHA, BETA, N, N_TEST = 1.0, 25.0, 1000, 1000
-
-
-def make_problem(sizes, likelihood, seed=0):
-    rng = np.random.default_rng(seed)
-    net = ln.MLP(sizes, "tanh", likelihood)
-    X, X_test = rng.normal(size=(N, sizes[0])), rng.normal(size=(N_TEST, sizes[0]))
-    a = ln.MLP(sizes, "tanh", "gaussian").forward(net.init(seed + 7) * 1.5, X)
-    T = a + 0.2 * rng.normal(size=a.shape) if likelihood == "gaussian" else np.argmax(a + rng.gumbel(size=a.shape), 1)
-    w, _ = ln.train(net, X, T, ALPHA, BETA, seed=seed, maxiter=5000, warn=False)
-    return net, w, X, T, X_test
 
 
 def laplacenet_fit(net, w, X, T, X_test, hessian):
@@ -54,16 +44,7 @@ def torch_fit(net, w, X, T, X_test):
     from torch.utils.data import DataLoader, TensorDataset
 
     torch.set_default_dtype(torch.float64)
-    modules = []
-    for l, (W, b) in enumerate(net.unpack(w)):
-        linear = torch.nn.Linear(W.shape[1], W.shape[0])
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(W))
-            linear.bias.copy_(torch.from_numpy(b))
-        modules.append(linear)
-        if l < net.n_layers - 1:
-            modules.append(torch.nn.Tanh())
-    model = torch.nn.Sequential(*modules)
+    model = torch_mlp(net, w)
     regression = net.likelihood.name == "gaussian"
     targets = torch.from_numpy(T) if regression else torch.from_numpy(np.asarray(T, dtype=np.int64))
     loader = DataLoader(TensorDataset(torch.from_numpy(X), targets), batch_size=N)
@@ -87,7 +68,7 @@ def main():
         header += f" {'torch s':>8} {'torch/outer':>11} {'ln Z ours':>12} {'ln Z torch':>12}"
     print(header)
     for name, (sizes, likelihood) in PROBLEMS.items():
-        net, w, X, T, X_test = make_problem(sizes, likelihood)
+        net, w, X, T, X_test = teacher_problem(sizes, likelihood, ALPHA, BETA, N, N_TEST, maxiter=5000)
         J = np.random.default_rng(1).normal(size=(N * net.n_outputs, net.n_params))
         t_floor = best_time(lambda: J.T @ J, opts.repeat)
         try:

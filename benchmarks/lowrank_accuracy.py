@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-import laplacenet as ln
 from laplacenet.evidence import posterior_evidence_terms
 from laplacenet.laplace import laplace
+from _common import teacher_problem
 
 #: name: (sizes, likelihood, N). With N = 100 the outer-product Hessian of the Gaussian problem has rank at most
 #: N K = 100 < W, so k = 100 eigenpairs hold all of it.
@@ -23,16 +23,6 @@ PROBLEMS = {"[10,50,3] categorical, N = 1000": ([10, 50, 3], "categorical", 1000
             "[8,40,40,1] gaussian, N = 100": ([8, 40, 40, 1], "gaussian", 100)}
 ALPHA, BETA, N_TEST = 1.0, 25.0, 200
 RANKS = (1, 3, 10, 30, 100, 300)
-
-
-def make_problem(sizes, likelihood, n, seed=0):
-    rng = np.random.default_rng(seed)
-    net = ln.MLP(sizes, "tanh", likelihood)
-    X, X_test = rng.normal(size=(n, sizes[0])), rng.normal(size=(N_TEST, sizes[0]))
-    a = ln.MLP(sizes, "tanh", "gaussian").forward(net.init(seed + 7) * 1.5, X)
-    T = a + 0.2 * rng.normal(size=a.shape) if likelihood == "gaussian" else np.argmax(a + rng.gumbel(size=a.shape), 1)
-    w, _ = ln.train(net, X, T, ALPHA, BETA, seed=seed, maxiter=300, warn=False)
-    return net, w, X, T, X_test
 
 
 def summary(net, w, X, T, X_test, **options):
@@ -61,7 +51,7 @@ def main():
     print("| problem | posterior | ln Z | ln Z - full | gamma | median rel. error of variance | s |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, (sizes, likelihood, n) in problems.items():
-        net, w, X, T, X_test = make_problem(sizes, likelihood, n)
+        net, w, X, T, X_test = teacher_problem(sizes, likelihood, ALPHA, BETA, n, N_TEST)
         full = summary(net, w, X, T, X_test, hessian="outer")
         rows = [(f"full outer (W = {net.n_params})", full)]
         for k in [*ranks, net.n_params]:

@@ -15,11 +15,10 @@ import sys
 
 import numpy as np
 
-import laplacenet as ln
 from laplacenet.curvature.last_layer import last_layer_slice
 from laplacenet.evidence import log_evidence
 from laplacenet.priors import alpha_per_param
-from _timing import best_time
+from _common import best_time, teacher_problem, torch_mlp
 
 N = 1000
 #: name: (sizes, likelihood, alpha, beta); alpha as laplace-torch takes it: one value, or one per parameter
@@ -31,17 +30,6 @@ PROBLEMS = {
     "[6,12,10,4] categorical, grouped": ([6, 12, 10, 4], "categorical", np.array([0.3, 1.0, 0.7, 2.0, 1.2, 0.4]),
                                           None),
 }
-
-
-def make_problem(sizes, likelihood, alpha, beta, n=N, seed=0, maxiter=300):
-    """A teacher-generated data set and the MAP weights of a tanh network on it."""
-    rng = np.random.default_rng(seed)
-    net = ln.MLP(sizes, "tanh", likelihood)
-    X = rng.normal(size=(n, sizes[0]))
-    a = ln.MLP(sizes, "tanh", "gaussian").forward(net.init(seed + 7) * 1.5, X)
-    T = a + 0.2 * rng.normal(size=a.shape) if likelihood == "gaussian" else np.argmax(a + rng.gumbel(size=a.shape), 1)
-    w, _ = ln.train(net, X, T, alpha, beta, seed=seed, maxiter=maxiter, warn=False)
-    return net, w, X, T
 
 
 def laplace_torch():
@@ -58,20 +46,6 @@ def laplace_torch():
         sys.path[:] = saved
 
 
-def torch_model(net, w):
-    import torch
-    modules = []
-    for l, (W, b) in enumerate(net.unpack(w)):
-        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(W))
-            linear.bias.copy_(torch.from_numpy(b))
-        modules.append(linear)
-        if l < net.n_layers - 1:
-            modules.append(torch.nn.Tanh())
-    return torch.nn.Sequential(*modules)
-
-
 def torch_log_marginal_likelihood(net, w, X, T, alpha, beta, subset, structure):
     """laplace-torch's fit and log marginal likelihood; ``subset`` 'all' or 'last_layer'."""
     import torch
@@ -84,7 +58,7 @@ def torch_log_marginal_likelihood(net, w, X, T, alpha, beta, subset, structure):
     prior = torch.as_tensor(alpha, dtype=torch.float64)
     if subset == "last_layer" and prior.ndim == 1:  # its last-layer Laplace takes one alpha per parameter
         prior = torch.from_numpy(alpha_per_param(net, alpha)[last_layer_slice(net)])
-    la = Laplace(torch_model(net, w), "regression" if regression else "classification", subset_of_weights=subset,
+    la = Laplace(torch_mlp(net, w), "regression" if regression else "classification", subset_of_weights=subset,
                  hessian_structure=structure, prior_precision=prior,
                  sigma_noise=1 / np.sqrt(beta) if regression else 1.0)
     la.fit(loader)
@@ -112,7 +86,7 @@ def main():
         header += f" {'ours s':>8} {'torch s':>8}"
     print(header)
     for name, (sizes, likelihood, alpha, beta) in PROBLEMS.items():
-        net, w, X, T = make_problem(sizes, likelihood, alpha, beta)
+        net, w, X, T, _ = teacher_problem(sizes, likelihood, alpha, beta, N)
         for subset, structure in (("all", "kron"), ("last_layer", "full")):
             mine = ours(net, w, X, T, alpha, beta, subset)
             theirs = torch_log_marginal_likelihood(net, w, X, T, alpha, beta, subset, structure)

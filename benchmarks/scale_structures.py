@@ -16,7 +16,8 @@ import argparse
 import tracemalloc
 
 from laplacenet.evidence import log_evidence
-from peer_check import best_time, laplace_torch, make_problem, torch_log_marginal_likelihood
+from _common import best_time, teacher_problem
+from peer_check import laplace_torch, torch_log_marginal_likelihood
 
 #: name: (sizes, likelihood, N, lowrank rank)
 PROBLEMS = {
@@ -62,7 +63,8 @@ def main():
     problems = dict(list(PROBLEMS.items())[:2]) if opts.quick else PROBLEMS
     for name, (sizes, likelihood, n, rank) in problems.items():
         beta = BETA if likelihood == "gaussian" else None
-        net, w, X, T = make_problem(sizes, likelihood, ALPHA, beta, n=n, maxiter=100 if net_is_large(sizes) else 300)
+        maxiter = 100 if net_is_large(sizes) else 300
+        net, w, X, T, _ = teacher_problem(sizes, likelihood, ALPHA, beta, n, maxiter=maxiter)
         for label, (options, peer) in structures(rank).items():
             def ours():
                 return log_evidence(net, w, X, T, ALPHA, beta, **options)
