@@ -1,6 +1,11 @@
 """Small problems shared by the tests: every activation x likelihood x depth."""
+import warnings
+
 import numpy as np
+import pytest
+
 import laplacenet as ln
+from laplacenet.exceptions import ConvergenceWarning
 
 ACTIVATION_NAMES = ["tanh", "logistic", "softplus", "relu", "identity"]
 LIKELIHOOD_NAMES = ["gaussian", "bernoulli", "categorical"]
@@ -21,3 +26,15 @@ def make_problem(likelihood="gaussian", activation="tanh", hidden=(4,), n_inputs
     else:
         T = rng.integers(0, K, size=n)
     return net, w, X, T
+
+
+#: training options for tests that check bookkeeping, not optimisation
+FAST = {"gtol": 1e-4}
+
+
+@pytest.fixture
+def quiet_evidence_dips():
+    """Silence the ConvergenceWarning of evidence loops stopped after a few cycles."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield

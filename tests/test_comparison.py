@@ -1,5 +1,4 @@
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -7,16 +6,10 @@ import pytest
 import laplacenet as ln
 from laplacenet.comparison import ComparisonCycle, ModelComparison, compare_models
 from laplacenet.evidence import EvidenceCycle, fit_evidence
-from laplacenet.exceptions import ConvergenceWarning
 
-FAST = {"gtol": 1e-4}  # these tests check bookkeeping, not optimisation
+from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
 
-
-@pytest.fixture(autouse=True)
-def _quiet_evidence_dips():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 
 
 def _sinusoid(n, seed):

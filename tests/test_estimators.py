@@ -1,5 +1,3 @@
-import warnings
-
 import numpy as np
 import pytest
 
@@ -7,17 +5,12 @@ import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from laplacenet.evidence import fit_evidence, log_evidence
-from laplacenet.exceptions import ConvergenceWarning, NotFittedError
+from laplacenet.exceptions import NotFittedError
 from laplacenet.laplace import laplace
 
-FAST = {"gtol": 1e-4}  # these tests check bookkeeping, not optimisation
+from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
 
-
-@pytest.fixture(autouse=True)
-def _quiet_evidence_dips():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 
 
 def _sinusoid(n=40, seed=0):

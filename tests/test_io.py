@@ -11,14 +11,9 @@ from laplacenet import io
 from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from laplacenet.exceptions import ConvergenceWarning, NotFittedError
 
-FAST = {"gtol": 1e-4}  # these tests check bookkeeping, not optimisation
+from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
 
-
-@pytest.fixture(autouse=True)
-def _quiet_evidence_dips():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 
 
 def _inputs(n, d=2, seed=0):
