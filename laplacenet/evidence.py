@@ -2,30 +2,25 @@
 
 * :func:`log_evidence` - the Laplace approximation to ln p(D | alpha, beta) (5.175; 5.183 for classification).
 * :func:`reestimate` - one step of the fixed-point updates of alpha and beta (5.177-5.180).
-* :func:`fit_evidence` - alternate MAP training and re-estimation until the evidence settles.
+* :func:`log_evidence_gradient` - its gradient in ln alpha and ln beta at fixed w.
+
+The loop that maximises the evidence, retraining w as the hyperparameters move, is :mod:`laplacenet.hyper`.
 """
-import warnings
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
-from scipy.linalg import eigh
 from scipy.special import gammaln
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
-from ._validation import check_positive_int, check_w
 from .curvature.backprop import forward_pass
 from .curvature.kron import combine_output_factors, data_kron_factors
-from .exceptions import EvidenceConvergenceWarning
-from .laplace import (STRUCTURED, as_structure, build_posterior, check_number, check_options, posterior_curvature,
+from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, posterior_curvature,
                       validate_bayesian)
 from .objective import data_error
-from .priors import alpha_per_param, group_sums, prior_error
-from .training import train
+from .priors import alpha_per_param, prior_error
 
-__all__ = ["log_evidence", "reestimate", "fit_evidence", "EvidenceTerms", "Reestimate", "EvidenceCycle",
-           "EvidenceResult", "data_curvature", "evidence_terms", "posterior_evidence_terms", "reestimate_at",
-           "check_reestimable", "symmetry_term"]
+__all__ = ["log_evidence", "log_evidence_gradient", "reestimate", "EvidenceTerms", "EvidenceGradient", "Reestimate"]
 
 
 @dataclass(frozen=True)
@@ -89,56 +84,6 @@ class Reestimate:
     gamma: float
     gamma_groups: Optional[np.ndarray] = None
     gamma_outputs: Optional[np.ndarray] = None
-
-
-@dataclass(frozen=True)
-class EvidenceCycle:
-    """One cycle of :func:`fit_evidence`: the hyperparameters trained at and what came out."""
-
-    restart: int
-    cycle: int
-    alpha: Any
-    beta: Any
-    gamma: float
-    log_evidence: float
-    train_error: float
-    train_converged: bool
-
-
-@dataclass
-class EvidenceResult:
-    """What :func:`fit_evidence` found (for the restart of highest evidence).
-
-    Attributes
-    ----------
-    w : (W,) array
-        w_MAP at the returned alpha and beta.
-    alpha, beta
-        The hyperparameters of the last cycle: w was trained at them and the evidence is evaluated there.
-    gamma : float
-        Well-determined parameters at the last cycle.
-    log_evidence : float
-    history : list of EvidenceCycle
-        One entry per cycle of the kept restart.
-    converged : bool
-        Whether the log evidence changed by less than ``tol`` between the last two cycles.
-    posterior : LaplacePosterior
-        The Laplace posterior at w, alpha, beta.
-    best_restart : int
-    restarts : list of EvidenceResult
-        Every restart, in the order run (each with an empty ``restarts``).
-    """
-
-    w: np.ndarray
-    alpha: Any
-    beta: Any
-    gamma: float
-    log_evidence: float
-    history: list
-    converged: bool
-    posterior: Any
-    best_restart: int = 0
-    restarts: list = field(default_factory=list)
 
 
 # --- the evidence ------------------------------------------------------------------------------------
@@ -283,55 +228,199 @@ def data_curvature(net, w, X, T, beta, hessian, chunk_size=None):
     return sum(b * H_k for b, H_k in zip(beta, pieces)), pieces
 
 
+class EvidenceStatistics(NamedTuple):
+    """What re-estimation and the evidence gradient read off a posterior at fixed w (validated arrays).
+
+    ``groups`` are the prior groups the posterior covers (all of them for a scalar alpha: one entry); for each,
+    ``gamma_groups`` = W_g - alpha_g tr_g(A^-1) (5.179) and ``sq_norms`` = ||w_g||^2. ``residuals`` is
+    ``sum_n (y_nk - t_nk)^2`` per output and ``gamma_outputs`` ``beta_k tr(A^-1 H_k)`` for a beta per output
+    (both None for classification; the latter None for one beta).
+    """
+
+    groups: np.ndarray
+    gamma_groups: np.ndarray
+    sq_norms: np.ndarray
+    residuals: Optional[np.ndarray]
+    gamma_outputs: Optional[np.ndarray]
+    covariance: Optional[np.ndarray]
+
+    @property
+    def gamma(self):
+        return float(np.sum(self.gamma_groups))
+
+
+def evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior):
+    """:class:`EvidenceStatistics` of a built posterior, on validated arrays (``pieces``: the per-output curvature
+    of :func:`data_curvature` for a beta per output, else None)."""
+    covered = posterior.subset_slice
+    grouped = np.ndim(alpha) == 1
+    index = net.group_index[covered] if grouped else np.zeros(covered.stop - covered.start, dtype=np.int64)
+    groups = np.unique(index)
+    local = np.searchsorted(groups, index)
+
+    def per_group(values):
+        return np.bincount(local, weights=values, minlength=groups.size)
+
+    covariance = None
+    if posterior.hessian in STRUCTURED:
+        gamma_all = posterior.precision.gamma_groups(net.group_index, net.n_groups)
+        gamma_groups = gamma_all[groups] if grouped else np.array([gamma_all.sum()])
+    else:
+        covariance = posterior.covariance() if pieces is not None else None
+        variances = posterior.variances()[covered] if covariance is None else _diagonal(covariance)
+        gamma_groups = per_group(1.0 - alpha_per_param(net, alpha)[covered] * variances)  # W_g - alpha_g tr_g(A^-1)
+    sq_norms = per_group(w[covered] ** 2)
+    if not net.likelihood.uses_beta:
+        return EvidenceStatistics(groups, gamma_groups, sq_norms, None, None, covariance)
+    residuals = _squared_residuals(net, w, X, T, posterior.chunk_size)
+    gamma_outputs = None
+    if pieces is not None:
+        if posterior.hessian in STRUCTURED:
+            gamma_outputs = beta * posterior.precision.trace_products(pieces)
+        else:
+            gamma_outputs = np.array([b * _trace_product(covariance, H_k) for b, H_k in zip(beta, pieces)])
+    return EvidenceStatistics(groups, gamma_groups, sq_norms, residuals, gamma_outputs, covariance)
+
+
+@dataclass(frozen=True)
+class EvidenceGradient:
+    """The gradient of the Laplace log evidence in the log hyperparameters, at fixed w.
+
+    Attributes
+    ----------
+    alpha : float or (n_groups,) array
+        ``d ln Z / d ln alpha_g = (gamma_g - alpha_g ||w_g||^2) / 2`` (0 for groups a subset leaves out).
+    beta : float, (K,) array or None
+        ``d ln Z / d ln beta = (N K - gamma - beta sum ||y - t||^2) / 2`` (per output: ``N - gamma_k - ...``);
+        None for classification.
+    """
+
+    alpha: Any
+    beta: Any
+
+
+def log_evidence_gradient(net, w_map, X, T, alpha, beta=None, hessian="exact", *, jitter=0.0, chunk_size=None,
+                          subset=None, rank=None, lowrank_hessian="outer", lowrank_diag=False):
+    """The gradient of the Laplace log evidence (PRML 5.175, 5.183) in ln alpha and ln beta, at fixed w.
+
+    With ``E_W = ||w||^2 / 2`` and ``E_D`` the data error per unit beta, ``d ln Z / d ln alpha = gamma / 2 -
+    alpha E_W`` and ``d ln Z / d ln beta = (N K - gamma) / 2 - beta E_D``: both vanish exactly at the fixed
+    point of re-estimation (5.178, 5.180), which is therefore the maximum of the evidence over alpha and beta
+    with w held. Held w means the curvature held too; with ``jitter > 0`` gamma counts the jitter as data
+    curvature (as :func:`reestimate` does), so the formula is then no longer the exact derivative.
+
+    Parameters
+    ----------
+    net, w_map, X, T, alpha, beta, hessian, jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag
+        As for :func:`laplacenet.laplace`.
+
+    Returns
+    -------
+    EvidenceGradient
+    """
+    w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
+    structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
+                                                  lowrank_diag, net.n_params)
+    check_reestimable(structure, beta)
+    H, pieces = data_curvature(net, w, X, T, beta, structure, chunk_size)
+    posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size, H=H)
+    stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior)
+    slope = evidence_slope(X, alpha, beta, stats, net.n_outputs)
+    n_alpha = stats.groups.size
+    if np.ndim(alpha) == 1:
+        d_alpha = np.zeros(net.n_groups)
+        d_alpha[stats.groups] = slope[:n_alpha]
+    else:
+        d_alpha = float(slope[0])
+    d_beta = None if beta is None else (float(slope[n_alpha]) if np.ndim(beta) == 0 else slope[n_alpha:])
+    return EvidenceGradient(d_alpha, d_beta)
+
+
+def evidence_slope(X, alpha, beta, stats, n_outputs):
+    """``d ln Z / d theta`` at fixed w, theta = (ln alpha over ``stats.groups``, then ln beta), a vector."""
+    alphas = np.broadcast_to(alpha, (np.max(stats.groups) + 1,))[stats.groups] if np.ndim(alpha) else \
+        np.array([alpha])
+    parts = [0.5 * (stats.gamma_groups - alphas * stats.sq_norms)]
+    if stats.residuals is not None:
+        N = X.shape[0]
+        if stats.gamma_outputs is None:
+            parts.append([0.5 * (N * n_outputs - stats.gamma - beta * stats.residuals.sum())])
+        else:
+            parts.append(0.5 * (N - stats.gamma_outputs - beta * stats.residuals))
+    return np.concatenate(parts).astype(float)
+
+
+def evidence_hessian(net, alpha, beta, stats, posterior):
+    """The Hessian in theta of the log evidence at fixed w, ``(n, n)``, or None where it is not available.
+
+    Exact for a dense or diagonal posterior with one beta (or none) and no jitter (see
+    :func:`log_evidence_gradient`): with ``T_g = tr_g(A^-1)`` and ``C_gh = sum over (i in g, j in h) of
+    (A^-1)_ij^2``, ``d2/dln a_g dln a_h = -delta_gh a_g (||w_g||^2 + T_g) / 2 + a_g a_h C_gh / 2``, and the terms in
+    ln beta follow from ``beta A^-1 G = I - sum_h a_h A^-1 P_h``. The log evidence at fixed w is concave in
+    theta (ln|A| is a log-sum-exp of theta), so the matrix is negative semi-definite.
+    """
+    if posterior.hessian in STRUCTURED or posterior.jitter != 0.0 or stats.gamma_outputs is not None:
+        return None
+    covered = posterior.subset_slice
+    index = net.group_index[covered] if np.ndim(alpha) == 1 else np.zeros(covered.stop - covered.start, np.int64)
+    local = np.searchsorted(stats.groups, index)
+    indicator = np.zeros((local.size, stats.groups.size))
+    indicator[np.arange(local.size), local] = 1.0
+    covariance = stats.covariance if stats.covariance is not None else posterior.covariance()
+    squares = covariance ** 2 @ indicator if covariance.ndim == 2 else (covariance ** 2)[:, None] * indicator
+    C = indicator.T @ squares
+    a = np.broadcast_to(alpha, (np.max(stats.groups) + 1,))[stats.groups] if np.ndim(alpha) else np.array([alpha])
+    traces = (np.bincount(local, minlength=a.size) - stats.gamma_groups) / a
+    aC = a[:, None] * C * a[None, :]
+    hess = 0.5 * aC - np.diag(0.5 * a * (stats.sq_norms + traces))
+    if stats.residuals is None:
+        return 0.5 * (hess + hess.T)  # symmetric to the last bit
+    n_covered = local.size
+    cross = 0.5 * a * (traces - C @ a)
+    beta_beta = -0.5 * beta * stats.residuals.sum() - 0.5 * stats.gamma \
+        + 0.5 * (n_covered - 2.0 * np.dot(a, traces) + aC.sum())
+    hess = np.block([[hess, cross[:, None]], [cross[None, :], np.array([[beta_beta]])]])
+    return 0.5 * (hess + hess.T)
+
+
+def _diagonal(covariance):
+    """The variances of a covariance held as a matrix, or already as a vector (a diagonal posterior)."""
+    return covariance if covariance.ndim == 1 else np.diag(covariance).copy()
+
+
 def reestimate_at(net, w, X, T, alpha, beta, H, pieces, posterior):
     """:func:`reestimate` on validated arrays, the data curvature ``H`` and the posterior built from it."""
+    stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior)
+    return reestimate_from(net, X, alpha, beta, stats, posterior.hessian)
+
+
+def reestimate_from(net, X, alpha, beta, stats, hessian):
+    """The fixed-point update (5.178, 5.180) from :class:`EvidenceStatistics`."""
     grouped = np.ndim(alpha) == 1
-    structured = posterior.hessian in STRUCTURED
-    covered = posterior.subset_slice
-    need_covariance = not structured and (grouped or pieces is not None)
-    covariance = posterior.covariance() if need_covariance else None
+    names = [net.group_names[g] for g in stats.groups] if grouped else ["all weights"]
+    _check_gamma(stats.gamma_groups, names, hessian)
+    new_alpha_covered = stats.gamma_groups / _positive(stats.sq_norms, "||w_g||^2 of prior group" if grouped
+                                                       else "w^T w", names if grouped else ["w"])  # PRML (5.178)
+    gamma_groups = None
     if grouped:
-        in_subset = np.zeros(net.n_groups, dtype=bool)
-        in_subset[net.group_index[covered]] = True
-        if structured:
-            gamma_groups = posterior.precision.gamma_groups(net.group_index, net.n_groups)
-        else:
-            variances = np.zeros(net.n_params)
-            variances[covered] = covariance if covariance.ndim == 1 else np.diag(covariance)
-            sizes = np.bincount(net.group_index[covered], minlength=net.n_groups)
-            gamma_groups = sizes - alpha * group_sums(net, variances)  # W_g - alpha_g tr_g(A^-1)
-        gamma = float(np.sum(gamma_groups))
-        names = [name for name, inside in zip(net.group_names, in_subset) if inside]
-        _check_gamma(gamma_groups[in_subset], names, posterior.hessian)
         new_alpha = alpha.copy()
-        new_alpha[in_subset] = gamma_groups[in_subset] / _positive(group_sums(net, w * w)[in_subset],
-                                                                   "||w_g||^2 of prior group", names)
+        new_alpha[stats.groups] = new_alpha_covered
+        gamma_groups = np.zeros(net.n_groups)
+        gamma_groups[stats.groups] = stats.gamma_groups
     else:
-        if structured:
-            gamma = float(np.sum(posterior.precision.gamma_groups(net.group_index, net.n_groups)))
-        else:
-            curvature = H + posterior.jitter if H.ndim == 1 else _shifted(H, posterior.jitter)
-            lam = curvature if H.ndim == 1 else eigh(curvature, eigvals_only=True, check_finite=False)
-            gamma = float(np.sum(lam / (alpha + lam)))  # PRML (5.179)
-        gamma_groups = None
-        _check_gamma(np.array([gamma]), ["all weights"], posterior.hessian)
-        w_covered = w[covered]
-        new_alpha = float(gamma / _positive(np.array([w_covered @ w_covered]), "w^T w", ["w"])[0])  # PRML (5.178)
-    if not net.likelihood.uses_beta:
+        new_alpha = float(new_alpha_covered[0])
+    gamma = stats.gamma
+    if stats.residuals is None:
         return Reestimate(new_alpha, None, gamma, gamma_groups, None)
-    residuals = _squared_residuals(net, w, X, T, posterior.chunk_size)
     N, K = X.shape[0], net.n_outputs
-    if pieces is None:
+    if stats.gamma_outputs is None:
         misfit = _positive(np.array([N * K - gamma]), "N K - gamma", ["all outputs"])[0]
-        new_beta = misfit / _positive(np.array([residuals.sum()]), "sum ||y - t||^2", ["all outputs"])[0]
+        new_beta = misfit / _positive(np.array([stats.residuals.sum()]), "sum ||y - t||^2", ["all outputs"])[0]
         return Reestimate(new_alpha, float(new_beta), gamma, gamma_groups, None)  # PRML (5.180)
-    if structured:
-        gamma_outputs = beta * posterior.precision.trace_products(pieces)
-    else:
-        gamma_outputs = np.array([b * _trace_product(covariance, H_k) for b, H_k in zip(beta, pieces)])
-    names = [f"output {k}" for k in range(K)]
-    new_beta = _positive(N - gamma_outputs, "N - gamma_k", names) / _positive(residuals, "sum (y_k - t_k)^2", names)
-    return Reestimate(new_alpha, new_beta, gamma, gamma_groups, gamma_outputs)
+    outputs = [f"output {k}" for k in range(K)]
+    new_beta = (_positive(N - stats.gamma_outputs, "N - gamma_k", outputs)
+                / _positive(stats.residuals, "sum (y_k - t_k)^2", outputs))
+    return Reestimate(new_alpha, new_beta, gamma, gamma_groups, stats.gamma_outputs)
 
 
 def _check_gamma(gamma, names, hessian):
@@ -344,14 +433,6 @@ def _check_gamma(gamma, names, hessian):
             f"hessian={hessian!r} has negative eigenvalues, which enter gamma = sum lambda / (alpha + lambda) "
             f"with their sign (the exact Hessian can have them even at a minimum of E). Use hessian='outer', "
             f"whose eigenvalues are never negative, or train to a proper minimum.")
-
-
-def _shifted(H, jitter):
-    if jitter == 0.0:
-        return H
-    H = H.copy()
-    H[np.diag_indices_from(H)] += jitter
-    return H
 
 
 def _trace_product(covariance, H_k):
@@ -375,136 +456,9 @@ def _squared_residuals(net, w, X, T, chunk_size):
                     chunk_size or DEFAULT_CHUNK_ROWS)
 
 
-# --- the evidence loop -------------------------------------------------------------------------------
-
-_RESERVED_TRAIN_KWARGS = ("w0", "restarts", "seed", "alpha", "beta")
-
-
-def fit_evidence(net, X, T, alpha, beta=None, hessian="exact", *, cycles=20, tol=1e-6, w0=None, restarts=1,
-                 seed=None, train_kwargs=None, callback=None, fall_tol=1e-2, jitter=0.0, chunk_size=None, subset=None,
-                 rank=None, lowrank_hessian="outer", lowrank_diag=False):
-    """Maximise the evidence over alpha (and beta): alternate MAP training and re-estimation (PRML 5.7.2).
-
-    Each cycle trains w_MAP at the current alpha, beta (warm-started from the previous w), builds the
-    Laplace posterior there, evaluates the log evidence (5.175, 5.183) and re-estimates alpha, beta
-    (5.177-5.180) for the next cycle. It stops when the log evidence changes by less than ``tol``.
-
-    Parameters
-    ----------
-    net, X, T
-        As for :func:`laplacenet.train`.
-    alpha, beta
-        Starting hyperparameters (alpha > 0; scalar or per group; beta scalar or per output).
-    hessian : {'exact', 'outer', 'diag', 'fd', 'kron', 'lowrank'}
-        ``'outer'`` is the robust choice here (``'kron'`` and ``'lowrank'`` for networks too large for it). The exact data Hessian can have eigenvalues in (-alpha, 0)
-        even at a minimum of E - a hidden unit pruned to zero weights gives a pair +-c from its input and
-        output weights - and each such eigenvalue adds ``lambda / (alpha + lambda)``, large and negative,
-        to gamma; :func:`reestimate` then raises rather than return a negative alpha.
-    cycles : int
-        At most this many train / re-estimate cycles per restart.
-    tol : float
-        ABSOLUTE tolerance, in nats, on the change of the log evidence between consecutive cycles. The log
-        evidence is a log-probability whose scale grows with N, and differences of it are what model
-        comparison reads, so an absolute threshold means the same at every N.
-    w0 : (W,) array, optional
-        Starting weights of the first restart; ``net.init(seed + r)`` otherwise.
-    restarts : int
-        Independent runs from different initial weights; the one of highest final evidence is kept and
-        all are recorded in ``restarts``.
-    seed : int, optional
-        Seed of the initial weights (restart r uses ``seed + r``; 0 when None).
-    train_kwargs : dict, optional
-        Passed to :func:`laplacenet.train` (``method``, ``gtol``, ``maxiter``, ``chunk_size``, ``warn``).
-    callback : callable, optional
-        Called with an :class:`EvidenceCycle` after every cycle (for progress display).
-    fall_tol : float
-        A fall of the log evidence from one cycle to the next larger than this (nats) is warned about.
-        Small dips are expected near convergence: the fixed point of (5.178, 5.180) is close to, but not
-        exactly at, the maximum of the Laplace evidence, whose ln|A| also moves with w_MAP.
-        With ``subset='last_layer'`` larger falls are possible: the hidden weights move with alpha when
-        w_MAP is retrained but carry no prior term in the last-layer evidence, so the loop's fixed point
-        need not be near that evidence's maximum.
-    jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag
-        As for :func:`laplacenet.laplace` (and :func:`reestimate` for what a structure re-estimates).
-
-    Returns
-    -------
-    EvidenceResult
-
-    Warns
-    -----
-    EvidenceConvergenceWarning
-        When the kept run did not converge within ``cycles``, or when its evidence fell by more than
-        ``fall_tol`` between cycles; the message carries the trace.
-    """
-    _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, alpha, beta)
-    structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag, net.n_params)
-    check_reestimable(structure, beta)
-    cycles = check_positive_int(cycles, "cycles")
-    restarts = check_positive_int(restarts, "restarts")
-    tol = check_number(tol, "tol", positive=True, unit=" (nats of log evidence)")
-    fall_tol = check_number(fall_tol, "fall_tol", unit=" (nats of log evidence)")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable or None; got {callback!r}")
-    train_kwargs = dict(train_kwargs or {})
-    reserved = sorted(set(train_kwargs) & set(_RESERVED_TRAIN_KWARGS))
-    if reserved:
-        raise ValueError(f"train_kwargs must not set {reserved}: fit_evidence controls them")
-    starts = [check_w(net, w0, "w0")] if w0 is not None else []
-    base_seed = 0 if seed is None else seed
-    starts += [net.init(base_seed + r) for r in range(len(starts), restarts)]
-    options = (structure, jitter, chunk_size, cycles, tol, train_kwargs, callback)
-    runs = [_evidence_run(net, X, T, alpha, beta, w_start, r, *options) for r, w_start in enumerate(starts)]
-    best = int(np.argmax([run.log_evidence for run in runs]))
-    kept = runs[best]
-    _warn_if_unsettled(kept, tol, fall_tol, cycles)
-    return EvidenceResult(kept.w, kept.alpha, kept.beta, kept.gamma, kept.log_evidence, kept.history,
-                          kept.converged, kept.posterior, best, runs)
-
-
-def _evidence_run(net, X, T, alpha, beta, w, restart, structure, jitter, chunk_size, cycles, tol, train_kwargs,
-                  callback):
-    """One restart of the evidence loop on validated arrays."""
-    history, converged, previous = [], False, None
-    for cycle in range(cycles):
-        w, report = train(net, X, T, alpha, beta, w0=w, **train_kwargs)
-        H, pieces = data_curvature(net, w, X, T, beta, structure, chunk_size)
-        posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size, H=H)
-        evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, chunk_size).total
-        step = reestimate_at(net, w, X, T, alpha, beta, H, pieces, posterior)
-        info = EvidenceCycle(restart, cycle, alpha, beta, step.gamma, evidence, report.error, report.converged)
-        history.append(info)
-        if callback is not None:
-            callback(info)
-        if previous is not None and abs(evidence - previous) < tol:
-            converged = True
-            break
-        previous = evidence
-        alpha, beta = step.alpha, step.beta
-    return EvidenceResult(w, info.alpha, info.beta, info.gamma, evidence, history, converged, posterior)
-
-
-def _warn_if_unsettled(run, tol, fall_tol, cycles):
-    evidences = [c.log_evidence for c in run.history]
-    fell = [c for c in range(1, len(evidences)) if evidences[c] < evidences[c - 1] - fall_tol]
-    problems = []
-    if not run.converged:
-        problems.append(f"the log evidence did not settle within tol={tol:g} in {cycles} cycles (raise cycles or "
-                        f"loosen tol)")
-    if fell:
-        problems.append(f"the log evidence fell by more than fall_tol={fall_tol:g} at cycle(s) {fell} (the fixed "
-                        f"point of the re-estimation is not the maximum of the Laplace evidence when ln|A| moves "
-                        f"with w_MAP, or training jumped to another minimum; the history has every cycle)")
-    if not problems:
-        return
-    trace = "\n".join(f"  cycle {c.cycle}: log evidence {c.log_evidence:.10g}, alpha {_fmt(c.alpha)}, "
-                      f"beta {_fmt(c.beta)}, gamma {c.gamma:.6g}, E(w) {c.train_error:.6g}" for c in run.history)
-    warnings.warn(f"fit_evidence (restart {run.history[0].restart}): {'; and '.join(problems)}. Trace:\n{trace}",
-                  EvidenceConvergenceWarning, stacklevel=3)
-
-
-def _fmt(value):
-    if value is None:
-        return "None"
-    return np.array2string(np.asarray(value), precision=6) if np.ndim(value) else f"{value:.6g}"
+def __getattr__(name):
+    """The evidence loop lives in :mod:`laplacenet.hyper`; its names stay importable from here."""
+    if name in ("fit_evidence", "EvidenceCycle", "EvidenceResult"):
+        from . import hyper  # hyper builds on this module
+        return getattr(hyper, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
