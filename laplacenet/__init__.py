@@ -11,8 +11,8 @@ from .curvature.kron import KronFactors, kron_factors
 from .curvature.rop import hessian_operator, hvp
 from .curvature.woodbury import IncrementalInverse, inverse_outer_hessian
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from .evidence import (EvidenceCycle, EvidenceResult, EvidenceTerms, Reestimate, fit_evidence, log_evidence,
-                       reestimate)
+from .evidence import EvidenceGradient, EvidenceTerms, Reestimate, log_evidence, log_evidence_gradient, reestimate
+from .hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, fit_evidence
 from .diagnostics import LaplaceDiagnostic, diagnose
 from .exceptions import ConvergenceWarning, EvidenceConvergenceWarning, NotFittedError, NotPositiveDefiniteError
 from .io import load, save
@@ -30,7 +30,8 @@ __all__ = [
     "hessian", "hessian_diagonal", "hvp", "hessian_operator", "inverse_outer_hessian", "IncrementalInverse",
     "kron_factors", "KronFactors", "get_matrix_budget", "set_matrix_budget",
     # the Bayesian layer
-    "laplace", "LaplacePosterior", "KroneckerPrecision", "LowRankPrecision", "log_evidence", "reestimate", "fit_evidence", "EvidenceTerms", "Reestimate",
+    "laplace", "LaplacePosterior", "KroneckerPrecision", "LowRankPrecision", "log_evidence", "log_evidence_gradient",
+    "reestimate", "fit_evidence", "EvidenceOptions", "EvidenceTerms", "EvidenceGradient", "Reestimate",
     "EvidenceCycle", "EvidenceResult", "compare_models", "ModelComparison", "ComparisonRow", "ComparisonCycle",
     # estimators, persistence, ArviZ
     "BayesianMLPRegressor", "BayesianMLPClassifier", "save", "load", "to_inference_data", "diagnose",

@@ -89,8 +89,9 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
     """
     posterior, fitted = _resolve(posterior_or_estimator)
     net = posterior.net
-    T = _encode_targets(fitted, y)
-    X, T = check_data(net, X, T, "X", "y")
+    X_shown, T_shown = check_data(net, X, y if fitted is None else fitted._encoded_targets(y), "X", "y")
+    X, T = (X_shown, T_shown) if fitted is None else fitted.posterior_data(X, y)
+    scaling = None if fitted is None else fitted.scaling_
     if method not in _ACTIVATIONS:
         raise ValueError(f"method must be one of {', '.join(map(repr, _ACTIVATIONS))}; got {method!r}")
     chains = check_positive_int(chains, "chains")
@@ -108,7 +109,10 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
     attrs = _metadata(posterior, fitted, X, T, importance_diagnostic(true_log_p, log_q_values, samples))
     attrs["method"] = method
     log_lik = _log_likelihood_constant(net, posterior.beta) - nll
-    groups = _groups(net, samples, log_lik, predictive, {"log_p": log_p, "log_q": log_q_values}, X, T,
+    if scaling is not None and scaling.y_scale is not None:  # densities and draws of t in the user's units
+        log_lik += scaling.log_jacobian(1)
+        predictive = scaling.means(predictive)
+    groups = _groups(net, samples, log_lik, predictive, {"log_p": log_p, "log_q": log_q_values}, X_shown, T_shown,
                      (chains, draws))
     groups["posterior"].attrs.update(attrs)
     return _container(groups, attrs)
@@ -178,24 +182,6 @@ def _resolve(source):
         raise NotFittedError(f"this {type(source).__name__} is not fitted yet; call fit(X, y) first")
     raise ValueError(f"posterior_or_estimator must be a LaplacePosterior or a fitted BayesianMLPRegressor / "
                      f"BayesianMLPClassifier; got {type(source).__name__}")
-
-
-def _encode_targets(fitted, y):
-    """A classifier's labels as indices into its ``classes_``; anything else unchanged."""
-    classes = getattr(fitted, "classes_", None)
-    if classes is None:
-        return y
-    labels = np.asarray(y)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise ValueError(f"y must be a vector of class labels; got shape {labels.shape}")
-    codes = np.clip(np.searchsorted(classes, labels), 0, classes.size - 1)
-    unknown = classes[codes] != labels
-    if np.any(unknown):
-        raise ValueError(f"y must hold only the classes seen in fit {classes.tolist()}; got "
-                         f"{np.unique(labels[unknown])[:5].tolist()}")
-    return codes
 
 
 def _pointwise(posterior, samples, X, T, rng, activations):
@@ -331,7 +317,7 @@ def _metadata(posterior, fitted, X, T, diagnostic):
         "laplace_verdict": diagnostic.verdict,
     }
     if posterior.beta is not None:
-        attrs["beta"] = _attr_number(posterior.beta)
+        attrs["beta"] = _attr_number(posterior.beta if fitted is None else fitted.beta_)
     if getattr(fitted, "classes_", None) is not None:
         attrs["classes"] = [str(c) for c in fitted.classes_]
     return attrs

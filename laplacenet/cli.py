@@ -21,6 +21,7 @@ from ._version import __version__
 from .comparison import ModelComparison, compare_models
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from .exceptions import ConvergenceWarning
+from .hyper import EvidenceOptions
 from .laplace import SUBSETS
 
 __all__ = ["main", "build_parser"]
@@ -128,8 +129,11 @@ def _add_fit_options(parser, restarts):
     parser.add_argument("--subset", choices=SUBSETS, default="all",
                         help="all weights (the default), or last_layer: the output layer alone, the others fixed "
                              "at w_MAP (with --hessian exact or outer)")
-    parser.add_argument("--cycles", type=_positive_int, default=50, metavar="N",
-                        help="at most N evidence re-estimation cycles (50)")
+    parser.add_argument("--cycles", type=_positive_int, default=EvidenceOptions().cycles, metavar="N",
+                        help=f"at most N evidence cycles ({EvidenceOptions().cycles})")
+    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                        help="fit to inputs and regression targets standardised by their means and standard "
+                             "deviations; results are reported in the data's units (default: --standardize)")
     parser.add_argument("--restarts", type=_positive_int, default=restarts, metavar="R",
                         help=f"initialisations; the one of highest evidence is kept ({restarts})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights (0)")
@@ -276,8 +280,7 @@ def _demo(args):
     files = {key: out / name for key, name in DEMO_FILES.items()}
     X, T = make_sinusoid(n=DEMO["n"], noise=DEMO["noise"], seed=args.seed)
     X_test, T_test = make_sinusoid(n=DEMO["n_test"], noise=DEMO["noise"], seed=args.seed + 1)  # fresh data
-    model = BayesianMLPRegressor(hidden=DEMO["hidden"], hessian="outer", alpha=0.1, beta=10.0, cycles=DEMO["cycles"],
-                                 seed=args.seed)
+    model = BayesianMLPRegressor(hidden=DEMO["hidden"], hessian="outer", cycles=DEMO["cycles"], seed=args.seed)
     draws = {"draws": DEMO["draws"], "chains": DEMO["chains"], "seed": args.seed}
     with _progress(args, total=DEMO["cycles"], desc="demo: evidence cycles", unit="cycle") as bar:
         model.fit(X, T[:, 0], callback=_cycle_callback(bar, DEMO["cycles"], restarts=1))
@@ -285,7 +288,7 @@ def _demo(args):
     with _progress(args, total=4, desc="demo") as bar:
         bar.set_postfix_str("Pareto k-hat")
         rmse = float(np.sqrt(np.mean((model.predict(X_test) - T_test[:, 0]) ** 2)))
-        check = diagnose(model.posterior_, X, T, draws=DEMO["draws"] * DEMO["chains"], seed=args.seed)
+        check = diagnose(model, X, T, draws=DEMO["draws"] * DEMO["chains"], seed=args.seed)
         bar.update()
         bar.set_postfix_str("ArviZ export")
         write_netcdf(to_inference_data(model, X, T[:, 0], **draws), files["inference_data"])
@@ -353,10 +356,12 @@ def _save_figure(fig, path):
 
 
 def _history_table(model):
-    lines = [f"{'cycle':>5} {'alpha':>11} {'beta':>11} {'gamma':>8} {'log evidence':>14}"]
+    lines = [f"{'cycle':>5} {'alpha':>11} {'beta':>11} {'gamma':>8} {'log evidence':>14} {'training':>13}  step"]
     for c in model.history_:
         beta = "-" if c.beta is None else _short(c.beta)
-        lines.append(f"{c.cycle:>5} {_short(c.alpha):>11} {beta:>11} {c.gamma:>8.3f} {c.log_evidence:>14.4f}")
+        training = "converged" if c.train_converged else "NOT converged"
+        lines.append(f"{c.cycle:>5} {_short(c.alpha):>11} {beta:>11} {c.gamma:>8.3f} {c.log_evidence:>14.4f} "
+                     f"{training:>13}  {'kept' if c.accepted else 'rejected'}")
     return lines
 
 
@@ -365,10 +370,19 @@ def _short(value):
 
 
 def _fit_line(model):
-    status = "converged" if model.converged_ else "NOT converged"
+    """The outcome in words that tell the truth about both the evidence loop and the MAP training."""
+    kept = model.restarts_[model.best_restart_]
+    if model.converged_:
+        status = "converged"
+    elif not kept.train_converged:
+        status = "NOT converged (the MAP training of the kept state did not converge)"
+    else:
+        status = "NOT converged (the evidence loop did not meet its tolerance)"
     beta = "" if getattr(model, "beta_", None) is None else f", beta {_short(model.beta_)}"
-    return (f"{status} after {len(model.history_)} cycles: alpha {_short(model.alpha_)}{beta}, gamma "
-            f"{model.gamma_:.3f} of {model.net_.n_params} parameters, log evidence {model.log_evidence_:.4f}")
+    reason = f" [{kept.message}]" if kept.message else ""
+    return (f"{status} after {len(model.history_)} cycles, kept cycle {kept.best_cycle}{reason}: alpha "
+            f"{_short(model.alpha_)}{beta}, gamma {model.gamma_:.3f} of {model.net_.n_params} parameters, log "
+            f"evidence {model.log_evidence_:.4f}")
 
 
 # --- fit, predict, export, compare -------------------------------------------------------------------
@@ -379,7 +393,7 @@ def _fit(args):
     data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
     options = dict(hidden=args.hidden, activation=args.activation, restarts=args.restarts, seed=args.seed,
-                   cycles=args.cycles, **structure)
+                   cycles=args.cycles, standardize=args.standardize, **structure)
     model = BayesianMLPRegressor(**options) if args.task == "regression" else BayesianMLPClassifier(**options)
     with _progress(args, total=args.restarts * args.cycles, desc="fit: evidence cycles", unit="cycle") as bar:
         model.fit(data.X, y, callback=_cycle_callback(bar, args.cycles, args.restarts))
@@ -441,7 +455,8 @@ def _compare(args):
         for run, hidden in enumerate(args.hidden):
             callback = _cycle_callback(bar, args.cycles, args.restarts, run)
             rows += compare_models(data.X, y, [hidden], args.restarts, TASKS[args.task], activation=args.activation,
-                                   cycles=args.cycles, seed=args.seed, callback=callback, **structure).rows
+                                   cycles=args.cycles, seed=args.seed, callback=callback,
+                                   standardize=args.standardize, **structure).rows
         _fill(bar)
     comparison, out = ModelComparison(rows), _output_directory(args.out)
     table = pd.DataFrame(comparison.to_dicts())

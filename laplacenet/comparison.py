@@ -5,9 +5,11 @@ from typing import Any, Optional
 import numpy as np
 
 from ._chunks import is_dask_array
+from ._scaling import fit_scaling, identity_scaling
 from ._validation import check_data, check_positive_int, check_X
 from .estimators import check_hidden
-from .evidence import EvidenceCycle, fit_evidence, symmetry_term
+from .evidence import symmetry_term
+from .hyper import EvidenceCycle, fit_evidence
 from .likelihoods import get_likelihood
 from .network import MLP
 
@@ -81,9 +83,9 @@ class ModelComparison:
 
 
 def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaussian", *, X_test=None,
-                   T_test=None, activation="tanh", hessian="outer", alpha=0.01, beta=1.0, symmetry=True, cycles=50,
-                   tol=1e-6, seed=None, train_kwargs=None, callback=None, subset=None, rank=None,
-                   lowrank_hessian="outer", lowrank_diag=False):
+                   T_test=None, activation="tanh", hessian="outer", alpha="auto", beta="auto", symmetry=True,
+                   cycles=None, tol=None, seed=None, train_kwargs=None, callback=None, subset=None, rank=None,
+                   lowrank_hessian="outer", lowrank_diag=False, standardize=True, options=None):
     """Fit each architecture by :func:`laplacenet.fit_evidence` from several starts and tabulate the results.
 
     Parameters
@@ -98,9 +100,13 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
     likelihood : {'gaussian', 'bernoulli', 'categorical'}
     X_test, T_test : arrays, optional
         Test data, for the test error column.
-    activation, hessian, alpha, beta, cycles, tol, train_kwargs
+    activation, hessian, alpha, beta, cycles, tol, train_kwargs, options
         As for :func:`laplacenet.fit_evidence` (alpha and beta are the starting values). ``hessian`` defaults
         to ``'outer'`` (see :class:`laplacenet.BayesianMLPRegressor` for why).
+    standardize : bool
+        Fit every architecture to inputs (and regression targets) standardised by the training data's means and
+        standard deviations, as the estimators do; the log evidence, beta and the errors are reported in the
+        user's units (the evidence with the Jacobian of the standardisation, the same for every architecture).
     symmetry : bool
         Add ``ln M! + M ln 2`` per hidden layer of M units to the log evidence, so that widths compare fairly.
     seed : int, optional
@@ -128,28 +134,43 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         raise ValueError("X_test and T_test must be given together")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable or None; got {callback!r}")
+    if not isinstance(standardize, (bool, np.bool_)):
+        raise ValueError(f"standardize must be True or False; got {standardize!r}")
     structure = dict(subset=subset, rank=rank, lowrank_hessian=lowrank_hessian, lowrank_diag=lowrank_diag)
     rows = []
     for hidden in architectures:
         net = MLP([X.shape[1], *hidden, K], activation, lik.name)
         X, T_checked = check_data(net, X, T)
         test = None if X_test is None else check_data(net, X_test, T_test, "X_test", "T_test")
-        result = fit_evidence(net, X, T_checked, alpha, beta, hessian, cycles=cycles, tol=tol, restarts=restarts,
-                              seed=seed, train_kwargs=train_kwargs, callback=_tagged(callback, hidden), **structure)
+        scaling = _scaling(net, X, T_checked, standardize)
+        N = X.shape[0]
+        result = fit_evidence(net, scaling.inputs(X), T_checked if scaling.y_scale is None else
+                              scaling.targets(T_checked), alpha, beta, hessian, options=options, cycles=cycles,
+                              tol=tol, restarts=restarts, seed=seed, train_kwargs=train_kwargs,
+                              callback=_tagged(callback, hidden, scaling, N), **structure)
         bonus = symmetry_term(net) if symmetry else 0.0
         for r, run in enumerate(result.restarts):
+            run = scaling.run(run, N)
             rows.append(ComparisonRow(
                 hidden, r, net.n_params, run.log_evidence + bonus, run.gamma, run.alpha, run.beta,
-                _error(net, run.w, X, T_checked), None if test is None else _error(net, run.w, *test),
-                run.converged))
+                _error(net, run.w, X, T_checked, scaling),
+                None if test is None else _error(net, run.w, *test, scaling), run.converged))
     return ModelComparison(rows)
 
 
-def _tagged(callback, hidden):
-    """``callback`` of :class:`ComparisonCycle`, as a callback of :class:`EvidenceCycle` for ``hidden``."""
+def _scaling(net, X, T, standardize):
+    """The standardisation of inputs (and Gaussian targets) learnt from the training data, or none."""
+    targets = T if net.likelihood.uses_beta else None
+    if standardize:
+        return fit_scaling(X, targets)
+    return identity_scaling(X.shape[1], None if targets is None else targets.shape[1])
+
+
+def _tagged(callback, hidden, scaling, n_rows):
+    """``callback`` of :class:`ComparisonCycle` in the user's units, as a callback of :class:`EvidenceCycle`."""
     if callback is None:
         return None
-    return lambda info: callback(ComparisonCycle(**vars(info), hidden=hidden))
+    return lambda info: callback(ComparisonCycle(**vars(scaling.cycle(info, n_rows)), hidden=hidden))
 
 
 def _n_outputs(lik, T):
@@ -168,11 +189,12 @@ def _n_outputs(lik, T):
     return max(2, int(largest) + 1)
 
 
-def _error(net, w, X, T):
-    """Mean squared error (regression) or error rate of the most probable class (classification)."""
-    y = net.forward(w, X)
+def _error(net, w, X, T, scaling):
+    """Mean squared error (regression) or error rate of the most probable class (classification), in the user's
+    units."""
+    y = net.forward(w, scaling.inputs(X))
     if net.likelihood.uses_beta:
-        return float(np.mean((y - T) ** 2))
+        return float(np.mean((scaling.means(y) - T) ** 2))
     if net.likelihood.name == "bernoulli":
         return float(np.mean((y[:, 0] > 0.5) != (T[:, 0] > 0.5)))
     return float(np.mean(np.argmax(y, axis=1) != np.argmax(T, axis=1)))

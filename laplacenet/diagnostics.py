@@ -92,7 +92,9 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
 
     Parameters
     ----------
-    posterior : LaplacePosterior
+    posterior : LaplacePosterior or fitted BayesianMLPRegressor / BayesianMLPClassifier
+        An estimator's ``posterior_``, fed the data as the estimator saw it (standardised, labels encoded); the
+        predictive of ``X_new`` is then in the user's units.
     X : (N, D) array
         The inputs the posterior was built on.
     T : array
@@ -120,20 +122,26 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
     of low weight: read the importance ESS beside k-hat. With a ``subset`` posterior the other weights stay
     at w_MAP, and the comparison is with the posterior of the covered weights given them.
     """
+    fitted = None
     if not isinstance(posterior, LaplacePosterior):
-        raise ValueError(f"posterior must be a LaplacePosterior (from laplacenet.laplace); got "
-                         f"{type(posterior).__name__}")
+        if not isinstance(getattr(posterior, "posterior_", None), LaplacePosterior):
+            raise ValueError(f"posterior must be a LaplacePosterior (from laplacenet.laplace) or a fitted estimator; "
+                             f"got {type(posterior).__name__}")
+        fitted, posterior = posterior, posterior.posterior_
     net = posterior.net
-    X, T = check_data(net, X, T)
+    X, T = check_data(net, X, T) if fitted is None else fitted.posterior_data(X, T)
     draws = check_positive_int(draws, "draws", minimum=MIN_DRAWS)
     if X_new is not None:
         X_new = check_X(X_new, net.n_inputs, "X_new")
+        X_new = X_new if fitted is None else fitted.scaling_.inputs(X_new)
     samples = posterior.sample(draws, seed)
     result = importance_diagnostic(log_posterior(posterior, samples, X, T), log_q(posterior, samples), samples)
     if X_new is None:
         return result
     rows = draw_chunk_rows(net, draws, posterior.chunk_size)
     mean, variance = weighted_predictive(posterior, samples, np.exp(result.log_weights), X_new, rows)
+    if fitted is not None and fitted.scaling_.y_scale is not None:
+        mean, variance = fitted.scaling_.means(mean), fitted.scaling_.variances(variance)
     return replace(result, predictive_mean=mean, predictive_variance=variance)
 
 

@@ -3,6 +3,12 @@
 The constructor only stores its parameters; ``fit`` sets the fitted attributes, whose names end in ``_``.
 scikit-learn is not needed (``get_params`` / ``set_params`` are provided so that its tools work).
 
+By default (``standardize=True``) the network is fitted to standardised inputs and regression targets (see
+:mod:`laplacenet._scaling`): ``fit`` on raw data gives the predictions it gives on standardised data. What the
+estimator reports - predictions, standard deviations, ``beta_`` and ``log_evidence_`` - is in the user's units;
+``net_``, ``w_``, ``alpha_`` and ``posterior_`` describe the network on the standardised scale (feed
+``posterior_`` the inputs ``(X - x_mean_) / x_scale_``; its regression outputs are ``(y - y_mean_) / y_scale_``).
+
 ``X`` and ``y`` may be dask arrays (``laplacenet[dask]``): fitting then reads them partition by partition on
 the active dask scheduler (a classifier computes the distinct labels of ``y`` first, by
 ``dask.array.unique``), and ``predict`` returns lazy dask arrays, as :meth:`LaplacePosterior.predict` does.
@@ -14,9 +20,11 @@ import numbers
 import numpy as np
 
 from ._chunks import is_dask_array
+from ._scaling import Scaling, fit_scaling, identity_scaling
 from ._validation import check_data, check_positive_int, check_X
-from .evidence import EvidenceCycle, EvidenceResult, fit_evidence, posterior_evidence_terms
+from .evidence import posterior_evidence_terms
 from .exceptions import NotFittedError
+from .hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
 from .laplace import build_posterior, check_options, validate_bayesian
 from .network import MLP
 from .priors import alpha_per_param
@@ -115,33 +123,70 @@ class _BayesianMLP:
     def _network(self, n_inputs, n_outputs, likelihood):
         return MLP([n_inputs, *check_hidden(self.hidden), n_outputs], self.activation, likelihood)
 
-    def _fit_network(self, net, X, T, beta, callback):
-        """Fit ``net`` by the evidence framework (or at fixed hyperparameters); set the fitted attributes."""
+    def _fit_network(self, net, X, T, scaling, callback):
+        """Fit ``net`` to ``X``, ``T`` on the scale of ``scaling`` by the evidence framework (or at fixed
+        hyperparameters); set the fitted attributes, in the user's units where they have units."""
         restarts = check_positive_int(self.restarts, "restarts")
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable or None; got {callback!r}")
-        train_kwargs = dict(self.train_kwargs or {})
+        X, T = scaling.inputs(X), T if scaling.y_scale is None else scaling.targets(T)
+        N = X.shape[0]
+        reported = None if callback is None else (lambda cycle: callback(scaling.cycle(cycle, N)))
+        beta = getattr(self, "beta", None)
         structure = dict(subset=self.subset, rank=self.rank, lowrank_hessian=self.lowrank_hessian,
                          lowrank_diag=self.lowrank_diag)
         if self.reestimate:
-            result = fit_evidence(net, X, T, self.alpha, beta, self.hessian, cycles=self.cycles, tol=self.tol,
-                                  restarts=restarts, seed=self.seed, train_kwargs=train_kwargs, callback=callback,
-                                  **structure)
+            result = fit_evidence(net, X, T, self.alpha, beta, self.hessian, options=self.evidence, cycles=self.cycles,
+                                  tol=self.tol, restarts=restarts, seed=self.seed, train_kwargs=self.train_kwargs,
+                                  callback=reported, **structure)
             runs, best = result.restarts, result.best_restart
         else:
-            _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, self.alpha, beta)
-            hessian = check_options(self.hessian, 0.0, None, **structure, n_params=net.n_params)[0]
-            base = 0 if self.seed is None else self.seed
-            runs = [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(base + r), train_kwargs,
-                                             restart=r, callback=callback)
-                    for r in range(restarts)]
+            runs = self._fixed_runs(net, X, T, beta, restarts, structure, reported)
             best = int(np.argmax([run.log_evidence for run in runs]))
+        runs = [scaling.run(run, N) for run in runs]
         kept = runs[best]
         self.net_, self.w_, self.posterior_ = net, kept.w, kept.posterior
         self.alpha_, self.gamma_, self.log_evidence_ = kept.alpha, kept.gamma, kept.log_evidence
         self.history_, self.converged_, self.restarts_, self.best_restart_ = kept.history, kept.converged, runs, best
         self.n_features_in_ = X.shape[1]
+        self.x_mean_, self.x_scale_ = scaling.x_shift, scaling.x_scale
         return kept
+
+    def _fixed_runs(self, net, X, T, beta, restarts, structure, callback):
+        """``reestimate=False``: one MAP training and posterior per restart at the given (or starting) alpha, beta."""
+        alpha = starting_alpha(net, self.alpha)
+        beta = starting_beta(net, T, beta) if isinstance(beta, str) else beta
+        _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, alpha, beta)
+        hessian = check_options(self.hessian, 0.0, None, **structure, n_params=net.n_params)[0]
+        base = 0 if self.seed is None else self.seed
+        return [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(base + r),
+                                         dict(self.train_kwargs or {}), restart=r, callback=callback)
+                for r in range(restarts)]
+
+    def _scaling(self, X, T=None):
+        """The standardisation ``fit`` learns from validated ``X`` (and regression targets ``T``)."""
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise ValueError(f"standardize must be True or False; got {self.standardize!r}")
+        if self.standardize:
+            return fit_scaling(X, T)
+        return identity_scaling(X.shape[1], None if T is None else T.shape[1])
+
+    @property
+    def scaling_(self):
+        """The fitted standardisation (:class:`laplacenet._scaling.Scaling`): how ``posterior_`` sees the data."""
+        self._check_fitted()
+        return Scaling(self.x_mean_, self.x_scale_, getattr(self, "y_mean_", None), getattr(self, "y_scale_", None))
+
+    def posterior_data(self, X, y, name_y="y"):
+        """``X`` and targets ``y`` in the user's units, as ``posterior_`` sees them: validated, standardised, class
+        labels encoded. ``(X (N, D), T (N, K))``, for the functions that take a posterior and its data."""
+        self._check_fitted()
+        X, T = check_data(self.net_, X, self._encoded_targets(y, name_y), "X", name_y)
+        scaling = self.scaling_
+        return scaling.inputs(X), T if scaling.y_scale is None else scaling.targets(T)
+
+    def _encoded_targets(self, y, name="y"):
+        return y
 
     def _check_fitted(self):
         if not hasattr(self, "posterior_"):
@@ -158,12 +203,13 @@ class _BayesianMLP:
         return to_inference_data(self, X, y, draws, chains, seed, method=method)
 
     def _check_X(self, X):
+        """``X`` validated and on the fitted scale, ready for ``posterior_``."""
         self._check_fitted()
         X = check_X(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
                              f"{self.n_features_in_}")
-        return X
+        return self.scaling_.inputs(X)
 
 
 class BayesianMLPRegressor(_BayesianMLP):
@@ -180,10 +226,13 @@ class BayesianMLPRegressor(_BayesianMLP):
         Hessian is often not positive definite where training stops, or has eigenvalues in (-alpha, 0) at
         pruned hidden units that make gamma negative, and either stops the fit with an error. ``'kron'`` and
         ``'lowrank'`` never form a W x W matrix (see :func:`laplacenet.laplace`).
-    alpha : float or array
-        Prior precision (the starting value when ``reestimate``); one per prior group allowed.
-    beta : float or array
-        Noise precision (the starting value when ``reestimate``); one per output allowed.
+    alpha : float, array, 'auto' or 'layers'
+        Prior precision on the standardised scale (the starting value when ``reestimate``); one per prior group
+        allowed. ``'auto'`` (one alpha) and ``'layers'`` (one per layer's weights and biases) are set from the
+        scale of the initial weights (:func:`laplacenet.hyper.starting_alpha`).
+    beta : float, array or 'auto'
+        Noise precision on the standardised scale (the starting value when ``reestimate``); one per output
+        allowed. ``'auto'``: one over the variance of the (standardised) targets.
     reestimate : bool
         Tune alpha and beta by :func:`laplacenet.fit_evidence`; otherwise keep them fixed.
     restarts : int
@@ -191,32 +240,47 @@ class BayesianMLPRegressor(_BayesianMLP):
     seed : int, optional
         Seed of the initial weights (restart r uses ``seed + r``).
     cycles, tol
-        Evidence-loop limits, as for :func:`laplacenet.fit_evidence`.
+        Evidence-loop limits, as for :func:`laplacenet.fit_evidence` (None: those of ``evidence``).
     train_kwargs : dict, optional
         Passed to :func:`laplacenet.train`.
     subset, rank, lowrank_hessian, lowrank_diag
         Structure options, as for :func:`laplacenet.laplace`: ``subset='last_layer'`` for a posterior over the
         output layer alone; ``rank`` (required), ``lowrank_hessian`` and ``lowrank_diag`` with
         ``hessian='lowrank'``.
+    standardize : bool
+        Fit to inputs and targets standardised by their training means and standard deviations (the default);
+        every result is reported in the user's units (see the module documentation).
+    evidence : EvidenceOptions or dict, optional
+        How the evidence is maximised (method, tolerance, patience, ...): see
+        :class:`laplacenet.EvidenceOptions`.
 
     Attributes
     ----------
     net_ : MLP
     w_ : (W,) array
     alpha_, beta_, gamma_, log_evidence_
-        The hyperparameters, the well-determined parameters and the log evidence of the kept restart.
+        The hyperparameters, the well-determined parameters and the log evidence of the kept restart. ``alpha_``
+        is the prior precision of the weights on the standardised scale; ``beta_`` and ``log_evidence_`` are in
+        the user's units (the log evidence of the raw targets, Jacobian of the standardisation included).
     posterior_ : LaplacePosterior
+        On the standardised scale.
     history_ : list of EvidenceCycle
-        The evidence loop of the kept restart (empty without ``reestimate``).
+        The evidence loop of the kept restart (empty without ``reestimate``), beta and the log evidence in the
+        user's units.
     converged_ : bool
+        The evidence loop converged and so did the MAP training of the returned state.
     restarts_ : list of EvidenceResult
     best_restart_ : int
     n_features_in_, n_outputs_ : int
+    x_mean_, x_scale_ : (D,) arrays
+        The standardisation of the inputs (0 and 1 with ``standardize=False``).
+    y_mean_, y_scale_ : (K,) arrays
+        The standardisation of the targets.
     """
 
-    def __init__(self, hidden=(10,), activation="tanh", hessian="outer", alpha=0.01, beta=1.0, reestimate=True,
-                 restarts=1, seed=None, cycles=50, tol=1e-6, train_kwargs=None, subset=None, rank=None,
-                 lowrank_hessian="outer", lowrank_diag=False):
+    def __init__(self, hidden=(10,), activation="tanh", hessian="outer", alpha="auto", beta="auto", reestimate=True,
+                 restarts=1, seed=None, cycles=None, tol=None, train_kwargs=None, subset=None, rank=None,
+                 lowrank_hessian="outer", lowrank_diag=False, standardize=True, evidence=None):
         self._store_params(locals())
 
     def fit(self, X, y, callback=None):
@@ -244,15 +308,18 @@ class BayesianMLPRegressor(_BayesianMLP):
             raise ValueError(f"y must have shape (N,) or (N, K); got shape {y_array.shape}")
         net = self._network(X.shape[1], n_outputs, "gaussian")
         X, T = check_data(net, X, y_array, "X", "y")
-        kept = self._fit_network(net, X, T, self.beta, callback)
+        scaling = self._scaling(X, T)
+        kept = self._fit_network(net, X, T, scaling, callback)
         self.beta_, self.n_outputs_, self._y_ndim = kept.beta, n_outputs, y_array.ndim
+        self.y_mean_, self.y_scale_ = scaling.y_shift, scaling.y_scale
         return self
 
     def predict(self, X, return_std=False):
         """Predictive mean ``(N,)`` or ``(N, K)``, and with ``return_std`` its standard deviation (5.173),
         noise included; lazy dask arrays for a dask ``X`` (``dask.compute(mean, std)`` computes both at once)."""
-        X = self._check_X(X)
-        mean, variance = self.posterior_.predict(X)
+        scaling = self.scaling_
+        mean, variance = self.posterior_.predict(self._check_X(X))
+        mean, variance = scaling.means(mean), scaling.variances(variance)
         if self._y_ndim == 1:
             mean, variance = mean[:, 0], variance[:, 0]
         return (mean, np.sqrt(variance)) if return_std else mean
@@ -269,20 +336,21 @@ class BayesianMLPRegressor(_BayesianMLP):
 class BayesianMLPClassifier(_BayesianMLP):
     """A Bayesian MLP classifier: logistic (two classes) or softmax output, moderated probabilities (5.7.3).
 
-    Parameters are those of :class:`BayesianMLPRegressor` without ``beta``; alpha alone is re-estimated.
+    Parameters are those of :class:`BayesianMLPRegressor` without ``beta``; alpha alone is re-estimated, and
+    ``standardize`` standardises the inputs only.
 
     Attributes
     ----------
     classes_ : (C,) array
         The class labels seen in ``fit``, sorted; ``predict_proba`` columns follow them.
     net_, w_, alpha_, gamma_, log_evidence_, posterior_, history_, converged_, restarts_, best_restart_,
-    n_features_in_
+    n_features_in_, x_mean_, x_scale_
         As for :class:`BayesianMLPRegressor`.
     """
 
-    def __init__(self, hidden=(10,), activation="tanh", hessian="outer", alpha=0.01, reestimate=True, restarts=1,
-                 seed=None, cycles=50, tol=1e-6, train_kwargs=None, subset=None, rank=None, lowrank_hessian="outer",
-                 lowrank_diag=False):
+    def __init__(self, hidden=(10,), activation="tanh", hessian="outer", alpha="auto", reestimate=True, restarts=1,
+                 seed=None, cycles=None, tol=None, train_kwargs=None, subset=None, rank=None, lowrank_hessian="outer",
+                 lowrank_diag=False, standardize=True, evidence=None):
         self._store_params(locals())
 
     def fit(self, X, y, callback=None):
@@ -315,9 +383,23 @@ class BayesianMLPClassifier(_BayesianMLP):
             raise ValueError(f"y must hold at least two classes; got only {classes.tolist()}")
         binary = classes.size == 2
         net = self._network(X.shape[1], 1 if binary else classes.size, "bernoulli" if binary else "categorical")
-        self._fit_network(net, X, labels.astype(float) if binary else labels, None, callback)
+        X, T = check_data(net, X, labels.astype(float) if binary else labels, "X", "y")
+        self._fit_network(net, X, T, self._scaling(X), callback)
         self.classes_ = classes
         return self
+
+    def _encoded_targets(self, y, name="y"):
+        """Labels as indices into ``classes_`` (0/1 floats for two classes); unknown labels are an error."""
+        labels = np.asarray(y)
+        labels = labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
+        if labels.ndim != 1:
+            raise ValueError(f"{name} must be a vector of class labels; got shape {labels.shape}")
+        index = np.clip(np.searchsorted(self.classes_, labels), 0, self.classes_.size - 1)
+        unknown = self.classes_[index] != labels
+        if np.any(unknown):
+            raise ValueError(f"{name} must hold only the classes seen in fit {self.classes_.tolist()}; got "
+                             f"{np.unique(labels[unknown])[:5].tolist()}")
+        return index.astype(float) if self.classes_.size == 2 else index
 
     def predict_proba(self, X):
         """Moderated class probabilities ``(N, C)`` (PRML 5.190; generalised probit for several classes); a lazy

@@ -16,6 +16,7 @@ the same LAPACK calls on the same bits give the same factors, so predictions are
 * :func:`read_metadata` - the JSON document alone, without building the estimator.
 """
 import contextlib
+import dataclasses
 import errno
 import io
 import json
@@ -33,7 +34,7 @@ from ._validation import check_positive_int
 from .curvature.last_layer import last_layer_slice
 from .curvature.woodbury import IncrementalInverse
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from .evidence import EvidenceCycle, EvidenceResult
+from .hyper import EvidenceCycle, EvidenceOptions, EvidenceResult
 from .laplace import HESSIANS, SUBSETS, LaplacePosterior, _Cholesky, _Diagonal, _Woodbury, check_number
 from .network import MLP
 from .posteriors import KroneckerPrecision, LowRankPrecision
@@ -43,15 +44,16 @@ __all__ = ["save", "load", "read_metadata", "FORMAT_NAME", "FORMAT_VERSION"]
 #: the ``format`` field of the metadata of every file :func:`save` writes
 FORMAT_NAME = "laplacenet.model"
 #: the version of the layout :func:`save` writes; :func:`load` reads this one and every earlier one
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the standardisation (x_mean, x_scale, y_mean, y_scale) and history_accepted
 
 _ESTIMATORS = {cls.__name__: cls for cls in (BayesianMLPRegressor, BayesianMLPClassifier)}
 # How each form of the posterior precision is stored: the arrays its builder is called with.
 _FORMS = {_Cholesky: "cholesky", _Diagonal: "diagonal", _Woodbury: "woodbury", KroneckerPrecision: "kron",
           LowRankPrecision: "lowrank"}
 # What a damaged archive can raise while it is opened, listed or read.
-_READ_ERRORS = (ValueError, OSError, EOFError, KeyError, IndexError, NotImplementedError, zipfile.BadZipFile,
-                zlib.error, struct.error)
+# RuntimeError: zipfile's answer to an entry whose "encrypted" flag bit is set
+_READ_ERRORS = (ValueError, OSError, EOFError, KeyError, IndexError, NotImplementedError, RuntimeError,
+                zipfile.BadZipFile, zlib.error, struct.error)
 
 
 # --- save --------------------------------------------------------------------------------------------
@@ -101,7 +103,8 @@ def _encode(estimator):
     arrays.update(_encode_runs(runs, net.likelihood.uses_beta))
     fitted = {"n_features_in": int(estimator.n_features_in_), "best_restart": int(estimator.best_restart_),
               "gamma": float(estimator.gamma_), "log_evidence": float(estimator.log_evidence_),
-              "converged": bool(estimator.converged_), "alpha": _to_json(estimator.alpha_, "alpha_")}
+              "converged": bool(estimator.converged_), "alpha": _to_json(estimator.alpha_, "alpha_"),
+              "restart_messages": [run.message for run in runs], "restart_at_bound": [run.at_bound for run in runs]}
     metadata = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "laplacenet_version": __version__,
         "estimator": name, "params": _to_json(estimator.get_params(), "the estimator's parameters"),
@@ -110,9 +113,11 @@ def _encode(estimator):
         "posterior": posterior_metadata,
         "fitted": fitted,
     }
+    arrays.update(x_mean=estimator.x_mean_, x_scale=estimator.x_scale_)
     if net.likelihood.uses_beta:
         fitted.update(beta=_to_json(estimator.beta_, "beta_"), n_outputs=int(estimator.n_outputs_),
                       y_ndim=int(estimator._y_ndim))
+        arrays.update(y_mean=estimator.y_mean_, y_scale=estimator.y_scale_)
     else:
         arrays["classes"], metadata["classes_dtype"] = _encode_classes(estimator.classes_)
     return arrays, metadata
@@ -153,6 +158,8 @@ def _encode_runs(runs, uses_beta):
         "restart_gamma": np.array([run.gamma for run in runs], dtype=float),
         "restart_log_evidence": np.array([run.log_evidence for run in runs], dtype=float),
         "restart_converged": np.array([run.converged for run in runs], dtype=bool),
+        "restart_train_converged": np.array([run.train_converged for run in runs], dtype=bool),
+        "restart_best_cycle": np.array([run.best_cycle for run in runs], dtype=np.int64),
         "history_length": np.array([len(run.history) for run in runs], dtype=np.int64),
         "history_restart": np.array([c.restart for c in history], dtype=np.int64),
         "history_cycle": np.array([c.cycle for c in history], dtype=np.int64),
@@ -161,6 +168,7 @@ def _encode_runs(runs, uses_beta):
         "history_log_evidence": np.array([c.log_evidence for c in history], dtype=float),
         "history_train_error": np.array([c.train_error for c in history], dtype=float),
         "history_train_converged": np.array([c.train_converged for c in history], dtype=bool),
+        "history_accepted": np.array([c.accepted for c in history], dtype=bool),
     }
     if uses_beta:
         arrays["restart_beta"] = np.array([run.beta for run in runs], dtype=float)
@@ -301,7 +309,7 @@ class _Reader:
             if name not in self.archive.files:
                 found = ", ".join(sorted(self.archive.files)[:8])
                 self.fail(f"it has no {name!r} entry (it holds: {found}); it was not written by laplacenet.save")
-            self._entries[name] = self.archive[name]
+            self._entries[name] = self.guarded(self.archive.__getitem__, name)
         return self._entries[name]
 
     def field(self, *keys):
@@ -354,7 +362,9 @@ def _decode(reader):
     estimator.history_, estimator.converged_ = kept.history, kept.converged
     estimator.restarts_, estimator.best_restart_ = runs, best
     estimator.n_features_in_ = net.n_inputs
+    estimator.x_mean_, estimator.x_scale_ = _decode_scaling(reader, "x", net.n_inputs, estimator)
     if cls is BayesianMLPRegressor:
+        estimator.y_mean_, estimator.y_scale_ = _decode_scaling(reader, "y", net.n_outputs, estimator)
         estimator.beta_, estimator.n_outputs_ = kept.beta, net.n_outputs
         estimator._y_ndim = reader.field("fitted", "y_ndim")
         if estimator._y_ndim not in (1, 2) or (estimator._y_ndim == 1 and net.n_outputs != 1):
@@ -362,6 +372,19 @@ def _decode(reader):
     else:
         estimator.classes_ = _decode_classes(reader, net)
     return estimator
+
+
+def _decode_scaling(reader, which, size, estimator):
+    """Shifts and scales (``size``,) of the inputs or targets; a format-1 file (no standardisation) gives 0 and 1
+    and an estimator that does not standardise."""
+    if f"{which}_mean" not in reader.archive.files:
+        estimator.standardize = False
+        return np.zeros(size), np.ones(size)
+    shift = reader.array(f"{which}_mean", (size,), finite=True)
+    scale = reader.array(f"{which}_scale", (size,), finite=True)
+    if not np.all(scale > 0):
+        reader.fail(f"entry {which + '_scale'!r} must hold positive scales")
+    return np.array(shift), np.array(scale)
 
 
 def _decode_runs(reader, net):
@@ -375,18 +398,31 @@ def _decode_runs(reader, net):
     alphas = reader.hyperparameter("restart_alpha", (R,), G)
     betas = reader.hyperparameter("restart_beta", (R,), K) if uses_beta else [None] * R
     history_betas = reader.hyperparameter("history_beta", (n,), K) if uses_beta else [None] * n
-    cycles = [EvidenceCycle(int(r), int(c), _value(a), _value(b), float(g), float(e), float(t), bool(ok))
-              for r, c, a, b, g, e, t, ok in zip(
+    accepted = reader.array("history_accepted", (n,), "b") if "history_accepted" in reader.archive.files \
+        else np.ones(n, dtype=bool)
+    cycles = [EvidenceCycle(int(r), int(c), _value(a), _value(b), float(g), float(e), float(t), bool(ok), bool(kept))
+              for r, c, a, b, g, e, t, ok, kept in zip(
                   reader.array("history_restart", (n,), "i"), reader.array("history_cycle", (n,), "i"),
                   reader.hyperparameter("history_alpha", (n,), G), history_betas,
                   reader.array("history_gamma", (n,)), reader.array("history_log_evidence", (n,)),
-                  reader.array("history_train_error", (n,)), reader.array("history_train_converged", (n,), "b"))]
+                  reader.array("history_train_error", (n,)), reader.array("history_train_converged", (n,), "b"),
+                  accepted)]
     starts = np.concatenate([[0], np.cumsum(lengths)])
-    return [EvidenceResult(w, _value(a), _value(b), float(g), float(e), cycles[starts[r]:starts[r + 1]], bool(ok),
+    runs = [EvidenceResult(w, _value(a), _value(b), float(g), float(e), cycles[starts[r]:starts[r + 1]], bool(ok),
                            None)
             for r, (w, a, b, g, e, ok) in enumerate(zip(
                 reader.array("restart_w", (R, W), finite=True), alphas, betas, reader.array("restart_gamma", (R,)),
                 reader.array("restart_log_evidence", (R,)), reader.array("restart_converged", (R,), "b")))]
+    if "restart_best_cycle" in reader.archive.files:  # format 2
+        messages, at_bound = reader.field("fitted", "restart_messages"), reader.field("fitted", "restart_at_bound")
+        if not (isinstance(messages, list) and isinstance(at_bound, list) and len(messages) == len(at_bound) == R):
+            reader.fail(f"its restart messages do not describe its {R} restarts")
+        for run, cycle, trained, message, bound in zip(runs, reader.array("restart_best_cycle", (R,), "i"),
+                                                       reader.array("restart_train_converged", (R,), "b"),
+                                                       messages, at_bound):
+            run.best_cycle, run.train_converged, run.message, run.at_bound = int(cycle), bool(trained), \
+                str(message), [str(name) for name in bound]
+    return runs
 
 
 def _value(a):
@@ -464,6 +500,8 @@ def _to_json(value, where):
         return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
     if isinstance(value, dict) and all(isinstance(k, str) and not k.startswith("__") for k in value):
         return {k: _to_json(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, EvidenceOptions):  # restored as the dict of its fields, which the estimators accept
+        return _to_json(dataclasses.asdict(value), where)
     raise ValueError(f"cannot save {where}: a {type(value).__name__} cannot be written as JSON (numbers, strings, "
                      f"booleans, None, tuples, lists, numeric arrays and dicts with string keys can)")
 

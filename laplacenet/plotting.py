@@ -20,7 +20,7 @@ from .calibration import Calibration, calibration_curve
 from .comparison import ModelComparison
 from .curvature.hessian import HESSIAN_METHODS, data_hessian
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from .evidence import EvidenceCycle, EvidenceResult
+from .hyper import EvidenceCycle, EvidenceResult
 from .laplace import LaplacePosterior
 from .priors import alpha_per_param
 
@@ -62,13 +62,15 @@ def plot_predictive(model, X, T, grid=None, *, output=0, return_noise=True, trut
     net = posterior.net
     if not net.likelihood.uses_beta or net.n_inputs != 1:
         raise ValueError(f"model must be a regression network (Gaussian likelihood) with one input; got {net!r}")
-    X, T = _data(model, posterior, X, T)
+    X, T = _shown(model, posterior, X, T)
     if isinstance(output, bool) or not isinstance(output, (int, np.integer)) or not 0 <= output < net.n_outputs:
         raise ValueError(f"output must be an integer in 0..{net.n_outputs - 1}; got {output!r}")
     if truth is not None and not callable(truth):
         raise ValueError(f"truth must be callable or None; got {truth!r}")
     x = _grid_1d(grid, X[:, 0])
-    mean, variance = posterior.predict(x[:, None], return_noise=bool(return_noise))
+    mean, variance = posterior.predict(_inputs(model, x[:, None]), return_noise=bool(return_noise))
+    if isinstance(model, BayesianMLPRegressor):
+        mean, variance = model.scaling_.means(mean), model.scaling_.variances(variance)
     mu, sd = mean[:, output], np.sqrt(variance[:, output])
     fig, (ax,) = _axes(ax, 1, "ax", figsize=(7.0, 4.5))
     ax.fill_between(x, mu - 2 * sd, mu + 2 * sd, color="C0", alpha=0.15, linewidth=0, label="±2σ")
@@ -113,14 +115,14 @@ def plot_decision_2d(model, X, T, *, levels=(0.1, 0.5, 0.9), resolution=120, axe
     net = posterior.net
     if net.likelihood.name != "bernoulli" or net.n_inputs != 2:
         raise ValueError(f"model must be a two-class network (Bernoulli likelihood) with two inputs; got {net!r}")
-    X, T = _data(model, posterior, X, T)
+    X, T = _shown(model, posterior, X, T)
     levels = _check_levels(levels)
     resolution = check_positive_int(resolution, "resolution", minimum=2)
     (lo1, hi1), (lo2, hi2) = (_padded_range(X[:, j]) for j in range(2))
     g1, g2 = np.meshgrid(np.linspace(lo1, hi1, resolution), np.linspace(lo2, hi2, resolution))
     grid = np.column_stack([g1.ravel(), g2.ravel()])
-    p_map = net.forward(posterior.mean, grid)[:, 0].reshape(g1.shape)
-    p_moderated = posterior.predict(grid)[0][:, 0].reshape(g1.shape)
+    p_map = net.forward(posterior.mean, _inputs(model, grid))[:, 0].reshape(g1.shape)
+    p_moderated = posterior.predict(_inputs(model, grid))[0][:, 0].reshape(g1.shape)
     names = _class_names(model, 2)
     fig, axes = _axes(axes, 2, "axes", figsize=(11.0, 4.8))
     panels = (("MAP network y(x, w_MAP)", p_map), ("moderated output p(t = 1 | x, D)", p_moderated))
@@ -166,7 +168,7 @@ def plot_calibration(model, X, T, n_bins=10, *, ax=None):
     X, T = _data(model, posterior, X, T)
     n_bins = check_positive_int(n_bins, "n_bins")
     binary = net.likelihood.name == "bernoulli"
-    p_map, p_moderated = net.forward(posterior.mean, X), posterior.predict(X)[0]
+    p_map, p_moderated = net.forward(posterior.mean, X), posterior.predict(X)[0]  # X on the posterior's scale
     labels = T[:, 0] if binary else T.argmax(axis=1)
     fig, (ax,) = _axes(ax, 1, "ax", figsize=(5.5, 5.2))
     ax.plot([0, 1], [0, 1], ":", color="0.5", label="perfectly calibrated")
@@ -426,25 +428,24 @@ def _posterior(model):
                      f"BayesianMLPClassifier; got {type(model).__name__}")
 
 
+def _is_estimator(model):
+    return isinstance(model, (BayesianMLPRegressor, BayesianMLPClassifier))
+
+
 def _data(model, posterior, X, T):
-    """Validated ``X (N, D)`` and canonical ``T (N, K)``; a classifier's labels are encoded as in its fit."""
-    if isinstance(model, BayesianMLPClassifier):
-        T = _encode_labels(model.classes_, T)
-    return check_data(posterior.net, X, T)
+    """Validated ``X (N, D)`` and canonical ``T (N, K)`` on the posterior's scale (an estimator's standardisation
+    applied, a classifier's labels encoded as in its fit)."""
+    return model.posterior_data(X, T, "T") if _is_estimator(model) else check_data(posterior.net, X, T)
 
 
-def _encode_labels(classes, y):
-    y = np.asarray(y)
-    y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
-    if y.ndim != 1:
-        raise ValueError(f"T must be a vector of class labels; got shape {y.shape}")
-    index = np.clip(np.searchsorted(classes, y), 0, classes.size - 1)
-    unknown = classes[index] != y
-    if np.any(unknown):
-        examples = np.unique(y[unknown])[:3].tolist()
-        raise ValueError(f"T holds labels the classifier was not fitted on, such as {examples}; its classes are "
-                         f"{classes.tolist()}")
-    return index.astype(float) if classes.size == 2 else index
+def _shown(model, posterior, X, T):
+    """Validated ``X`` and canonical ``T`` in the user's units, to be drawn (labels encoded as in the fit)."""
+    return check_data(posterior.net, X, model._encoded_targets(T, "T") if _is_estimator(model) else T)
+
+
+def _inputs(model, X):
+    """Inputs in the user's units on the posterior's scale."""
+    return model.scaling_.inputs(X) if _is_estimator(model) else X
 
 
 def _class_names(model, n):

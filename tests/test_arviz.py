@@ -57,7 +57,8 @@ def regressors():
     X, y = _sinusoid()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        models = {h: ln.BayesianMLPRegressor(hidden=h, hessian="exact", seed=0, cycles=10).fit(X, y)
+        models = {h: ln.BayesianMLPRegressor(hidden=h, hessian="exact", alpha=0.01, beta=1.0, seed=0, cycles=10,
+                                             standardize=False).fit(X, y)
                   for h in [(), (2,)]}
     return X, y, models
 
@@ -169,6 +170,21 @@ def test_linearised_log_likelihood(regressors):
                      + 0.5 * model.alpha_ * np.sum(draws ** 2, axis=1))
     assert relative_error(stats["log_p"].values.ravel(), linear_log_p) <= 1e-7
     assert data.attrs["pareto_khat"] == diagnose(model.posterior_, X, y, draws=30, seed=2).khat
+
+
+def test_a_standardizing_estimator_exports_in_the_units_of_its_data():
+    X, y = _sinusoid()
+    X, y = 3.0 + 20.0 * X, 100.0 - 40.0 * y
+    model = ln.BayesianMLPRegressor(hidden=2, seed=0, cycles=10).fit(X, y)
+    data = to_inference_data(model, X, y, draws=50, chains=2, seed=4)
+    inner = to_inference_data(model.posterior_, *model.posterior_data(X, y), draws=50, chains=2, seed=4)
+    log_lik, inner_log_lik = (_group(d, "log_likelihood")["y"].values for d in (data, inner))
+    assert relative_error(log_lik, inner_log_lik - np.log(model.y_scale_[0])) <= 1e-12  # densities of raw y
+    predicted, inner_predicted = (_group(d, "posterior_predictive")["y"].values for d in (data, inner))
+    assert relative_error(predicted, model.y_mean_[0] + model.y_scale_[0] * inner_predicted) <= 1e-12
+    assert np.array_equal(_group(data, "observed_data")["y"].values, y)
+    assert np.array_equal(_group(data, "constant_data")["X"].values, X)
+    assert data.attrs["beta"] == model.beta_ and data.attrs["log_evidence"] == model.log_evidence_
 
 
 def test_methods_coincide_without_hidden_layers(linear):
@@ -305,7 +321,7 @@ def test_binary_classifier_with_string_labels():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(30, 2))
     labels = np.where(X[:, 0] + 0.3 * rng.normal(size=30) > 0, "yes", "no")
-    model = ln.BayesianMLPClassifier(hidden=(), seed=0).fit(X, labels)
+    model = ln.BayesianMLPClassifier(hidden=(), seed=0, standardize=False).fit(X, labels)
     data = to_inference_data(model, X, labels, draws=100, chains=2, seed=0)
     observed = _group(data, "observed_data")["y"].values
     assert np.array_equal(model.classes_[observed], labels) and list(data.attrs["classes"]) == ["no", "yes"]
@@ -323,7 +339,7 @@ def test_categorical_classifier():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(30, 2))
     labels = np.argmax(X @ rng.normal(size=(2, 3)) + 0.3 * rng.normal(size=(30, 3)), axis=1)
-    model = ln.BayesianMLPClassifier(hidden=(), seed=0, cycles=5).fit(X, labels)
+    model = ln.BayesianMLPClassifier(hidden=(), seed=0, cycles=5, standardize=False).fit(X, labels)
     data = to_inference_data(model, X, labels, draws=100, chains=2, seed=0)
     assert dict(_group(data, "posterior")["W1"].sizes) == {"chain": 2, "draw": 100, "output": 3, "input": 2}
     draws = model.posterior_.sample(200, np.random.default_rng(0))

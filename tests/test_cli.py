@@ -208,14 +208,14 @@ def test_compare_draws_a_bar_step_per_evidence_cycle_unless_quiet(regression_csv
 def test_fit_bar_follows_the_cycles_of_every_restart(regression_csv, tmp_path, monkeypatch):
     terminal, model_path = _Terminal(), tmp_path / "m.npz"
     monkeypatch.setattr(sys, "stderr", terminal)
-    # no hidden layer: each restart converges in fewer than 6 cycles
-    assert main(["fit", str(regression_csv), "--target", "y", "--hidden", "0", "--restarts", "2", "--cycles", "6",
+    # no hidden layer: each restart converges in fewer than 20 cycles
+    assert main(["fit", str(regression_csv), "--target", "y", "--hidden", "0", "--restarts", "2", "--cycles", "20",
                  "--out", str(model_path)]) == 0
     model = io.load(model_path)
-    assert all(run.converged and len(run.history) < 6 for run in model.restarts_)
-    # a restart that converges early skips the rest of its 6 steps; the bar is filled at the end
-    ends = [r * 6 + c.cycle + 1 for r, run in enumerate(model.restarts_) for c in run.history]
-    assert _bar_steps(terminal.getvalue(), "fit: evidence cycles") == [(n, 12) for n in [0, *ends, 12]]
+    assert all(run.converged and len(run.history) < 20 for run in model.restarts_)
+    # a restart that converges early skips the rest of its 20 steps; the bar is filled at the end
+    ends = [r * 20 + c.cycle + 1 for r, run in enumerate(model.restarts_) for c in run.history]
+    assert _bar_steps(terminal.getvalue(), "fit: evidence cycles") == [(n, 40) for n in [0, *ends, 40]]
 
 
 # --- posterior structures -----------------------------------------------------------------------------
@@ -239,10 +239,10 @@ def test_fit_then_predict_with_a_structured_posterior(regression_csv, tmp_path, 
     assert type(model.posterior_.precision).__name__ == ("KroneckerPrecision" if rank is None else "LowRankPrecision")
     assert (f"hessian='lowrank' (rank {rank})" if rank else "hessian='kron',") in printed
     # the loaded model is the fitted one: its evidence is recomputed from the saved structure
-    X = _regression_frame()[["x1", "x2"]].to_numpy()
-    assert model.log_evidence_ == pytest.approx(ln.log_evidence(model.net_, model.w_, X, _regression_frame()["y"],
-                                                                model.alpha_, model.beta_, hessian=options[1],
-                                                                rank=rank), rel=1e-10)
+    X, y = _regression_frame()[["x1", "x2"]].to_numpy(), _regression_frame()["y"].to_numpy()
+    inner = ln.log_evidence(model.net_, model.w_, *model.posterior_data(X, y), model.alpha_, model.posterior_.beta,
+                            hessian=options[1], rank=rank)  # on the standardised scale, then in the data's units
+    assert model.log_evidence_ == pytest.approx(inner - len(y) * np.log(model.y_scale_[0]), rel=1e-10)
     assert main(["predict", str(model_path), str(regression_csv), "--out", str(out), "--quiet"]) == 0
     mean, std = model.predict(X, return_std=True)
     table = _read(out)

@@ -25,14 +25,22 @@ def test_rows_are_the_restarts_of_fit_evidence_plus_the_symmetry_term():
                            train_kwargs=FAST)
     assert isinstance(table, ModelComparison) and len(table) == 4
     assert [(r.hidden, r.restart) for r in table.rows] == [((), 0), ((), 1), ((2,), 0), ((2,), 1)]
-    result = fit_evidence(ln.MLP([1, 2, 1]), X, T, 0.01, 1.0, "outer", cycles=5, restarts=2, seed=3,
-                          train_kwargs=FAST)
+    # standardised inside, reported in the data's units
+    x_mean, x_sd, t_mean, t_sd = X.mean(), X.std(), T.mean(), T.std()
+    result = fit_evidence(ln.MLP([1, 2, 1]), (X - x_mean) / x_sd, (T - t_mean) / t_sd, "auto", "auto", "outer",
+                          cycles=5, restarts=2, seed=3, train_kwargs=FAST)
     for row, run in zip(table.rows[2:], result.restarts):
-        assert row.log_evidence == pytest.approx(run.log_evidence + math.lgamma(3) + 2 * math.log(2), rel=1e-12)
-        assert (row.alpha, row.beta, row.gamma, row.n_params) == (run.alpha, run.beta, run.gamma, 7)
+        assert row.log_evidence == pytest.approx(run.log_evidence - 30 * math.log(t_sd) + math.lgamma(3)
+                                                 + 2 * math.log(2), rel=1e-10)
+        assert row.beta == pytest.approx(run.beta / t_sd ** 2, rel=1e-10)
+        assert row.alpha == pytest.approx(run.alpha, rel=1e-10) and row.gamma == pytest.approx(run.gamma, rel=1e-10)
+        assert row.n_params == 7
         net = ln.MLP([1, 2, 1])
-        assert row.train_error == pytest.approx(np.mean((net.forward(run.w, X) - T) ** 2), rel=1e-12)
-        assert row.test_error == pytest.approx(np.mean((net.forward(run.w, X_test) - T_test) ** 2), rel=1e-12)
+
+        def predicted(X_new):
+            return t_mean + t_sd * net.forward(run.w, (X_new - x_mean) / x_sd)
+        assert row.train_error == pytest.approx(np.mean((predicted(X) - T) ** 2), rel=1e-8)
+        assert row.test_error == pytest.approx(np.mean((predicted(X_test) - T_test) ** 2), rel=1e-8)
     # A straight line cannot follow a sinusoid: the evidence prefers the hidden units.
     assert table.best().hidden == (2,)
     text = str(table)
@@ -44,10 +52,10 @@ def test_the_callback_sees_every_cycle_tagged_with_its_architecture():
     X, T = _sinusoid(25, 4)
     seen = []
     compare_models(X, T, hidden_sizes=[1, (2,)], restarts=2, seed=1, cycles=3, train_kwargs=FAST,
-                   callback=seen.append)
+                   callback=seen.append, standardize=False)
     assert all(isinstance(c, ComparisonCycle) and isinstance(c, EvidenceCycle) for c in seen)
     for hidden in [(1,), (2,)]:
-        result = fit_evidence(ln.MLP([1, *hidden, 1]), X, T, 0.01, 1.0, "outer", cycles=3, restarts=2, seed=1,
+        result = fit_evidence(ln.MLP([1, *hidden, 1]), X, T, "auto", "auto", "outer", cycles=3, restarts=2, seed=1,
                               train_kwargs=FAST)
         cycles = [c for run in result.restarts for c in run.history]
         tagged = [c for c in seen if c.hidden == hidden]
@@ -61,8 +69,8 @@ def test_the_callback_sees_every_cycle_tagged_with_its_architecture():
 def test_structured_posteriors_pass_through_to_fit_evidence(structure):
     X, T = _sinusoid(25, 5)
     table = compare_models(X, T, hidden_sizes=[2], restarts=1, seed=0, cycles=3, train_kwargs=FAST, symmetry=False,
-                           **structure)
-    result = fit_evidence(ln.MLP([1, 2, 1]), X, T, 0.01, 1.0, cycles=3, seed=0, train_kwargs=FAST, **structure)
+                           standardize=False, **structure)
+    result = fit_evidence(ln.MLP([1, 2, 1]), X, T, cycles=3, seed=0, train_kwargs=FAST, **structure)
     assert table.rows[0].log_evidence == result.log_evidence and table.rows[0].gamma == result.gamma
     assert result.posterior.hessian == structure["hessian"]
 

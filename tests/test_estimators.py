@@ -21,9 +21,9 @@ def _sinusoid(n=40, seed=0):
 
 def test_regressor_is_fit_evidence_on_the_same_problem():
     X, y = _sinusoid(n=25)
-    model = BayesianMLPRegressor(hidden=2, seed=0, cycles=5, train_kwargs=FAST)
+    model = BayesianMLPRegressor(hidden=2, seed=0, cycles=5, train_kwargs=FAST, standardize=False)
     assert model.fit(X, y) is model
-    result = fit_evidence(ln.MLP([1, 2, 1]), X, y[:, None], 0.01, 1.0, "outer", cycles=5, seed=0,
+    result = fit_evidence(ln.MLP([1, 2, 1]), X, y[:, None], "auto", "auto", "outer", cycles=5, seed=0,
                           train_kwargs=FAST)
     assert relative_error(model.w_, result.w) == 0
     assert (model.alpha_, model.beta_, model.gamma_, model.log_evidence_) == \
@@ -37,6 +37,51 @@ def test_regressor_is_fit_evidence_on_the_same_problem():
     assert model.score(X, y) == pytest.approx(1 - residual / np.sum((y - y.mean()) ** 2), rel=1e-12)
 
 
+def test_standardized_regressor_is_fit_evidence_on_standardized_data_reported_in_user_units():
+    X, y = _sinusoid(n=25)
+    X, y = 40.0 + 300.0 * X, -7.0 + 0.02 * y
+    model = BayesianMLPRegressor(hidden=2, seed=0, cycles=5, train_kwargs=FAST).fit(X, y)
+    x_mean, x_sd, y_mean, y_sd = X.mean(axis=0), X.std(axis=0), y.mean(), y.std()
+    result = fit_evidence(ln.MLP([1, 2, 1]), (X - x_mean) / x_sd, ((y - y_mean) / y_sd)[:, None], "auto", "auto",
+                          "outer", cycles=5, seed=0, train_kwargs=FAST)
+    assert relative_error(model.w_, result.w) <= 1e-12 and model.alpha_ == pytest.approx(result.alpha, rel=1e-12)
+    assert relative_error(model.x_mean_, x_mean) <= 1e-15 and relative_error(model.x_scale_, x_sd) <= 1e-14
+    assert model.beta_ == pytest.approx(result.beta / y_sd ** 2, rel=1e-12)  # the noise precision of y itself
+    # ln p(y) = ln p(y') - N ln sd_y: the evidence of the raw targets
+    assert model.log_evidence_ == pytest.approx(result.log_evidence - len(y) * np.log(y_sd), rel=1e-12)
+    assert [c.log_evidence for c in model.history_] == pytest.approx(
+        [c.log_evidence - len(y) * np.log(y_sd) for c in result.history], rel=1e-12)
+    mean, std = model.predict(X[:5], return_std=True)
+    inner_mean, inner_var = result.posterior.predict((X[:5] - x_mean) / x_sd)
+    assert relative_error(mean, y_mean + y_sd * inner_mean[:, 0]) <= 1e-12
+    assert relative_error(std, y_sd * np.sqrt(inner_var[:, 0])) <= 1e-12
+
+
+@pytest.mark.parametrize("estimator", [BayesianMLPRegressor, BayesianMLPClassifier])
+def test_raw_and_standardized_data_give_the_same_predictions(estimator):
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(60, 3))
+    scale, shift = np.array([1e-3, 50.0, 1e4]), np.array([5.0, -3e3, 1e6])
+    if estimator is BayesianMLPRegressor:
+        y = np.tanh(X @ [1.0, -0.5, 0.3]) + 0.1 * rng.normal(size=60)
+        y_raw = 1e3 + 250.0 * y
+    else:
+        y = y_raw = (X[:, 0] - X[:, 1] + 0.3 * rng.normal(size=60) > 0).astype(int)
+    options = dict(hidden=3, seed=0, train_kwargs={"gtol": 1e-10})
+    standard = estimator(**options).fit(X, y)
+    raw = estimator(**options).fit(shift + scale * X, y_raw)
+    X_new = rng.normal(size=(7, 3))
+    if estimator is BayesianMLPRegressor:
+        m_std, s_std = standard.predict(X_new, return_std=True)
+        m_raw, s_raw = raw.predict(shift + scale * X_new, return_std=True)
+        assert relative_error(m_raw, 1e3 + 250.0 * m_std) <= 1e-8 and relative_error(s_raw, 250.0 * s_std) <= 1e-8
+        assert raw.log_evidence_ == pytest.approx(standard.log_evidence_ - 60 * np.log(250.0), rel=1e-9)
+    else:
+        assert relative_error(raw.predict_proba(shift + scale * X_new), standard.predict_proba(X_new)) <= 1e-8
+        assert raw.log_evidence_ == pytest.approx(standard.log_evidence_, rel=1e-9)
+    assert raw.converged_ and standard.converged_
+
+
 def test_regressor_restarts_keep_the_highest_evidence():
     X, y = _sinusoid(n=25, seed=1)
     model = BayesianMLPRegressor(hidden=(2,), restarts=3, seed=0, cycles=3, train_kwargs=FAST).fit(X, y)
@@ -46,7 +91,8 @@ def test_regressor_restarts_keep_the_highest_evidence():
 
 def test_regressor_with_fixed_hyperparameters():
     X, y = _sinusoid(n=25, seed=2)
-    model = BayesianMLPRegressor(hidden=2, alpha=0.5, beta=50.0, reestimate=False, restarts=2, seed=1).fit(X, y)
+    model = BayesianMLPRegressor(hidden=2, alpha=0.5, beta=50.0, reestimate=False, restarts=2, seed=1,
+                                 standardize=False).fit(X, y)
     assert (model.alpha_, model.beta_, model.history_) == (0.5, 50.0, [])
     assert model.log_evidence_ == pytest.approx(log_evidence(model.net_, model.w_, X, y, 0.5, 50.0, "outer"),
                                                 rel=1e-12)
@@ -66,7 +112,7 @@ def test_classifier_binary_with_string_labels():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(50, 2))
     y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0, "yes", "no")
-    model = BayesianMLPClassifier(hidden=(), seed=0, cycles=20).fit(X, y)
+    model = BayesianMLPClassifier(hidden=(), seed=0, cycles=20, standardize=False).fit(X, y)
     assert list(model.classes_) == ["no", "yes"]
     proba = model.predict_proba(X)
     p, _ = model.posterior_.predict(X)
@@ -105,8 +151,8 @@ def test_the_callback_sees_every_evidence_cycle_of_every_restart():
 def test_the_callback_sees_each_restart_at_fixed_hyperparameters():
     X, y = _sinusoid(n=25, seed=7)
     seen = []
-    model = BayesianMLPRegressor(hidden=2, alpha=0.5, beta=50.0, reestimate=False, restarts=3, seed=1).fit(
-        X, y, callback=seen.append)
+    model = BayesianMLPRegressor(hidden=2, alpha=0.5, beta=50.0, reestimate=False, restarts=3, seed=1,
+                                 standardize=False).fit(X, y, callback=seen.append)
     assert [(c.restart, c.cycle, c.alpha, c.beta) for c in seen] == [(r, 0, 0.5, 50.0) for r in range(3)]
     assert [c.log_evidence for c in seen] == [run.log_evidence for run in model.restarts_]
     assert [c.gamma for c in seen] == [run.gamma for run in model.restarts_]

@@ -134,7 +134,8 @@ def test_linear_regression_vector_beta_factorises_over_outputs():
     assert step.alpha == pytest.approx(step.gamma / (w @ w), rel=RTOL)
 
 
-def test_fit_evidence_reaches_the_fixed_point_of_3_92_and_3_95():
+@pytest.mark.parametrize("method", ["gradient", "fixed_point", "online"])
+def test_fit_evidence_reaches_the_fixed_point_of_3_92_and_3_95(method):
     X, T = _regression_data(N=40, seed=7)
     Phi, t = _design(X), T[:, 0]
     alpha, beta = 1.0, 1.0
@@ -146,12 +147,40 @@ def test_fit_evidence_reaches_the_fixed_point_of_3_92_and_3_95():
             break
     assert done
     result = fit_evidence(ln.MLP([2, 1]), X, T, 1.0, 1.0, hessian="exact", cycles=100, tol=1e-11,
-                          train_kwargs={"gtol": 1e-10})
+                          train_kwargs={"gtol": 1e-10}, method=method)
     assert result.converged
     assert result.alpha == pytest.approx(alpha, rel=1e-6)
     assert result.beta == pytest.approx(beta, rel=1e-6)
     assert result.log_evidence == pytest.approx(_blr_log_evidence(Phi, t, alpha, beta), rel=1e-9)
     assert relative_error(result.w, _blr(Phi, t, alpha, beta)[1]) <= 1e-6
+
+
+@pytest.mark.parametrize("method", ["gradient", "fixed_point", "online"])
+def test_fit_evidence_with_grouped_alpha_reaches_the_grouped_fixed_point(method):
+    """One alpha for the weights, one for the bias: gamma_g = W_g - alpha_g tr_g(S_N), alpha_g = gamma_g / ||m_g||^2
+    (MacKay 1992), iterated here in closed form with (3.53), (3.54)."""
+    X, T = _regression_data(N=40, seed=7)
+    Phi, t = _design(X), T[:, 0]
+    groups = np.array([0, 0, 1])
+    alpha, beta = np.array([1.0, 1.0]), 1.0
+    for _ in range(2000):
+        A = np.diag(alpha[groups]) + beta * Phi.T @ Phi
+        m = beta * np.linalg.solve(A, Phi.T @ t)
+        S = np.linalg.inv(A)
+        gamma = np.bincount(groups, 1 - alpha[groups] * np.diag(S))
+        new_alpha = gamma / np.bincount(groups, m * m)
+        new_beta = (len(t) - gamma.sum()) / np.sum((t - Phi @ m) ** 2)
+        done = np.allclose(new_alpha, alpha, rtol=1e-14, atol=0) and abs(new_beta / beta - 1) < 1e-14
+        alpha, beta = new_alpha, new_beta
+        if done:
+            break
+    assert done
+    result = fit_evidence(ln.MLP([2, 1]), X, T, np.array([1.0, 1.0]), 1.0, hessian="exact", cycles=200, tol=1e-11,
+                          train_kwargs={"gtol": 1e-10}, method=method)
+    assert result.converged
+    assert relative_error(result.alpha, alpha) <= 1e-6
+    assert result.beta == pytest.approx(beta, rel=1e-6)
+    assert relative_error(result.w, m) <= 1e-6
 
 
 def _logistic_problem(seed=2):

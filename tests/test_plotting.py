@@ -202,7 +202,7 @@ def test_decision_plot_of_a_classifier_uses_its_labels():
     assert legend_texts(fig.axes[0]) == ["class no", "class yes"]
     scattered = [c for c in fig.axes[0].collections if c.get_label() == "class yes"][0]
     assert np.allclose(scattered.get_offsets(), X[labels == "yes"])
-    with pytest.raises(ValueError, match=r"labels the classifier was not fitted on, such as \['maybe'\]"):
+    with pytest.raises(ValueError, match=r"T must hold only the classes seen in fit \[.no., .yes.\]; got \[.maybe.\]"):
         plotting.plot_decision_2d(model, X, np.where(y == 1, "maybe", "no"))
 
 
@@ -418,7 +418,7 @@ def test_history_of_an_evidence_result_has_one_panel_per_quantity(regression):
     net, _, X, T, _, _, _ = regression
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ln.EvidenceConvergenceWarning)
-        result = fit_evidence(net, X, T, 0.5, 5.0, "outer", cycles=6, seed=0)
+        result = fit_evidence(net, X, T, 0.5, 5.0, "outer", cycles=6, seed=0, method="fixed_point")
     fig = plotting.plot_history(result)
     assert len(fig.axes) == 4
     quantities = ("alpha", "beta", "gamma", "log_evidence")

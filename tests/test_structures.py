@@ -46,7 +46,8 @@ def test_classifier_with_each_structure(name):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(60, 2))
     y = np.where(X[:, 0] * X[:, 1] > 0, "same", "other")
-    model = ln.BayesianMLPClassifier(hidden=4, seed=0, cycles=60, tol=1e-4, **STRUCTURES[name]).fit(X, y)
+    # no linear trend: from the default strong prior the evidence keeps the trivial maximum (see the docs)
+    model = ln.BayesianMLPClassifier(hidden=4, alpha=0.01, seed=0, cycles=60, tol=1e-4, **STRUCTURES[name]).fit(X, y)
     proba = model.predict_proba(X)
     assert proba.shape == (60, 2) and np.allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-14)
     assert model.score(X, y) > 0.8 and model.posterior_.hessian == STRUCTURES[name]["hessian"]
@@ -56,7 +57,7 @@ def test_classifier_with_each_structure(name):
 @pytest.mark.parametrize("name", STRUCTURES)
 def test_regressor_with_fixed_hyperparameters_reports_gamma(name):
     X, T = _sinusoid(seed=2)
-    model = ln.BayesianMLPRegressor(hidden=5, alpha=0.5, beta=20.0, reestimate=False, seed=0,
+    model = ln.BayesianMLPRegressor(hidden=5, alpha=0.5, beta=20.0, reestimate=False, seed=0, standardize=False,
                                     **STRUCTURES[name]).fit(X, T[:, 0])
     post = model.posterior_
     covered = post.subset_slice

@@ -1,0 +1,94 @@
+"""Standardisation of inputs and regression targets for the estimators, and the way back to the user's units.
+
+The network is fitted to ``x' = (x - x_shift) / x_scale`` and, for regression, ``t' = (t - y_shift) / y_scale``
+(per column; a column of zero spread keeps scale 1). The Gaussian model of t' with noise precision beta' is the
+model of t with ``beta = beta' / y_scale^2``: predictive means map back as ``y_shift + y_scale * mean'``,
+standard deviations as ``y_scale * sd'``, and densities of t carry the Jacobian of the map, so that
+``ln p(t) = ln p(t') - N sum_k ln y_scale_k`` - the log evidence of the same model in the user's units,
+comparable across models fitted to the same raw data. Without standardisation every shift is 0 and every scale
+1, and each map is exact.
+"""
+from dataclasses import replace
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from ._chunks import DEFAULT_CHUNK_ROWS, data_sum, is_dask_array
+
+__all__ = ["Scaling", "fit_scaling", "identity_scaling"]
+
+
+class Scaling(NamedTuple):
+    """Column shifts and scales of the inputs ``(D,)`` and, for regression, of the targets ``(K,)``."""
+
+    x_shift: np.ndarray
+    x_scale: np.ndarray
+    y_shift: Optional[np.ndarray] = None
+    y_scale: Optional[np.ndarray] = None
+
+    def inputs(self, X):
+        """``(X - x_shift) / x_scale`` (lazy for a dask X)."""
+        return (X - self.x_shift) / self.x_scale
+
+    def targets(self, T):
+        """Regression targets ``(N, K)`` on the fitted scale."""
+        return (T - self.y_shift) / self.y_scale
+
+    def means(self, mean):
+        """Predictive means ``(N, K)`` back in the user's units."""
+        return self.y_shift + self.y_scale * mean
+
+    def variances(self, variance):
+        """Predictive variances ``(N, K)`` (or covariances ``(N, K, K)``) back in the user's units."""
+        if variance.ndim == 3:
+            return variance * self.y_scale[:, None] * self.y_scale[None, :]
+        return variance * self.y_scale ** 2
+
+    def beta(self, beta):
+        """A noise precision on the fitted scale in the user's units: ``beta' / y_scale^2`` (one per output when
+        the outputs' scales differ)."""
+        values = np.broadcast_to(beta, self.y_scale.shape) / self.y_scale ** 2
+        return float(values[0]) if np.ndim(beta) == 0 and np.all(values == values[0]) else values
+
+    def log_jacobian(self, n_rows):
+        """``-N sum_k ln y_scale_k``: added to a log density of N rows of t' it gives that of t."""
+        return 0.0 if self.y_scale is None else -n_rows * float(np.sum(np.log(self.y_scale)))
+
+    def cycle(self, cycle, n_rows):
+        """An evidence cycle (or result) of a fit to N = ``n_rows`` rows with beta and the log evidence in the
+        user's units; its weights and alpha stay on the fitted scale."""
+        if self.y_scale is None:
+            return cycle
+        return replace(cycle, beta=self.beta(cycle.beta), log_evidence=cycle.log_evidence + self.log_jacobian(n_rows))
+
+    def run(self, result, n_rows):
+        """An :class:`~laplacenet.EvidenceResult` in the user's units, its history included (:meth:`cycle`)."""
+        result = self.cycle(result, n_rows)
+        return replace(result, history=[self.cycle(c, n_rows) for c in result.history])
+
+
+def identity_scaling(n_inputs, n_outputs=None):
+    """The scaling that changes nothing (``standardize=False``)."""
+    y = None if n_outputs is None else np.zeros(n_outputs)
+    return Scaling(np.zeros(n_inputs), np.ones(n_inputs), y, None if y is None else np.ones(n_outputs))
+
+
+def fit_scaling(X, T=None, chunk_size=DEFAULT_CHUNK_ROWS):
+    """Means and standard deviations of the columns of validated ``X (N, D)`` (and ``T (N, K)``): one pass,
+    chunked, over numpy or dask arrays."""
+    x_shift, x_scale = _moments(X, chunk_size)
+    if T is None:
+        return Scaling(x_shift, x_scale)
+    return Scaling(x_shift, x_scale, *_moments(T, chunk_size))
+
+
+def _moments(A, chunk_size):
+    """Column means and standard deviations ``(C,)``, in two passes (no cancellation for large means); a
+    deviation of zero (a constant column) becomes 1."""
+    N = A.shape[0]
+    if is_dask_array(A):
+        A = A.rechunk({1: -1})
+    mean = data_sum(lambda Ac, _: Ac.sum(axis=0), A, A, chunk_size) / N
+    variance = data_sum(lambda Ac, _: np.square(Ac - mean).sum(axis=0), A, A, chunk_size) / N
+    scale = np.sqrt(variance)
+    return mean, np.where(scale <= 1e-12 * np.maximum(np.abs(mean), 1.0), 1.0, scale)
