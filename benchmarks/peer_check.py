@@ -18,7 +18,7 @@ import numpy as np
 from laplacenet.curvature.last_layer import last_layer_slice
 from laplacenet.evidence import log_evidence
 from laplacenet.priors import alpha_per_param
-from _common import best_time, teacher_problem, torch_mlp
+from _common import best_time, laplace_torch, teacher_problem, torch_mlp
 
 N = 1000
 #: name: (sizes, likelihood, alpha, beta); alpha as laplace-torch takes it: one value, or one per parameter
@@ -30,20 +30,6 @@ PROBLEMS = {
     "[6,12,10,4] categorical, grouped": ([6, 12, 10, 4], "categorical", np.array([0.3, 1.0, 0.7, 2.0, 1.2, 0.4]),
                                           None),
 }
-
-
-def laplace_torch():
-    """The ``laplace`` package of laplace-torch (this directory's ``laplace.py`` benchmark would shadow it)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    try:
-        module = sys.modules.get("laplace")
-        if module is not None and not hasattr(module, "Laplace"):
-            del sys.modules["laplace"]
-        return importlib.import_module("laplace")
-    finally:
-        sys.path[:] = saved
 
 
 def torch_log_marginal_likelihood(net, w, X, T, alpha, beta, subset, structure):
