@@ -9,9 +9,6 @@ prior_precision=alpha, sigma_noise=1/sqrt(beta))`` on the same data at the same 
 Run:  /work/peer-venv/bin/python benchmarks/peer_check.py [--time] [--repeat R]
 """
 import argparse
-import importlib
-import os
-import sys
 
 import numpy as np
 
