@@ -1,7 +1,7 @@
 """Benchmark of the curvature routes (issue 3): times, ratios to floors measured in the same run, peak memory,
 and how far each approximation lies from the exact Hessian.
 
-Run:  python benchmarks/curvature.py [--quick] [--repeat R] [--problems NAME ...] [--n N ...]
+Run:  python benchmarks/curvature.py [--quick] [--repeat R] [--problems NAME ...] [--n N ...] [--routes ROUTE ...]
 
 Floors: one gradient for ``hvp``; numpy's ``J.T @ J`` with J of shape (N*K, W) for the outer and exact
 Hessians; ``numpy.linalg.inv`` of a W x W matrix for the incremental inverse, which is also compared with
@@ -60,7 +60,11 @@ def logdet(A):
     return value if sign > 0 else np.nan
 
 
-def run_problem(name, n, repeat):
+#: route groups that ``--routes`` can pick; every group is timed by default
+ROUTES = ("gradient", "hvp", "exact", "outer", "diagonals", "inverse")
+
+
+def run_problem(name, n, repeat, routes=ROUTES):
     sizes, likelihood = PROBLEMS[name]
     net = ln.MLP(sizes, "tanh", likelihood)
     X, T = make_data(sizes, likelihood, n)
@@ -68,35 +72,66 @@ def run_problem(name, n, repeat):
     W, K = net.n_params, net.n_outputs
     args = (net, w, X, T, ALPHA, BETA)
     v = np.random.default_rng(1).normal(size=W)
-    rows = {}
-    t_floor = gram_floor(n * K, W, repeat)
-    _, t_grad, m_grad = timed(lambda: ln.gradient(*args), repeat)
-    _, t_hvp, m_hvp = timed(lambda: ln.hvp(net, w, X, T, v, ALPHA, BETA), repeat)
-    H_exact, t_exact, m_exact = timed(lambda: ln.hessian(*args, method="exact"), repeat)
-    H_outer, t_outer, m_outer = timed(lambda: ln.hessian(*args, method="outer"), repeat)
-    d_exact, t_dex, m_dex = timed(lambda: ln.hessian_diagonal(*args, kind="exact"), repeat)
-    d_outer, t_dout, m_dout = timed(lambda: ln.hessian_diagonal(*args, kind="outer"), repeat)
-    d_bl, t_bl, m_bl = timed(lambda: ln.hessian(*args, method="diag"), repeat)
-    A = H_outer
+    timing, memory, out = dict(W=W, N=n), dict(W=W, N=n), {}
+    calls = {
+        "gradient": {"grad": lambda: ln.gradient(*args)},
+        "hvp": {"hvp": lambda: ln.hvp(net, w, X, T, v, ALPHA, BETA)},
+        "exact": {"exact": lambda: ln.hessian(*args, method="exact")},
+        "outer": {"outer": lambda: ln.hessian(*args, method="outer")},
+        "diagonals": {"diag_exact": lambda: ln.hessian_diagonal(*args, kind="exact"),
+                      "diag_outer": lambda: ln.hessian_diagonal(*args, kind="outer"),
+                      "diag_bl": lambda: ln.hessian(*args, method="diag")},
+    }
+    if "exact" in routes or "outer" in routes:
+        timing["floor"] = gram_floor(n * K, W, repeat)
+    for route in routes:
+        for key, fn in calls.get(route, {}).items():
+            out[key], timing[key], memory[key] = timed(fn, repeat)
+    if "inverse" in routes:
+        timing.update(inverse_timings(args, repeat))
+        memory.update(inc64=timing.pop("m_inc64"), inc1=timing.pop("m_inc1"))
+    rows = {"timing": timing, "memory": memory}
+    ratios(timing)
+    if {"exact", "outer", "diagonals"} <= set(routes):
+        rows["accuracy"] = accuracy(out, W, n)
+    return rows
+
+
+def inverse_timings(args, repeat):
+    """Direct inversion and the incremental inverse (block sizes 64 and 1), with the peaks of the latter."""
+    net, w, X, T, alpha, beta = args
+    W, n = net.n_params, X.shape[0]
+    A = ln.hessian(*args, method="outer")
     _, t_inv, _ = timed(lambda: np.linalg.inv(A), repeat)
     _, t_inc64, m_inc64 = timed(lambda: ln.inverse_outer_hessian(*args, block_size=64), 1)
     # block size 1 costs O(W^2) per pattern with little BLAS-3 work; time a prefix and scale up for large W
     n1 = n if W * W * n <= 2000**2 * 1000 else max(50, int(2000**2 * 1000 / (W * W)))
-    args1 = (net, w, X[:n1], T[:n1], ALPHA, BETA)
+    args1 = (net, w, X[:n1], T[:n1], alpha, beta)
     _, t_inc1, m_inc1 = timed(lambda: ln.inverse_outer_hessian(*args1, block_size=1), 1)
-    t_inc1 *= n / n1
-    rows["timing"] = dict(
-        W=W, N=n, grad=t_grad, hvp=t_hvp, hvp_ratio=t_hvp / t_grad, floor=t_floor,
-        exact=t_exact, exact_ratio=t_exact / t_floor, outer=t_outer, outer_ratio=t_outer / t_floor,
-        diag_exact=t_dex, diag_outer=t_dout, diag_bl=t_bl, inv_direct=t_inv, inc64=t_inc64,
-        inc64_ratio=t_inc64 / t_inv, inc64_direct=t_inc64 / (t_outer + t_inv), inc1=t_inc1,
-        inc1_ratio=t_inc1 / t_inv, inc1_extrapolated=n1 < n)
-    rows["memory"] = dict(W=W, N=n, grad=m_grad, hvp=m_hvp, exact=m_exact, outer=m_outer, diag_exact=m_dex,
-                          diag_outer=m_dout, diag_bl=m_bl, inc64=m_inc64, inc1=m_inc1)
+    return dict(inv_direct=t_inv, inc64=t_inc64, inc1=t_inc1 * n / n1, inc1_extrapolated=n1 < n,
+                m_inc64=m_inc64, m_inc1=m_inc1)
+
+
+def ratios(t):
+    """Add to the timings ``t`` every ratio whose two times were measured."""
+    pairs = {"hvp_ratio": ("hvp", "grad"), "exact_ratio": ("exact", "floor"), "outer_ratio": ("outer", "floor"),
+             "outer_exact": ("outer", "exact"), "inc64_ratio": ("inc64", "inv_direct"),
+             "inc1_ratio": ("inc1", "inv_direct")}
+    for key, (num, den) in pairs.items():
+        if num in t and den in t:
+            t[key] = t[num] / t[den]
+    if "inc64" in t and "outer" in t:
+        t["inc64_direct"] = t["inc64"] / (t["outer"] + t["inv_direct"])
+
+
+def accuracy(out, W, n):
+    """Distances of the outer product and of the diagonals from the exact Hessian."""
+    H_exact, H_outer = out["exact"], out["outer"]
+    d_exact, d_outer, d_bl = out["diag_exact"], out["diag_outer"], out["diag_bl"]
     fro = np.linalg.norm(H_exact)
     diag_true = np.diag(H_exact)
     ld_exact = logdet(H_exact)
-    rows["accuracy"] = dict(
+    return dict(
         W=W, N=n,
         outer_fro=np.linalg.norm(H_outer - H_exact) / fro,
         diag_outer_err=np.linalg.norm(d_outer - diag_true) / np.linalg.norm(diag_true),
@@ -106,10 +141,14 @@ def run_problem(name, n, repeat):
         logdet_outer_err=abs(logdet(H_outer) - ld_exact) / abs(ld_exact),
         logdet_diag_outer_err=abs(np.sum(np.log(d_outer)) - ld_exact) / abs(ld_exact),
         logdet_bl_err=abs(np.sum(np.log(np.where(d_bl > 0, d_bl, np.nan))) - ld_exact) / abs(ld_exact))
-    return rows
 
 
 def print_table(title, rows, columns):
+    """Print the ``columns`` that were measured, one line per problem."""
+    rows = [(name, row) for name, row in rows if row is not None]
+    if not rows:
+        return
+    columns = [c for c in columns if all(c in row for _, row in rows)]
     print(f"\n{title}")
     header = " | ".join(f"{c:>12}" for c in ["problem", *columns])
     print(header)
@@ -128,20 +167,22 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best is kept)")
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), help="a subset of the problems")
     parser.add_argument("--n", nargs="+", type=int, help="data sizes (default 1000 and 10000)")
+    parser.add_argument("--routes", nargs="+", choices=ROUTES, default=ROUTES,
+                        help="time only these routes (the accuracy table needs exact, outer and diagonals)")
     opts = parser.parse_args()
     names = opts.problems or (QUICK if opts.quick else list(PROBLEMS))
     sizes_n = opts.n or ([1000] if opts.quick else [1000, 10000])
-    results = [(f"{name}/{n}", run_problem(name, n, opts.repeat)) for name in names for n in sizes_n]
-    print_table("Time in seconds, and ratios to the floors (hvp / gradient; exact, outer / J.T@J; "
+    results = [(f"{name}/{n}", run_problem(name, n, opts.repeat, opts.routes)) for name in names for n in sizes_n]
+    print_table("Time in seconds, and ratios to the floors (hvp / gradient; exact, outer / J.T@J; outer / exact; "
                 "incremental inverse / numpy.linalg.inv, and / (outer + inv), the direct route)",
                 [(k, r["timing"]) for k, r in results],
                 ["W", "N", "grad", "hvp", "hvp_ratio", "floor", "exact", "exact_ratio", "outer", "outer_ratio",
-                 "diag_exact", "diag_outer", "diag_bl", "inv_direct", "inc64", "inc64_ratio", "inc64_direct", "inc1",
-                 "inc1_ratio", "inc1_extrapolated"])
+                 "outer_exact", "diag_exact", "diag_outer", "diag_bl", "inv_direct", "inc64", "inc64_ratio",
+                 "inc64_direct", "inc1", "inc1_ratio", "inc1_extrapolated"])
     print_table("Peak traced memory in MiB", [(k, r["memory"]) for k, r in results],
                 ["W", "N", "grad", "hvp", "exact", "outer", "diag_exact", "diag_outer", "diag_bl", "inc64", "inc1"])
     print_table("Distance from the exact Hessian (relative Frobenius; relative error of ln det A)",
-                [(k, r["accuracy"]) for k, r in results],
+                [(k, r.get("accuracy")) for k, r in results],
                 ["W", "N", "outer_fro", "diag_outer_err", "diag_bl_err", "diag_exact_err", "logdet_exact",
                  "logdet_outer_err", "logdet_diag_outer_err", "logdet_bl_err"])
 

@@ -57,7 +57,8 @@ def hessian(net, w, X, T, alpha, beta=None, method="exact", *, fd_method="gradie
         ``'diag'``: the Becker-Le Cun diagonal approximation (5.79-5.81), returned as a vector.
         ``'fd'``: finite differences, of the gradient (5.91) or, with ``fd_method='error'``, of E (5.90).
     chunk_size : int, optional
-        Rows of data per chunk; by default chosen so a chunk of Jacobians takes about 64 MiB.
+        Rows of data per chunk; by default each route sizes its chunks to keep the per-pattern factors within
+        the chunk budget (64 MiB), so peak memory does not grow with N.
     max_bytes : int, optional
         Largest dense matrix allowed; default :func:`laplacenet.get_matrix_budget` (2 GiB).
     """

@@ -1,10 +1,18 @@
 """The outer-product (Gauss-Newton) Hessian (PRML 5.84, 5.85) against a naive independent oracle."""
+import tracemalloc
+
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy.special import expit, softmax
 
+import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.curvature.hessian import hessian
+from laplacenet.curvature.jacobian import output_jacobians
+from laplacenet.curvature.outer import (_gram_is_cheaper, block_outer_hessian, gram_outer_hessian,
+                                        outer_data_hessian)
+from laplacenet.objective import validate_problem
 
 from ..problems import ACTIVATION_NAMES, make_problem
 
@@ -40,16 +48,34 @@ def naive_outer(net, w, X, beta, eps=1e-6):
             step = np.zeros(net.n_params)
             step[i] = eps
             J[:, i] = (output_preacts(net, w + step, x) - output_preacts(net, w - step, x)) / (2 * eps)
-        a = output_preacts(net, w, x)
-        if net.likelihood.name == "gaussian":
-            Lam = np.diag(np.broadcast_to(beta, a.shape))
-        elif net.likelihood.name == "bernoulli":
-            Lam = np.diag(expit(a) * (1 - expit(a)))
-        else:
-            y = softmax(a)
-            Lam = np.diag(y) - np.outer(y, y)
-        H += J.T @ Lam @ J
+        H += J.T @ closed_form_output_hessian(net, output_preacts(net, w, x), beta) @ J
     return H
+
+
+def closed_form_output_hessian(net, a, beta):
+    """Lambda_n = d^2 E_n / da^2 at the output pre-activations ``a`` (K,), written out per likelihood."""
+    if net.likelihood.name == "gaussian":
+        return np.diag(np.broadcast_to(beta, a.shape))
+    if net.likelihood.name == "bernoulli":
+        return np.diag(expit(a) * (1 - expit(a)))
+    y = softmax(a)
+    return np.diag(y) - np.outer(y, y)
+
+
+def dense_outer(net, w, X, beta):
+    """The dense oracle ``J^T Lambda J``: J (N K, W) stacked from ``output_jacobians``, Lambda block diagonal."""
+    J = output_jacobians(net, net.unpack(w), X)
+    Lam = np.stack([closed_form_output_hessian(net, output_preacts(net, w, x), beta) for x in X])
+    return J.reshape(-1, net.n_params).T @ np.matmul(Lam, J).reshape(-1, net.n_params)
+
+
+def frobenius_error(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def validated(net, w, X, T, beta):
+    w, X, T, _, beta = validate_problem(net, w, X, T, 0.0, beta)
+    return net, w, X, T, beta
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
@@ -117,3 +143,82 @@ def test_output_hessian_square_root(likelihood, K, beta):
     y = np.random.default_rng(0).uniform(0.01, 0.99, size=(50, K))
     S = lik.output_hessian_sqrt(y, beta)
     np.testing.assert_allclose(np.einsum("nrk,nrj->nkj", S, S), lik.output_hessian(y, beta), rtol=1e-15, atol=0)
+
+
+# The layer-block and Gram routes against the dense J^T Lambda J, over every likelihood, activation and depth.
+ROUTE_CASES = LIKELIHOOD_CASES + [("gaussian", 1, 0.8), ("categorical", 5, None)]
+ROUTE_CASE_IDS = CASE_IDS + ["gauss-1-output", "softmax-5"]
+ROUTES = {"blocks": block_outer_hessian, "gram": gram_outer_hessian}
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+@pytest.mark.parametrize("case", ROUTE_CASES, ids=ROUTE_CASE_IDS)
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_routes_match_dense_jacobian_product(activation, case, depth, route):
+    likelihood, K, beta = case
+    net, w, X, T = make_problem(likelihood, activation, hidden=(5, 4, 3)[:depth], n_outputs=K, n=13, seed=depth)
+    net, w, X, T, beta = validated(net, w, X, T, beta)
+    H = ROUTES[route](net, w, X, T, beta)
+    assert H.shape == (net.n_params, net.n_params)
+    assert np.array_equal(H, H.T)
+    assert frobenius_error(H, dense_outer(net, w, X, beta)) <= 1e-10
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES, ids=ROUTE_CASE_IDS)
+def test_block_route_chunking_does_not_change_the_result(case):
+    likelihood, K, beta = case
+    problem = validated(*make_problem(likelihood, "softplus", hidden=(4, 3, 2), n_outputs=K, n=11), beta)
+    one = block_outer_hessian(*problem)
+    for chunk_size in (1, 3, 10):
+        chunked = block_outer_hessian(*problem, chunk_size=chunk_size)
+        assert np.array_equal(chunked, chunked.T)
+        assert frobenius_error(chunked, one) <= 1e-12
+
+
+@pytest.mark.parametrize("sizes, likelihood, gram", [
+    ([8, 20, 16, 1], "gaussian", True),      # one row per pattern, small network: the Gram has no redundancy
+    ([8, 20, 16, 1], "bernoulli", True),
+    ([20, 70, 50, 1], "gaussian", False),    # W = 5 071: the blocks' half-size same-layer products win
+    ([10, 35, 3], "categorical", False),     # R = 2 rows per pattern: the Gram does twice the work
+    ([30, 120, 10], "categorical", False),
+])
+def test_outer_takes_the_gram_route_only_where_its_cost_model_wins(sizes, likelihood, gram):
+    net = ln.MLP(sizes, "tanh", likelihood)
+    beta = 2.0 if likelihood == "gaussian" else None
+    assert _gram_is_cheaper(net, beta) is gram
+
+
+@pytest.mark.parametrize("likelihood, hidden, K, beta",
+                         [("gaussian", (4,), 1, 1.5), ("categorical", (5, 4), 3, None)])
+def test_outer_is_the_route_its_cost_model_picks(likelihood, hidden, K, beta):
+    net, w, X, T, beta = validated(*make_problem(likelihood, "tanh", hidden=hidden, n_outputs=K, n=9), beta)
+    route = gram_outer_hessian if _gram_is_cheaper(net, beta) else block_outer_hessian
+    assert np.array_equal(outer_data_hessian(net, w, X, T, beta), route(net, w, X, T, beta))
+
+
+def test_block_route_peak_memory_is_flat_in_n():
+    net = ln.MLP([6, 30, 20, 4], "tanh", "categorical")
+    rng = np.random.default_rng(0)
+    peaks = []
+    for n in (600, 6000):
+        problem = validated(net, net.init(1), rng.normal(size=(n, 6)), rng.integers(0, 4, n), None)
+        tracemalloc.start()
+        block_outer_hessian(*problem)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] <= 1.1 * peaks[0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 5), min_size=2, max_size=5), n=st.integers(1, 7),
+       activation=st.sampled_from(ACTIVATION_NAMES),
+       likelihood=st.sampled_from(["gaussian", "bernoulli", "categorical"]), seed=st.integers(0, 2**16))
+def test_block_route_property(sizes, n, activation, likelihood, seed):
+    K = {"gaussian": sizes[-1], "bernoulli": 1, "categorical": max(2, sizes[-1])}[likelihood]
+    net, w, X, T = make_problem(likelihood, activation, hidden=sizes[1:-1], n_inputs=sizes[0], n_outputs=K,
+                                n=n, seed=seed)
+    net, w, X, T, beta = validated(net, w, X, T, np.linspace(0.5, 2.0, K))
+    H = block_outer_hessian(net, w, X, T, beta)
+    assert np.array_equal(H, H.T)
+    assert frobenius_error(H, dense_outer(net, w, X, beta)) <= 1e-10
