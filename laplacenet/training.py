@@ -1,21 +1,33 @@
-"""MAP training: minimise E(w) with scipy.optimize and the analytic gradient."""
+"""MAP training: minimise E(w) by Newton's method on the package's own curvature, or by scipy.optimize.
+
+The methods, the rule that picks one, the convergence test and what the counts in :class:`TrainReport`
+mean are described in ``docs/howto/train.rst``; the measurements behind the rule in ``docs/performance.md``.
+"""
+import functools
+import numbers
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.sparse.linalg import LinearOperator, minres
 
-from ._chunks import DEFAULT_CHUNK_ROWS
+from ._newton import Objective, Outcome, Stopping, newton_cg, newton_decrement, newton_dense
 from ._validation import check_positive_int, check_w
 from .exceptions import ConvergenceWarning
-from .curvature.rop import data_hvp
-from .objective import error_and_gradient, validate_problem
-from .priors import alpha_per_param
+from .objective import validate_problem
 
-__all__ = ["train", "TrainReport"]
+__all__ = ["train", "TrainReport", "TRAIN_METHODS", "auto_method", "dense_iteration_cost"]
 
 _GRADIENT_METHODS = ("L-BFGS-B", "BFGS", "CG")
+TRAIN_METHODS = ("auto", "newton", "newton-cg") + _GRADIENT_METHODS
+#: the gradient-norm bound used when some alpha is 0 and no ``gtol`` is given (A may then be singular)
+FALLBACK_GTOL = 1e-6
+#: iteration limits when ``maxiter`` is None: Newton iterations, and quasi-Newton / CG iterations
+DEFAULT_MAXITER = {"newton": 1000, "newton-cg": 1000, "gradient": 20000}
+#: Newton-CG steps that polish a gradient method's result when it stops short of the test
+POLISH_STEPS = 20
+#: 'auto' takes the dense method while one of its iterations costs at most this many Hessian-vector products
+DENSE_BUDGET = 40.0
 
 
 @dataclass
@@ -25,9 +37,11 @@ class TrainReport:
     Attributes
     ----------
     converged : bool
-        Whether the gradient norm of the kept solution is at most ``gtol``.
+        Whether the kept solution passes the convergence test: the Newton decrement at most ``tol``, or,
+        when ``gtol`` was given (or some alpha is 0), the gradient norm at most ``gtol``.
     n_iter : int
-        Optimiser iterations of the kept restart.
+        Iterations of the kept restart (Newton trial steps, or the scipy optimiser's iterations plus any
+        Newton polishing steps).
     error : float
         E(w) at the returned weights.
     grad_norm : float
@@ -38,6 +52,15 @@ class TrainReport:
         Final E of every restart, in the order run.
     best_restart : int
         Index of the kept restart.
+    decrement : float
+        The Newton decrement sqrt(g^T A^-1 g) at the returned weights, A = Gauss-Newton matrix + diag(alpha);
+        NaN when some alpha is 0.
+    method : str
+        The method that ran (what ``'auto'`` chose).
+    n_gradients, n_hessians, n_hvps, n_diagonals : int
+        Passes over the data, summed over all restarts: error-and-gradient evaluations; dense W x W
+        Hessians formed; Hessian-vector or Gauss-Newton-vector products (one per direction); Gauss-Newton
+        diagonals (the preconditioner of ``'newton-cg'`` and of the decrement's CG).
     """
 
     converged: bool
@@ -47,10 +70,38 @@ class TrainReport:
     message: str
     restart_errors: list = field(default_factory=list)
     best_restart: int = 0
+    decrement: float = np.nan
+    method: str = ""
+    n_gradients: int = 0
+    n_hessians: int = 0
+    n_hvps: int = 0
+    n_diagonals: int = 0
 
 
-def train(net, X, T, alpha, beta=None, w0=None, method="L-BFGS-B", *, restarts=1, seed=None, gtol=1e-6,
-          maxiter=20000, chunk_size=DEFAULT_CHUNK_ROWS, warn=True):
+def dense_iteration_cost(n_params, n_data):
+    """One iteration of ``'newton'`` in Hessian-vector products, W / 22 + W^2 / (260 N), as measured.
+
+    The exact Hessian costs ~N W^2 and its Cholesky factorisation ~W^3 / 3, a product ~N W; the constants were
+    fitted to single-threaded timings of the three on eight networks (W = 241 to 3 760, N = 142 to 1 437),
+    within 10 % for W <= 900 (``benchmarks/training.py``).
+    """
+    return n_params / 22 + n_params ** 2 / (260 * max(n_data, 1))
+
+
+def auto_method(n_params, n_data):
+    """The method ``'auto'`` picks for W = ``n_params`` and N = ``n_data``: 'newton' or 'L-BFGS-B'.
+
+    'newton' while :func:`dense_iteration_cost` is at most ``DENSE_BUDGET`` (40 products: W up to about 740 at
+    N = 350, 880 at large N). There, in ``benchmarks/training.py``, the dense method converged most often from
+    cold starts (notably on regression at large beta, where the others ran out of iterations) and was much
+    the fastest from warm starts. Beyond, L-BFGS-B with its Newton-CG finish was faster than Newton-CG on
+    cold starts (digits, W = 3 760: 1.3-3 s against 4-8 s) and no slower on warm ones.
+    """
+    return "newton" if dense_iteration_cost(n_params, n_data) <= DENSE_BUDGET else "L-BFGS-B"
+
+
+def train(net, X, T, alpha, beta=None, w0=None, method="auto", *, restarts=1, seed=None, gtol=None, tol=1e-6,
+          maxiter=None, chunk_size=None, warn=True):
     """Find the MAP weights, the minimum of E(w) (PRML 5.2, 5.7.1).
 
     Parameters
@@ -60,15 +111,29 @@ def train(net, X, T, alpha, beta=None, w0=None, method="L-BFGS-B", *, restarts=1
     w0 : (W,) array, optional
         Starting weights; ``net.init(seed)`` when omitted. With restarts, the first restart starts here.
     method : str
-        A gradient-based ``scipy.optimize.minimize`` method: 'L-BFGS-B', 'BFGS' or 'CG'.
+        ``'newton'``: trust-region Newton on the dense exact Hessian, factored by Cholesky (Levenberg-Marquardt
+        damping). ``'newton-cg'``: trust-region Newton-CG (Steihaug) on Hessian-vector products by the
+        R-operator, no W x W matrix. ``'L-BFGS-B'``, ``'BFGS'``, ``'CG'``: ``scipy.optimize.minimize`` with the
+        analytic gradient, then up to 20 Newton-CG steps if it stops short of the test. ``'auto'`` (default):
+        'newton' while a dense iteration is cheap, else 'L-BFGS-B' (see :func:`auto_method`).
     restarts : int
         Number of starts; the one of lowest E is kept and every final E is reported.
     seed : int, optional
         Seed of the random initialisations (restart i uses ``seed + i``).
-    gtol : float
-        Converged when the Euclidean norm of the gradient is at most this.
-    maxiter : int
-        Iteration limit per restart.
+    gtol : float, optional
+        An absolute bound on the Euclidean norm of the gradient. When given it alone decides convergence;
+        when None (default) the Newton decrement does.
+    tol : float
+        Converged when the Newton decrement lambda = sqrt(g^T A^-1 g), with A the Gauss-Newton matrix plus
+        diag(alpha), is at most this: w is then within lambda posterior standard deviations of the minimum
+        of the local quadratic model, and E(w) - E(w_MAP) is about lambda^2 / 2 nats, whatever the units of
+        X and T. When some alpha is 0, A may be singular and the gradient norm is tested against ``gtol``
+        (1e-6 when not given) instead.
+    maxiter : int, optional
+        Iteration limit per restart; by default 1000 for the Newton methods, 20000 for the others.
+    chunk_size : int, optional
+        Rows of data per chunk for every pass; by default the gradient takes 8192 rows and each curvature
+        route keeps to its own memory budget.
     warn : bool
         Emit a :class:`ConvergenceWarning` when the kept solution has not converged.
 
@@ -78,67 +143,100 @@ def train(net, X, T, alpha, beta=None, w0=None, method="L-BFGS-B", *, restarts=1
     report : TrainReport
     """
     _, X, T, alpha, beta = validate_problem(net, np.zeros(net.n_params), X, T, alpha, beta)
-    if method not in _GRADIENT_METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, _GRADIENT_METHODS))}; got {method!r}")
     restarts = check_positive_int(restarts, "restarts")
-    maxiter = check_positive_int(maxiter, "maxiter")
-    if not (np.isfinite(gtol) and gtol > 0):
-        raise ValueError(f"gtol must be a positive number; got {gtol!r}")
+    chunk_size = None if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+    obj = Objective(net, X, T, alpha, beta, chunk_size)
+    method = _check_method(method, net.n_params, X.shape[0])
+    stop = _stopping(obj, method, gtol, tol, maxiter)
     base_seed = 0 if seed is None else seed
-    starts = [check_w(net, w0, "w0")] if w0 is not None else []
+    starts = [np.array(check_w(net, w0, "w0"))] if w0 is not None else []  # a copy: w is returned
     starts += [net.init(base_seed + i) for i in range(len(starts), restarts)]
-
-    fun = lambda v: error_and_gradient(net, v, X, T, alpha, beta, chunk_size)
-    prior = alpha_per_param(net, alpha)
-    hessp = lambda v, p: data_hvp(net, v, X, T, p, beta, chunk_size) + prior * p
-    runs = [_minimise(fun, hessp, w_start, method, gtol, maxiter) for w_start in starts]
-    errors = [run[1] for run in runs]
+    minimiser = _MINIMISERS.get(method) or functools.partial(_gradient_method, method=method)
+    runs = [minimiser(obj, w_start, stop) for w_start in starts]
+    errors = [run.E for run in runs]
     best = int(np.argmin(errors))
-    w, E, g, n_iter, message = runs[best]
-    report = TrainReport(converged=bool(np.linalg.norm(g) <= gtol), n_iter=n_iter, error=E,
-                         grad_norm=float(np.linalg.norm(g)), message=message, restart_errors=errors,
-                         best_restart=best)
+    report = _report(runs[best], stop, method, obj, errors, best)
     if warn and not report.converged:
-        warnings.warn(f"MAP training did not converge: gradient norm {report.grad_norm:.3g} > gtol {gtol:g} "
-                      f"after {n_iter} iterations (E = {E:.6g}; optimiser: {message}). Increase maxiter, "
-                      f"rescale the data or try another method.", ConvergenceWarning, stacklevel=2)
-    return w, report
+        warnings.warn(_warning(report, stop), ConvergenceWarning, stacklevel=2)
+    return runs[best].w, report
 
 
-def _minimise(fun, hessp, w_start, method, gtol, maxiter):
-    """One run: the quasi-Newton method, then Newton polishing when it stalls above ``gtol``."""
-    # L-BFGS-B compares gtol with the largest gradient component; ask for the 2-norm bound.
-    options = {"maxiter": maxiter, "gtol": gtol / np.sqrt(w_start.size)}
-    if method == "L-BFGS-B":
-        options.update(ftol=0.0, maxcor=30)
-    res = minimize(fun, w_start, jac=True, method=method, options=options)
-    w, n_iter, message = res.x, int(res.nit), str(res.message)
-    E, g = fun(w)
-    if np.linalg.norm(g) > gtol and n_iter < maxiter:
-        w, E, g, steps = _newton_polish(fun, hessp, w, E, g, gtol, min(20, maxiter - n_iter))
-        n_iter += steps
-        message = f"{message}; {steps} Newton polishing steps"
-    return w, float(E), g, n_iter, message
+def _check_method(method, n_params, n_data):
+    if not isinstance(method, str) or method not in TRAIN_METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, TRAIN_METHODS))}; got {method!r}")
+    return auto_method(n_params, n_data) if method == "auto" else method
 
 
-def _newton_polish(fun, hessp, w, E, g, gtol, max_steps=20):
-    """Newton steps H p = -g (MINRES on R-operator products, PRML 5.96-5.111) judged by the gradient norm.
+def _stopping(obj, method, gtol, tol, maxiter):
+    if gtol is not None and not _positive_number(gtol):
+        raise ValueError(f"gtol must be a positive number (a bound on the gradient norm) or None; got {gtol!r}")
+    if not _positive_number(tol):
+        raise ValueError(f"tol must be a positive number (a bound on the Newton decrement, in posterior "
+                         f"standard deviations); got {tol!r}")
+    if maxiter is None:
+        maxiter = DEFAULT_MAXITER.get(method, DEFAULT_MAXITER["gradient"])
+    maxiter = check_positive_int(maxiter, "maxiter")
+    by_gradient = gtol is not None or not obj.decrement_defined
+    return Stopping(float(tol), float(FALLBACK_GTOL if gtol is None else gtol), maxiter, by_gradient)
 
-    Near a minimum a quasi-Newton line search stalls once the decrease of E falls below its rounding
-    (E ~ 1e2 rounds at ~1e-14), while the gradient can still be driven down at quadratic rate.
+
+def _positive_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and np.isfinite(value) \
+        and value > 0
+
+
+_MINIMISERS = {"newton": newton_dense, "newton-cg": newton_cg}
+
+
+def _gradient_method(obj, w, stop, *, method):
+    """scipy's quasi-Newton or CG method, then Newton-CG polishing when it stops short of the test.
+
+    Without ``gtol`` it aims at ||g|| <= tol sqrt(min alpha), which implies lambda <= tol (A >= min(alpha) I),
+    and the decrement is computed once at the end.
     """
-    n = w.size
-    steps = 0
-    for steps in range(1, max_steps + 1):
-        H = LinearOperator((n, n), matvec=lambda p: hessp(w, p), dtype=float)
-        p, _ = minres(H, -g, rtol=1e-10, maxiter=4 * n)
-        for scale in (1.0, 0.5, 0.25, 0.125):
-            E_new, g_new = fun(w + scale * p)
-            if np.linalg.norm(g_new) < np.linalg.norm(g) and E_new <= E + 1e-10 * abs(E):
-                break
-        else:
-            return w, E, g, steps
-        w, E, g = w + scale * p, E_new, g_new
-        if np.linalg.norm(g) <= gtol:
-            break
-    return w, E, g, steps
+    bound = stop.gtol if stop.by_gradient else stop.tol * np.sqrt(obj.prior.min())
+    # L-BFGS-B compares its gtol with the largest gradient component; ask for the 2-norm bound.
+    options = {"maxiter": stop.maxiter, "gtol": bound / np.sqrt(w.size)}
+    if method == "L-BFGS-B":
+        options.update(ftol=0.0, maxcor=30, maxfun=2 * stop.maxiter)
+    res = minimize(obj.value_and_gradient, w, jac=True, method=method, options=options)
+    w, n_iter, message = res.x, int(res.nit), f"{method}: {res.message}"
+    E, g = obj.value_and_gradient(w)
+    decrement = np.nan if stop.by_gradient else _decrement_at(obj, w, g)
+    if stop.met(g, decrement) or n_iter >= stop.maxiter:
+        decrement = _decrement_at(obj, w, g) if np.isnan(decrement) else decrement
+        return Outcome(w, float(E), g, n_iter, decrement, message)
+    polish = newton_cg(obj, w, Stopping(stop.tol, stop.gtol, min(POLISH_STEPS, stop.maxiter - n_iter),
+                                        stop.by_gradient))
+    return Outcome(polish.w, polish.E, polish.g, n_iter + polish.n_iter, polish.decrement,
+                   f"{message}; {polish.n_iter} Newton-CG polishing steps ({polish.message})")
+
+
+def _decrement_at(obj, w, g):
+    """The decrement by CG preconditioned with the Gauss-Newton diagonal (NaN when some alpha is 0)."""
+    if not obj.decrement_defined:
+        return np.nan
+    M = obj.gn_diagonal(w)
+    return newton_decrement(obj, w, g, lambda r: r / M)
+
+
+def _report(run, stop, method, obj, errors, best):
+    return TrainReport(converged=stop.met(run.g, run.decrement), n_iter=run.n_iter, error=run.E,
+                       grad_norm=float(np.linalg.norm(run.g)), message=run.message, restart_errors=errors,
+                       best_restart=best, decrement=run.decrement, method=method, n_gradients=obj.n_gradients,
+                       n_hessians=obj.n_hessians, n_hvps=obj.n_hvps, n_diagonals=obj.n_diagonals)
+
+
+def _warning(report, stop):
+    test = (f"gradient norm {report.grad_norm:.3g} > gtol {stop.gtol:g}" if stop.by_gradient else
+            f"Newton decrement {report.decrement:.3g} > tol {stop.tol:g} (gradient norm {report.grad_norm:.3g})")
+    if report.method in _GRADIENT_METHODS:
+        remedy = "increase maxiter, or try method='newton' or 'newton-cg'"
+    elif report.message.startswith("iteration limit"):
+        remedy = (f"increase maxiter (it was {stop.maxiter}), or try method="
+                  f"{'newton-cg' if report.method == 'newton' else 'newton'!r} or 'L-BFGS-B'")
+    else:
+        remedy = (f"try method={'newton-cg' if report.method == 'newton' else 'newton'!r} or 'L-BFGS-B'"
+                  + (", or leave gtol=None for the scale-aware decrement test" if stop.by_gradient else ""))
+    return (f"MAP training did not converge: {test} after {report.n_iter} iterations of {report.method!r} "
+            f"(E = {report.error:.6g}; optimiser: {report.message}). {remedy.capitalize()}.")

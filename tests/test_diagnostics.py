@@ -130,11 +130,12 @@ def test_khat_grows_with_the_mismatch_of_a_too_narrow_gaussian():
 
 def test_khat_large_for_a_tanh_network():
     net, w, X, t = _tanh_mode()
-    w, _ = ln.train(net, X, t, 1.0, 100.0, w0=w)
-    result = diagnose(ln.laplace(net, w, X, t, 1.0, 100.0, "exact"), X, t, draws=200, seed=0)
+    # alpha = 0.3: k-hat 2.6-3.2 over seeds (at alpha = 1 it scatters over 0.4-0.9 with the seed and the units' order)
+    w, _ = ln.train(net, X, t, 0.3, 100.0, w0=w)
+    result = diagnose(ln.laplace(net, w, X, t, 0.3, 100.0, "exact"), X, t, draws=1000, seed=0)
     assert 0.7 < result.khat < np.inf and result.verdict == "unreliable"  # a Pareto tail fitted by PSIS
-    assert result.ess < 100
-    assert "unreliable" in str(result) and "200 draws" in str(result)
+    assert result.ess < 500
+    assert "unreliable" in str(result) and "1000 draws" in str(result)
 
 
 def test_threshold_depends_on_the_number_of_draws():
