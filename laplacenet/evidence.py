@@ -197,13 +197,20 @@ def reestimate(net, w_map, X, T, alpha, beta=None, hessian="exact", *, jitter=0.
     Reestimate
         The new ``alpha``, ``beta`` and ``gamma`` (and gamma per group / per output where relevant).
     """
+    X, alpha, beta, stats, posterior = _statistics(net, w_map, X, T, alpha, beta, hessian, jitter, chunk_size,
+                                                   subset, rank, lowrank_hessian, lowrank_diag)
+    return reestimate_from(net, X, alpha, beta, stats, posterior.hessian)
+
+
+def _statistics(net, w_map, X, T, alpha, beta, *options):
+    """The public arguments of :func:`reestimate` validated, and the posterior and :class:`EvidenceStatistics`
+    at ``w_map``: ``(X, alpha, beta, stats, posterior)``."""
     w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
-    structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag, net.n_params)
+    structure, jitter, chunk_size = check_options(*options, n_params=net.n_params)
     check_reestimable(structure, beta)
     H, pieces = data_curvature(net, w, X, T, beta, structure, chunk_size)
     posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size, H=H)
-    return reestimate_at(net, w, X, T, alpha, beta, H, pieces, posterior)
+    return X, alpha, beta, evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior), posterior
 
 
 def check_reestimable(hessian, beta):
@@ -318,13 +325,8 @@ def log_evidence_gradient(net, w_map, X, T, alpha, beta=None, hessian="exact", *
     -------
     EvidenceGradient
     """
-    w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
-    structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag, net.n_params)
-    check_reestimable(structure, beta)
-    H, pieces = data_curvature(net, w, X, T, beta, structure, chunk_size)
-    posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size, H=H)
-    stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior)
+    X, alpha, beta, stats, _ = _statistics(net, w_map, X, T, alpha, beta, hessian, jitter, chunk_size, subset, rank,
+                                           lowrank_hessian, lowrank_diag)
     slope = evidence_slope(X, alpha, beta, stats, net.n_outputs)
     n_alpha = stats.groups.size
     if np.ndim(alpha) == 1:
@@ -386,12 +388,6 @@ def evidence_hessian(net, alpha, beta, stats, posterior):
 def _diagonal(covariance):
     """The variances of a covariance held as a matrix, or already as a vector (a diagonal posterior)."""
     return covariance if covariance.ndim == 1 else np.diag(covariance).copy()
-
-
-def reestimate_at(net, w, X, T, alpha, beta, H, pieces, posterior):
-    """:func:`reestimate` on validated arrays, the data curvature ``H`` and the posterior built from it."""
-    stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior)
-    return reestimate_from(net, X, alpha, beta, stats, posterior.hessian)
 
 
 def reestimate_from(net, X, alpha, beta, stats, hessian):

@@ -239,30 +239,23 @@ def test_gradient_of_the_log_evidence_matches_finite_differences(likelihood, alp
     grad = log_evidence_gradient(net, w, X, T, alpha, beta, **structure)
     evidence = lambda a, b: log_evidence(net, w, X, T, a, b, **structure)
     for g in range(np.size(alpha)):
-        def along_alpha(u, g=g):
-            a = np.array(alpha, dtype=float)
-            if a.ndim:
-                a[g] = a[g] * np.exp(u)
-            else:
-                a = a * np.exp(u)
-            return evidence(a, beta)
-        expected = _five_point(along_alpha, 0.0)
-        got = grad.alpha[g] if np.ndim(alpha) else grad.alpha
-        assert got == pytest.approx(expected, rel=1e-7, abs=1e-9)
+        expected = _five_point(lambda u, g=g: evidence(_scaled(alpha, g, u), beta), 0.0)
+        assert np.ravel(grad.alpha)[g] == pytest.approx(expected, rel=1e-7, abs=1e-9)
     if beta is None:
         assert grad.beta is None
         return
     for k in range(np.size(beta)):
-        def along_beta(u, k=k):
-            b = np.array(beta, dtype=float)
-            if b.ndim:
-                b[k] = b[k] * np.exp(u)
-            else:
-                b = b * np.exp(u)
-            return evidence(alpha, b)
-        expected = _five_point(along_beta, 0.0)
-        got = grad.beta[k] if np.ndim(beta) else grad.beta
-        assert got == pytest.approx(expected, rel=1e-7, abs=1e-9)
+        expected = _five_point(lambda u, k=k: evidence(alpha, _scaled(beta, k, u)), 0.0)
+        assert np.ravel(grad.beta)[k] == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
+def _scaled(value, index, u):
+    """``value`` (a number or a vector) with element ``index`` multiplied by e^u."""
+    if np.ndim(value) == 0:
+        return value * np.exp(u)
+    value = np.array(value, dtype=float)
+    value[index] *= np.exp(u)
+    return value
 
 
 def test_the_gradient_vanishes_at_the_fixed_point_of_re_estimation():
