@@ -328,9 +328,10 @@ def _fixed_point(problem, alpha, beta, w, options, coords):
         except NotPositiveDefiniteError as ex:
             return best, False, f"the posterior after cycle {state.cycle} is not positive definite ({ex})"
         if abs(state.log_evidence - previous) < options.tol:
-            return _better(best, state), True, f"the log evidence changed by less than tol={options.tol:g}"
+            best = state if state.log_evidence >= best.log_evidence and _well_determined(state, problem) else best
+            return best, True, f"the log evidence changed by less than tol={options.tol:g}"
         previous = state.log_evidence
-        if state.log_evidence > best.log_evidence:
+        if state.log_evidence > best.log_evidence and _well_determined(state, problem):
             best, falls = state, 0
         else:
             falls += 1
@@ -338,10 +339,6 @@ def _fixed_point(problem, alpha, beta, w, options, coords):
                 return best, False, (f"the log evidence stayed below its best (cycle {best.cycle}) for "
                                      f"{falls} cycles")
     return best, False, f"cycles={options.cycles} reached"
-
-
-def _better(best, state):
-    return state if state.log_evidence >= best.log_evidence else best
 
 
 def _gradient(problem, alpha, beta, w, options, coords):
@@ -401,10 +398,11 @@ def _secant_update(hess, step, change, fallback):
 
 
 def _well_determined(state, problem):
-    """Every gamma_g > 0 (and gamma < N K): otherwise negative curvature of an exact Hessian, not data, makes
-    ln|A| small, and a rising 'evidence' there is the Laplace approximation failing, not a better model."""
+    """A state that may replace a better-known one: its training converged (the Laplace evidence is taken at a
+    minimum of E), and every gamma_g > 0 (and gamma < N K): otherwise negative curvature of an exact Hessian,
+    not data, makes ln|A| small, and a rising 'evidence' there is the Laplace approximation failing."""
     stats = state.stats
-    if not np.all(stats.gamma_groups > 0.0):
+    if not state.report.converged or not np.all(stats.gamma_groups > 0.0):
         return False
     return stats.residuals is None or stats.gamma < problem.X.shape[0] * problem.net.n_outputs
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import laplacenet as ln
+from laplacenet.evidence import EvidenceStatistics
 from laplacenet.exceptions import EvidenceConvergenceWarning
 from laplacenet.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _Coordinates,
                               _fixed_point, fit_evidence, starting_alpha, starting_beta)
@@ -21,14 +22,16 @@ def _sinusoid(n=30, seed=0, noise_sd=0.1):
 class _ScriptedProblem:
     """Stands in for the loop's problem: every evaluation returns the next scripted log evidence."""
 
-    def __init__(self, evidences):
+    def __init__(self, evidences, trained=None):
         self.evidences = list(evidences)
+        self.trained = [True] * len(self.evidences) if trained is None else list(trained)
         self.history = []
 
     def evaluate(self, alpha, beta, w0, maxiter=None, accepted=True):
         evidence = self.evidences[len(self.history)]
-        report = ln.TrainReport(True, 1, 0.0, 0.0, "")
-        state = _State(alpha, beta, np.array([float(len(self.history))]), report, None, evidence, None,
+        report = ln.TrainReport(self.trained[len(self.history)], 1, 0.0, 0.0, "")
+        stats = EvidenceStatistics(np.zeros(1, dtype=int), np.ones(1), np.ones(1), None, None, None)
+        state = _State(alpha, beta, np.array([float(len(self.history))]), report, None, evidence, stats,
                        len(self.history))
         self.history.append(EvidenceCycle(0, state.cycle, alpha, beta, 1.0, evidence, 0.0, True, accepted))
         return state
@@ -40,8 +43,8 @@ class _ScriptedProblem:
 from laplacenet.hyper import _State  # noqa: E402  (used by the scripted problem above)
 
 
-def _scripted_fixed_point(evidences, **options):
-    problem = _ScriptedProblem(evidences)
+def _scripted_fixed_point(evidences, trained=None, **options):
+    problem = _ScriptedProblem(evidences, trained)
     options = EvidenceOptions(method="fixed_point", **options)
     coords = _Coordinates(1.0, 1.0, np.zeros(1, dtype=np.int64), options.bound)
     best, converged, message = _fixed_point(problem, 1.0, 1.0, np.zeros(1), options, coords)
@@ -60,6 +63,12 @@ def test_a_fall_then_a_recovery_keeps_going_and_ends_at_the_best():
     problem, best, converged, message = _scripted_fixed_point(evidences, patience=2, tol=1e-3)
     assert converged and "changed by less than tol=0.001" in message
     assert best.cycle == 5 and best.log_evidence == evidences[-1]
+
+
+def test_a_state_whose_training_did_not_converge_is_never_kept_over_one_that_did():
+    problem, best, converged, message = _scripted_fixed_point([-10.0, -5.0, -2.0, -6.0, -7.0, -8.0],
+                                                              trained=[True, True, False, True, True, True])
+    assert best.cycle == 1 and best.report.converged  # cycle 2 had the higher evidence at unconverged weights
 
 
 def test_converging_to_a_lower_value_returns_the_earlier_peak():
