@@ -12,6 +12,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._newton import Objective, Outcome, Stopping, newton_cg, newton_decrement, newton_dense
+from ._threads import training_threads
 from ._validation import check_positive_int, check_w
 from .exceptions import ConvergenceWarning
 from .objective import validate_problem
@@ -38,7 +39,9 @@ class TrainReport:
     ----------
     converged : bool
         Whether the kept solution passes the convergence test: the Newton decrement at most ``tol``, or,
-        when ``gtol`` was given (or some alpha is 0), the gradient norm at most ``gtol``.
+        when ``gtol`` was given (or some alpha is 0), the gradient norm at most ``gtol``; and, for the Newton
+        methods, no negative curvature of the Hessian found there (a saddle point is not a minimum): ``'newton'``
+        tests the lowest eigenvalue of the exact Hessian, ``'newton-cg'`` looks for it by a few Lanczos steps.
     n_iter : int
         Iterations of the kept restart (Newton trial steps, or the scipy optimiser's iterations plus any
         Newton polishing steps).
@@ -152,12 +155,13 @@ def train(net, X, T, alpha, beta=None, w0=None, method="auto", *, restarts=1, se
     starts = [np.array(check_w(net, w0, "w0"))] if w0 is not None else []  # a copy: w is returned
     starts += [net.init(base_seed + i) for i in range(len(starts), restarts)]
     minimiser = _MINIMISERS.get(method) or functools.partial(_gradient_method, method=method)
-    runs = [minimiser(obj, w_start, stop) for w_start in starts]
+    with training_threads(method, net.n_params):
+        runs = [minimiser(obj, w_start, stop) for w_start in starts]
     errors = [run.E for run in runs]
     best = int(np.argmin(errors))
     report = _report(runs[best], stop, method, obj, errors, best)
     if warn and not report.converged:
-        warnings.warn(_warning(report, stop), ConvergenceWarning, stacklevel=2)
+        warnings.warn(_warning(report, stop, runs[best]), ConvergenceWarning, stacklevel=2)
     return runs[best].w, report
 
 
@@ -209,7 +213,8 @@ def _gradient_method(obj, w, stop, *, method):
     polish = newton_cg(obj, w, Stopping(stop.tol, stop.gtol, min(POLISH_STEPS, stop.maxiter - n_iter),
                                         stop.by_gradient))
     return Outcome(polish.w, polish.E, polish.g, n_iter + polish.n_iter, polish.decrement,
-                   f"{message}; {polish.n_iter} Newton-CG polishing steps ({polish.message})")
+                   f"{message}; {polish.n_iter} Newton-CG polishing steps ({polish.message})",
+                   polish.negative_curvature)
 
 
 def _decrement_at(obj, w, g):
@@ -221,15 +226,18 @@ def _decrement_at(obj, w, g):
 
 
 def _report(run, stop, method, obj, errors, best):
-    return TrainReport(converged=stop.met(run.g, run.decrement), n_iter=run.n_iter, error=run.E,
+    converged = stop.met(run.g, run.decrement) and not run.negative_curvature
+    return TrainReport(converged=converged, n_iter=run.n_iter, error=run.E,
                        grad_norm=float(np.linalg.norm(run.g)), message=run.message, restart_errors=errors,
                        best_restart=best, decrement=run.decrement, method=method, n_gradients=obj.n_gradients,
                        n_hessians=obj.n_hessians, n_hvps=obj.n_hvps, n_diagonals=obj.n_diagonals)
 
 
-def _warning(report, stop):
+def _warning(report, stop, run):
     test = (f"gradient norm {report.grad_norm:.3g} > gtol {stop.gtol:g}" if stop.by_gradient else
             f"Newton decrement {report.decrement:.3g} > tol {stop.tol:g} (gradient norm {report.grad_norm:.3g})")
+    if run.negative_curvature and stop.met(run.g, run.decrement):
+        test = f"the Hessian has negative curvature at the returned weights (gradient norm {report.grad_norm:.3g})"
     if report.method in _GRADIENT_METHODS:
         remedy = "increase maxiter, or try method='newton' or 'newton-cg'"
     elif report.message.startswith("iteration limit"):

@@ -23,7 +23,8 @@ GROUPED = np.array([0.3, 1.1, 0.6, 2.0, 0.9, 1.4])  # a network with two hidden 
 
 def _problem(likelihood, seed=0):
     net, w, X, T = make_problem(likelihood, hidden=(4, 3), seed=seed)
-    w, _ = ln.train(net, X, T, GROUPED, 2.0, w0=w)  # a minimum, so that the exact Hessian is usable too
+    # a minimum, so that the exact Hessian is usable too (L-BFGS-B's, where gamma < N; Newton finds a lower one)
+    w, _ = ln.train(net, X, T, GROUPED, 2.0, w0=w, method="L-BFGS-B")
     return net, w, X, T
 
 

@@ -180,6 +180,53 @@ def test_warm_start_after_a_change_of_alpha_takes_a_few_newton_steps(method):
     assert report.converged and report.n_iter <= 6
 
 
+# --- saddle points ---------------------------------------------------------------------------------------------
+
+def _saddle(alpha=0.01, beta=100.0):
+    """A stationary point of E that is no minimum: no weight into or out of the two hidden units, the output
+    bias c at its optimum beta sum(t) / (beta N + alpha). In (input weight, bias, output weight) each unit's
+    Hessian block is [[alpha, 0, c_1], [0, alpha, c_2], [c_1, c_2, alpha]], (c_1, c_2) = beta sum_n (c - t_n)
+    (x_n, 1), so lambda_min = alpha - |(c_1, c_2)|, twice."""
+    X, T = _sinusoid()
+    net = ln.MLP([1, 2, 1])
+    c = beta * T.sum() / (beta * len(T) + alpha)
+    w = net.pack([(np.zeros((2, 1)), np.zeros(2)), (np.zeros((1, 2)), np.array([c]))])
+    coupling = beta * np.array([(c - T[:, 0]) @ X[:, 0], (c - T[:, 0]).sum()])
+    return net, w, X, T, alpha, beta, alpha - np.linalg.norm(coupling)
+
+
+def test_the_saddle_is_stationary_with_the_negative_curvature_of_its_closed_form():
+    net, w, X, T, alpha, beta, lowest = _saddle()
+    assert np.linalg.norm(ln.gradient(net, w, X, T, alpha, beta)) <= 1e-10
+    assert lowest < -100
+    np.testing.assert_allclose(np.linalg.eigvalsh(ln.hessian(net, w, X, T, alpha, beta))[:3],
+                               [lowest, lowest, alpha], rtol=1e-10)
+
+
+@pytest.mark.parametrize("gtol", [None, 1e-6])
+@pytest.mark.parametrize("method", NEWTON_METHODS)
+def test_newton_methods_leave_a_saddle_point_for_a_minimum(method, gtol):
+    net, w, X, T, alpha, beta, _ = _saddle()
+    E_saddle = ln.error(net, w, X, T, alpha, beta)
+    w_new, report = ln.train(net, X, T, alpha, beta, w0=w, method=method, gtol=gtol)
+    assert report.converged and report.error < 0.1 * E_saddle
+    assert np.linalg.eigvalsh(ln.hessian(net, w_new, X, T, alpha, beta))[0] > 0
+    if method == "newton":  # at once: its first Hessian already takes it down along the negative curvature
+        _, first = ln.train(net, X, T, alpha, beta, w0=w, method=method, gtol=gtol, maxiter=2, warn=False)
+        assert first.error < E_saddle - 1.0
+
+
+@pytest.mark.parametrize("gtol", [None, 1e3])
+@pytest.mark.parametrize("method", NEWTON_METHODS)
+def test_a_saddle_point_is_never_reported_converged(method, gtol):
+    # with gtol = 1e3 the gradient test holds everywhere near the saddle: only the curvature can refuse it
+    net, w, X, T, alpha, beta, _ = _saddle()
+    with pytest.warns(ln.ConvergenceWarning, match="the Hessian has negative curvature at the returned weights"):
+        w_new, report = ln.train(net, X, T, alpha, beta, w0=w, method=method, gtol=gtol, maxiter=1)
+    assert not report.converged and report.n_iter == 1 and "negative curvature" in report.message
+    assert np.linalg.eigvalsh(ln.hessian(net, w_new, X, T, alpha, beta))[0] < 0
+
+
 # --- reporting and arguments --------------------------------------------------------------------------------
 
 def test_non_convergence_is_reported_not_silent():
