@@ -21,6 +21,7 @@ import numpy as np
 
 from ._chunks import is_dask_array
 from ._scaling import Scaling, fit_scaling, identity_scaling
+from ._threads import blas_threads_for
 from ._validation import check_data, check_positive_int, check_X
 from .evidence import posterior_evidence_terms
 from .exceptions import NotFittedError
@@ -135,14 +136,15 @@ class _BayesianMLP:
         beta = getattr(self, "beta", None)
         structure = dict(subset=self.subset, rank=self.rank, lowrank_hessian=self.lowrank_hessian,
                          lowrank_diag=self.lowrank_diag)
-        if self.reestimate:
-            result = fit_evidence(net, X, T, self.alpha, beta, self.hessian, options=self.evidence, cycles=self.cycles,
-                                  tol=self.tol, restarts=restarts, seed=self.seed, train_kwargs=self.train_kwargs,
-                                  callback=reported, **structure)
-            runs, best = result.restarts, result.best_restart
-        else:
-            runs = self._fixed_runs(net, X, T, beta, restarts, structure, reported)
-            best = int(np.argmax([run.log_evidence for run in runs]))
+        with blas_threads_for(net.n_params):
+            if self.reestimate:
+                result = fit_evidence(net, X, T, self.alpha, beta, self.hessian, options=self.evidence,
+                                      cycles=self.cycles, tol=self.tol, restarts=restarts, seed=self.seed,
+                                      train_kwargs=self.train_kwargs, callback=reported, **structure)
+                runs, best = result.restarts, result.best_restart
+            else:
+                runs = self._fixed_runs(net, X, T, beta, restarts, structure, reported)
+                best = int(np.argmax([run.log_evidence for run in runs]))
         runs = [scaling.run(run, N) for run in runs]
         kept = runs[best]
         self.net_, self.w_, self.posterior_ = net, kept.w, kept.posterior
@@ -318,7 +320,8 @@ class BayesianMLPRegressor(_BayesianMLP):
         """Predictive mean ``(N,)`` or ``(N, K)``, and with ``return_std`` its standard deviation (5.173),
         noise included; lazy dask arrays for a dask ``X`` (``dask.compute(mean, std)`` computes both at once)."""
         scaling = self.scaling_
-        mean, variance = self.posterior_.predict(self._check_X(X))
+        with blas_threads_for(self.net_.n_params):
+            mean, variance = self.posterior_.predict(self._check_X(X))
         mean, variance = scaling.means(mean), scaling.variances(variance)
         if self._y_ndim == 1:
             mean, variance = mean[:, 0], variance[:, 0]
@@ -405,7 +408,8 @@ class BayesianMLPClassifier(_BayesianMLP):
         """Moderated class probabilities ``(N, C)`` (PRML 5.190; generalised probit for several classes); a lazy
         dask array for a dask ``X``."""
         X = self._check_X(X)
-        prob, _ = self.posterior_.predict(X)
+        with blas_threads_for(self.net_.n_params):
+            prob, _ = self.posterior_.predict(X)
         return np.hstack([1.0 - prob, prob]) if self.classes_.size == 2 else prob
 
     def predict(self, X):
