@@ -11,9 +11,9 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 # matplotlib<3.11: arviz-plots 0.8 (the newest on Python 3.11) reads matplotlib.style.core at import, which
 # matplotlib 3.11 no longer binds (arviz-devs/arviz-plots#500). h5py: h5netcdf >= 1.8 no longer requires it,
-# and writing netCDF needs it.
+# and writing netCDF needs it. The other runtime dependencies of pyproject.toml are listed by hand: keep them in step.
 "$venv/bin/python" -m pip install -q "arviz-base>=0.8" "arviz-stats>=0.8" "arviz-plots>=0.8" \
-    h5netcdf h5py "matplotlib<3.11" numpy scipy pandas tqdm pytest hypothesis
+    h5netcdf h5py "matplotlib<3.11" numpy scipy pandas tqdm threadpoolctl pytest hypothesis
 "$venv/bin/python" -m pip install -q --no-deps -e .
 
 if "$venv/bin/python" -c "import arviz" 2>/dev/null; then
