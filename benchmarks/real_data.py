@@ -11,7 +11,8 @@ laplacenet (and its MAP output) only. Regression metrics are always in standardi
 mean and sd), so that variants and methods compare.
 
 Methods: ``laplacenet`` (the estimator's defaults but hidden and ``seed=split``, with ``--ln-kwargs``; one set
-of rows per ``--config``), ``map`` (the same fit's MAP network, :func:`map_prediction`), ``linear``
+of rows per ``--config``; for classification also ``laplacenet/bridge`` and ``laplacenet/linear_mc``, the
+other predictives of the same fit), ``map`` (the same fit's MAP network, :func:`map_prediction`), ``linear``
 (``BayesianRidge`` / ``LogisticRegression(max_iter=5000)``), ``lt-full`` and ``lt-last`` (laplace-torch 0.3,
 when torch and laplace-torch import: :func:`torch_map`, :func:`laplace_torch_method`). BLAS, OpenMP and torch
 run single-threaded unless ``--threads`` says otherwise.
@@ -57,6 +58,7 @@ from _common import laplace_torch, minimise_torch, write_json_atomically  # noqa
 
 LEVELS = (50, 90, 95)                 # central predictive intervals (%) whose coverage is reported
 LT_GTOL, LT_MAXITER = 1e-6, 20000     # torch MAP: ||grad E|| bound and L-BFGS-B iterations (laplacenet's train)
+PREDICTIVES = ("bridge", "linear_mc")  # classification rows laplacenet/<method> beside the default predictive
 LT_STRUCTURES = {"lt-full": {"subset_of_weights": "all", "hessian_structure": "full"}, "lt-last": {}}
 
 
@@ -174,7 +176,8 @@ def laplacenet_method(X_train, y_train, X_test, task, hidden, seed, kwargs):
             "train_converged": bool(est.history_[-1].train_converged) if est.history_ else None,
             "warnings_training": training, "warnings_evidence": evidence,
             "warnings_other": len(caught) - training - evidence,
-            "warning_messages": sorted({str(w.message)[:200] for w in caught})[:5], "W": est.net_.n_params}
+            "warning_messages": sorted({str(w.message)[:200] for w in caught})[:5], "W": est.net_.n_params,
+            "hidden_chosen": list(getattr(est, "hidden_", est.net_.sizes[1:-1]))}
     map_info = {"W": est.net_.n_params}
     if task == "regression":
         info["beta"] = np.ravel(est.beta_).tolist()
@@ -183,7 +186,14 @@ def laplacenet_method(X_train, y_train, X_test, task, hidden, seed, kwargs):
         map_result = (map_prediction(est, X_test, task), map_info)
     except RuntimeError as error:
         map_result = error
-    return {"laplacenet": (pred, info), "map": map_result}
+    results = {"laplacenet": (pred, info), "map": map_result}
+    if task == "classification":  # the other predictives of the same fit (not timed: they reuse it)
+        for method in PREDICTIVES:
+            try:
+                results[f"laplacenet/{method}"] = (est.predict_proba(X_test, method=method), map_info)
+            except TypeError as error:  # an estimator without predict_proba(method=)
+                results[f"laplacenet/{method}"] = error
+    return results
 
 
 def linear_method(X_train, y_train, X_test, task, hidden, seed):
@@ -323,7 +333,8 @@ def families(opts):
     """``(function, {its result key: row label}, runs on raw data)`` per selected method family."""
     out = []
     for name, kwargs in opts.configs:
-        names = {m: f"{m}[{name}]" if name else m for m in ("laplacenet", "map") if m in opts.methods}
+        kinds = ("laplacenet", "map", *(f"laplacenet/{m}" for m in PREDICTIVES))
+        names = {m: f"{m}[{name}]" if name else m for m in kinds if m.split("/")[0] in opts.methods}
         if names:
             out.append((functools.partial(laplacenet_method, kwargs=kwargs), names, True))
     if "linear" in opts.methods:
@@ -348,6 +359,8 @@ def run_one(fn, names, data, task, hidden, base):
         return [_error_row(base, label, error) for label in names.values()]
     rows = []
     for key, label in names.items():
+        if key not in results:  # e.g. the classification-only predictives on a regression table
+            continue
         if isinstance(results[key], Exception):
             rows.append(_error_row(base, label, results[key]))
             continue
@@ -387,7 +400,10 @@ def run(opts):
                     "N": data[0].shape[0], "N_test": data[2].shape[0], "D": X.shape[1]}
             for fn, names, on_raw in families(opts):
                 if on_raw or variant != "raw":
-                    new = run_one(fn, names, data, task, (hidden,), {**base, "load": os.getloadavg()[0]})
+                    if hidden == "auto" and fn is not linear_method and not names.get("laplacenet"):
+                        continue  # laplace-torch needs widths
+                    widths = hidden if hidden == "auto" else ((hidden,) if hidden else ())
+                    new = run_one(fn, names, data, task, widths, {**base, "load": os.getloadavg()[0]})
                     rows += new
                     write_json_atomically(opts.out, {"meta": meta, "rows": rows})
                     for row in new:
@@ -447,7 +463,8 @@ DIAGNOSTICS = [
 
 
 def _method_rank(method):
-    return ["laplacenet", "map", "linear", *LT_STRUCTURES, method.split("[")[0]].index(method.split("[")[0]), method
+    kind = method.split("[")[0].split("/")[0]
+    return ["laplacenet", "map", "linear", *LT_STRUCTURES, kind].index(kind), method
 
 
 def print_tables(rows):
@@ -456,7 +473,10 @@ def print_tables(rows):
     for row in rows:
         groups[row["dataset"], tuple(row["hidden"])].append(row)
     order = list(DATASETS)
-    for dataset, hidden in sorted(groups, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k)):
+    def rank(key):  # data set order, then widths ('auto' last)
+        return order.index(key[0]) if key[0] in order else len(order), [(isinstance(h, str), str(h).zfill(6))
+                                                                         for h in key[1]]
+    for dataset, hidden in sorted(groups, key=rank):
         group = groups[dataset, hidden]
         first, columns = group[0], COLUMNS[group[0]["task"]] + DIAGNOSTICS
         print(f"\n### {dataset}, hidden {hidden} ({first['task']}, N = {first['N']} train / {first['N_test']} "
@@ -479,6 +499,43 @@ def print_tables(rows):
           + ", ".join(f"{m} {t:.1f}" for m, t in sorted(totals.items(), key=lambda kv: _method_rank(kv[0]))))
 
 
+def print_auto_agreement(rows):
+    """``hidden='auto'`` against the held-out NLL of the candidates it chose from (rows of hidden 0, 1, 2, ...)."""
+    auto = [r for r in rows if r["hidden"] == ["auto"] and r["method"] == "laplacenet" and "error" not in r]
+    if not auto:
+        return
+    print("\n### hidden='auto' against the held-out test NLL of its candidates\n")
+    print("| data | splits | auto NLL | best candidate (by mean test NLL) | its NLL | within 1 SE | chosen = the "
+          "split's best | chosen widths |")
+    print("| --- | ---: | ---: | --- | ---: | --- | ---: | --- |")
+    for dataset in [d for d in DATASETS if any(r["dataset"] == d for r in auto)]:
+        mine = {r["split"]: r for r in auto if r["dataset"] == dataset and r["variant"] == "standardized"}
+        candidates = defaultdict(dict)
+        for r in rows:
+            if (r["dataset"] == dataset and r["method"] == "laplacenet" and r["variant"] == "standardized"
+                    and r["hidden"] != ["auto"] and "error" not in r and r["split"] in mine):
+                candidates[r["hidden"][0]][r["split"]] = r["nll"]
+        complete = {h: v for h, v in candidates.items() if set(v) == set(mine)}
+        if not complete or not mine:
+            continue
+        splits = sorted(mine)
+        best_h = min(complete, key=lambda h: np.mean(list(complete[h].values())))
+        auto_nll = np.array([mine[s]["nll"] for s in splits])
+        best_nll = np.array([complete[best_h][s] for s in splits])
+        diff = auto_nll - best_nll
+        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+        agree = sum(_widths(mine[s]["hidden_chosen"]) == min(complete, key=lambda h: complete[h][s]) for s in splits)
+        chosen = ", ".join(sorted({str(_widths(mine[s]["hidden_chosen"])) for s in splits}))
+        print(f"| {dataset} | {len(splits)} | {_mean_se(auto_nll)} | {best_h} | {_mean_se(best_nll)} | "
+              f"{'yes' if diff.mean() <= se else 'no'} (Δ {diff.mean():.3g} ± {se:.2g}) | {agree}/{len(splits)} | "
+              f"{chosen} |")
+
+
+def _widths(hidden):
+    """A chosen architecture as the harness's ``--hidden`` value: 0 for none, the width of one layer."""
+    return hidden[0] if len(hidden) == 1 else (0 if not hidden else tuple(hidden))
+
+
 def load_rows(paths):
     """The rows of saved runs; a later file's row replaces an earlier one with the same key."""
     rows = {}
@@ -490,10 +547,24 @@ def load_rows(paths):
 
 
 # ---------------------------------------------------------------- command line
+def _hidden_option(text):
+    if text == "auto":
+        return text
+    try:
+        width = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a width (0 for none) or 'auto'; got {text!r}") from None
+    if width < 0:
+        raise argparse.ArgumentTypeError(f"a width (0 for none) or 'auto'; got {text!r}")
+    return width
+
+
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=5, help="random 80/20 splits, seeds 0 .. S-1")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[20, 50], help="widths of the one hidden layer")
+    parser.add_argument("--hidden", type=_hidden_option, nargs="+", default=[20, 50],
+                        help="widths of the one hidden layer (0: none), or 'auto' (the estimators' choice by the "
+                             "evidence; run beside 0 1 2 4 8 16 for the agreement table)")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--variant", nargs="+", default=["standardized", "raw"], choices=["standardized", "raw"])
     parser.add_argument("--methods", nargs="+", choices=["laplacenet", "map", "linear", *LT_STRUCTURES],
@@ -534,11 +605,14 @@ def parse(argv=None):
 def main():
     opts = parse()
     if opts.summarize:
-        print_tables(load_rows(opts.summarize))
+        rows = load_rows(opts.summarize)
+        print_tables(rows)
+        print_auto_agreement(rows)
         return
     start = time.perf_counter()
     rows = run(opts)
     print_tables(rows)
+    print_auto_agreement(rows)
     print(f"\n{len(rows)} rows in {opts.out}; wall time {time.perf_counter() - start:.0f} s")
 
 

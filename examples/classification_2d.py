@@ -45,9 +45,19 @@ def run(n=40, seed=0):
     model = ln.BayesianMLPClassifier(hidden=6, alpha=0.1, restarts=2, seed=seed, cycles=30, tol=1e-4).fit(X, y)
     far = np.array([[4.0, -4.0], [-4.0, 4.0]])
     return {"X": X, "y": y, "X_test": X_test, "y_test": y_test, "model": model, "far": far,
-            "far_map": model.net_.forward(model.w_, far)[:, 0], "far_moderated": model.predict_proba(far)[:, 1],
-            "map": scores(model.net_.forward(model.w_, X_test)[:, 0], y_test),
-            "moderated": scores(model.predict_proba(X_test)[:, 1], y_test)}
+            "far_map": map_probability(model, far), "far_moderated": moderated_probability(model, far),
+            "map": scores(map_probability(model, X_test), y_test),
+            "moderated": scores(moderated_probability(model, X_test), y_test)}
+
+
+def map_probability(model, X):
+    """``y(x, w_MAP)``: the MAP network's probability of class 1 (on the inputs standardised as in the fit)."""
+    return model.net_.forward(model.w_, (X - model.x_mean_) / model.x_scale_)[:, 0]
+
+
+def moderated_probability(model, X):
+    """The moderated output ``sigma(kappa(sigma_a^2) a_MAP)`` (PRML 5.190) of class 1."""
+    return model.predict_proba(X, method="linear")[:, 1]
 
 
 def main():

@@ -14,7 +14,8 @@ from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from .evidence import EvidenceGradient, EvidenceTerms, Reestimate, log_evidence, log_evidence_gradient, reestimate
 from .hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, fit_evidence
 from .diagnostics import LaplaceDiagnostic, diagnose
-from .exceptions import ConvergenceWarning, EvidenceConvergenceWarning, NotFittedError, NotPositiveDefiniteError
+from .exceptions import (ConvergenceWarning, EvidenceConvergenceWarning, NonFiniteError, NotFittedError,
+                         NotPositiveDefiniteError)
 from .io import load, save
 from .laplace import LaplacePosterior, laplace
 from .posteriors import KroneckerPrecision, LowRankPrecision
@@ -37,5 +38,6 @@ __all__ = [
     "BayesianMLPRegressor", "BayesianMLPClassifier", "save", "load", "to_inference_data", "diagnose",
     "LaplaceDiagnostic",
     # warnings and errors
-    "ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError", "NotFittedError",
+    "ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError", "NonFiniteError",
+    "NotFittedError",
 ]

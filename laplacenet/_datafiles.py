@@ -54,16 +54,23 @@ def _array_data(path, arrays, targets):
     X = numeric(arrays["X"], f"array X of {path!r}", _FEATURE_HINT)
     if X.ndim != 2:
         raise ValueError(f"array X of {path!r} must be 2-D (rows by features); got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"DATA {path!r} is empty: its array X has no rows")
     return Data(X, None if name is None else arrays[name], None, None)
 
 
 def _table(path, arrays):
-    """A CSV file, or the 1-D arrays of an NPZ file, as a pandas DataFrame."""
+    """A CSV file, or the 1-D arrays of an NPZ file, as a pandas DataFrame.
+
+    Spaces after the commas of a CSV file are not part of the names and values (``x, y`` has columns x and y).
+    """
     import pandas as pd
     if arrays is None:
         try:
-            return pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as ex:
+            return pd.read_csv(path, skipinitialspace=True)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"DATA {path!r} is empty: no header row and no data rows") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as ex:
             raise ValueError(f"DATA {path!r} is not a readable CSV file: {ex}") from None
     shapes = {name: a.shape for name, a in arrays.items()}
     if not arrays or any(len(shape) != 1 for shape in shapes.values()) or len(set(shapes.values())) != 1:
@@ -72,11 +79,14 @@ def _table(path, arrays):
 
 
 def _table_data(path, table, targets, features):
-    table.columns = columns = [str(c) for c in table.columns]
+    table.columns = columns = [str(c).strip() for c in table.columns]
+    if len(table) == 0:
+        raise ValueError(f"DATA {path!r} is empty: it has a header row ({', '.join(map(repr, columns))}) but no "
+                         f"data rows")
     missing = [c for c in (targets or []) + (features or []) if c not in columns]
     if missing:
         raise ValueError(f"DATA {path!r} has no column {', '.join(map(repr, missing))} (its columns: "
-                         f"{', '.join(columns)})")
+                         f"{', '.join(map(repr, columns))})")
     features = features or [c for c in columns if c not in (targets or [])]
     if not features:
         raise ValueError(f"DATA {path!r} has no feature columns besides the target(s) {targets}")

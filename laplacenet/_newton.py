@@ -213,6 +213,7 @@ def newton_dense(obj, w, stop):
             return _finish(obj, w, E, g, n_iter, decrement, reason + _where(model.negative), precondition,
                            model.negative_curvature)
         w, E, g, region = step.w, step.E, step.g, step.region
+        del model, precondition  # so that the next Hessian is formed without this one's H and factor alive
 
 
 def _where(lowest):
@@ -308,9 +309,12 @@ def _floor(H):
 
 
 def _cholesky(A, shift=0.0):
-    """Lower Cholesky factor of A + shift I, or None when that is not positive definite."""
+    """Lower Cholesky factor of A + shift I, or None when that is not positive definite; one W x W copy of A,
+    shifted and factored in place."""
+    B = np.array(A, order="F")
+    B[np.diag_indices_from(B)] += shift
     try:
-        return cholesky(A + shift * np.eye(A.shape[0]) if shift else A, lower=True, check_finite=False)
+        return cholesky(B, lower=True, overwrite_a=True, check_finite=False)
     except LinAlgError:
         return None
 

@@ -4,9 +4,39 @@ import numbers
 import numpy as np
 
 from ._chunks import is_dask_array
+from ._dense import count_non_finite
+from .exceptions import NonFiniteError
 
 __all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int",
-           "canonical_targets"]
+           "check_chunk_size", "check_seed", "canonical_targets", "refuse_complex", "check_finite_result",
+           "SCALE_REMEDY"]
+
+#: what to do when a quantity computed from valid arguments overflows
+SCALE_REMEDY = ("Rescale the problem: standardise the inputs X (and the targets of a regression), use a smaller "
+                "beta, or start from smaller weights.")
+
+
+def _float_array(value, name, expected):
+    """``value`` as a float64 array; a complex one is refused before the cast, which would drop its imaginary part."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {expected}; it could not be converted to an array") from None
+    refuse_complex(a, name)
+    try:
+        return np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {expected}; it could not be converted to float") from None
+
+
+def refuse_complex(value, name):
+    """A ValueError naming ``name`` when ``value`` (an array, a dask array or a sequence) is complex."""
+    try:
+        complex_ = np.iscomplexobj(value)
+    except (TypeError, ValueError):  # not convertible: the caller's own conversion says so
+        return
+    if complex_:
+        raise ValueError(f"{name} must be real numbers; got complex values")
 
 
 def check_X(X, n_inputs=None, name="X"):
@@ -17,11 +47,9 @@ def check_X(X, n_inputs=None, name="X"):
     """
     if is_dask_array(X):
         from ._dask import check_dask_X
+        refuse_complex(X, name)
         return check_dask_X(X, n_inputs, name)
-    try:
-        X = np.asarray(X, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 2-D array of numbers; it could not be converted to float") from None
+    X = _float_array(X, name, "a 2-D array of numbers")
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (N, D); got {X.ndim}-D with shape {X.shape}")
     if X.shape[0] == 0:
@@ -41,6 +69,8 @@ def check_data(net, X, T, name_X="X", name_T="T"):
     """
     if is_dask_array(X) or is_dask_array(T):
         from ._dask import check_dask_data
+        refuse_complex(X, name_X)
+        refuse_complex(T, name_T)
         return check_dask_data(net, X, T, name_X, name_T)
     X = check_X(X, net.n_inputs, name_X)
     if T is None:
@@ -52,7 +82,8 @@ def check_data(net, X, T, name_X="X", name_T="T"):
 
 
 def canonical_targets(check_targets, T, n_outputs, name_T="T"):
-    """``check_targets(T, n_outputs)`` (a likelihood's), its error messages naming ``name_T``."""
+    """``check_targets(T, n_outputs)`` (a likelihood's), its error messages naming ``name_T``; complex T is refused."""
+    refuse_complex(T, name_T)
     try:
         return check_targets(T, n_outputs)
     except ValueError as ex:
@@ -62,10 +93,7 @@ def canonical_targets(check_targets, T, n_outputs, name_T="T"):
 
 def check_w(net, w, name="w"):
     """``w`` as a finite float64 vector of length ``net.n_params``."""
-    try:
-        w = np.asarray(w, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a vector of {net.n_params} numbers") from None
+    w = _float_array(w, name, f"a vector of {net.n_params} numbers")
     if w.shape != (net.n_params,):
         raise ValueError(f"{name} must be a vector of length {net.n_params} for {net!r}; got shape {w.shape}")
     if not np.all(np.isfinite(w)):
@@ -83,10 +111,7 @@ def check_alpha(net, alpha, allow_zero=True, name="alpha"):
     if isinstance(alpha, (bool, np.bool_)) or alpha is None:
         raise ValueError(f"{name} must be a {bound} finite number or {net.n_groups} of them (one per prior "
                          f"group {net.group_names}); got {alpha!r}")
-    try:
-        a = np.asarray(alpha, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a {bound} finite number or {net.n_groups} of them; got {alpha!r}") from None
+    a = _float_array(alpha, name, f"a {bound} finite number or {net.n_groups} of them")
     if a.ndim == 1 and a.shape[0] == 1:
         a = a[0]
     if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != net.n_groups):
@@ -109,10 +134,7 @@ def check_beta(net, beta, name="beta"):
     if isinstance(beta, (bool, np.bool_)) or beta is None:
         raise ValueError(f"{name} must be a positive finite number (or {K} of them, one per output) for a "
                          f"Gaussian likelihood; got {beta!r}")
-    try:
-        b = np.asarray(beta, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive finite number; got {beta!r}") from None
+    b = _float_array(beta, name, f"a positive finite number or {K} of them")
     if b.ndim == 1 and b.shape[0] == 1:
         b = b[0]
     if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != K):
@@ -127,3 +149,32 @@ def check_positive_int(value, name, minimum=1):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
+
+
+def check_chunk_size(chunk_size, name="chunk_size"):
+    """Rows of data per chunk: None (each route sizes its own chunks) or an integer >= 1."""
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
+        raise ValueError(f"{name} must be an integer >= 1 (rows of data per chunk) or None; got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def check_seed(seed, name="seed"):
+    """A random seed: None or a non-negative integer (restarts add their index to it)."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{name} must be None or a non-negative integer; got {seed!r}")
+    return int(seed)
+
+
+def check_finite_result(value, what, remedy=SCALE_REMEDY):
+    """``value`` (a number or an array) unchanged when every entry is finite, else a :class:`NonFiniteError`
+    saying ``what`` overflowed and what to do. O(size), in blocks: no mask as large as the array."""
+    a = np.asarray(value)
+    bad = count_non_finite(a)
+    if bad:
+        raise NonFiniteError(f"{what} is not finite ({bad} of its {a.size} values are inf or NaN): float64 "
+                             f"overflowed. {remedy}")
+    return value

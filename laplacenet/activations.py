@@ -52,6 +52,10 @@ def _softplus_d2h(a, z):
     return s * (1.0 - s)
 
 
+def _identity(a):
+    return a.copy()
+
+
 def _relu(a):
     return np.maximum(a, 0.0)
 
@@ -74,7 +78,7 @@ ACTIVATIONS = {
     "softplus": Activation("softplus", _softplus, _softplus_dh, _softplus_d2h),
     # h'' of relu is 0 almost everywhere; at a = 0 exactly the kink is not differentiable.
     "relu": Activation("relu", _relu, _relu_dh, _zeros),
-    "identity": Activation("identity", lambda a: a.copy(), _ones, _zeros),
+    "identity": Activation("identity", _identity, _ones, _zeros),
 }
 
 

@@ -12,13 +12,15 @@ import numpy as np
 from scipy.special import expit, softmax
 
 from ._chunks import chunk_slices
+from ._fingerprint import Fingerprint, differences
 from ._validation import check_data, check_positive_int
 from ._version import __version__
 from .curvature.backprop import forward_pass
 from .curvature.jacobian import row_jacobians
 from .curvature.outer import jacobian_chunk_rows
-from .diagnostics import (MIN_DRAWS, arviz_generation, draw_chunk_rows, importance_diagnostic, log_posterior,
-                          log_prior_kernel, log_q, pointwise_nll, sampled_activations)
+from .diagnostics import (MIN_DRAWS, arviz_generation, draw_chunk_rows, importance_diagnostic,
+                          linearised_log_posterior, log_posterior, log_prior_kernel, log_q, pointwise_nll,
+                          sampled_activations)
 from .evidence import posterior_evidence_terms
 from .exceptions import NotFittedError
 from .laplace import LaplacePosterior
@@ -30,7 +32,8 @@ SAMPLING_NOTE = ("independent draws from the Laplace Gaussian N(w_MAP, A^-1) (PR
                  "the 'chains' are equal groups of independent draws")
 
 
-def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=None, *, method="linear_mc"):
+def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=None, *, method="linear_mc",
+                      feature_names=None, classes=None):
     """The Laplace posterior, its predictive and the data as an ArviZ container.
 
     The weight draws are ``chains * draws`` INDEPENDENT draws from the Laplace Gaussian N(w_MAP, A^-1)
@@ -41,11 +44,14 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
     Parameters
     ----------
     posterior_or_estimator : LaplacePosterior, or a fitted BayesianMLPRegressor / BayesianMLPClassifier
-    X : (N, D) array
-        Inputs, usually the training inputs.
-    y : array
-        Targets for ``X``: as for :func:`laplacenet.error` with a posterior; as given to ``fit`` (class labels
-        for a classifier) with an estimator.
+    X : (N, D) array or pandas.DataFrame
+        Inputs: the training inputs for leave-one-out (``log_likelihood`` on other data is a test-set score, and
+        a warning says so). A DataFrame's columns name the ``input`` coordinates.
+    y : array, pandas.Series or pandas.DataFrame
+        Targets for ``X``: with an estimator as given to ``fit`` (class labels of any type for a classifier);
+        with a posterior as for :func:`laplacenet.error` (class labels 0..C-1, or one-hot), or labels of
+        ``classes``. The columns of a regression's DataFrame (or a Series' name) name the ``output``
+        coordinates.
     draws, chains : int
         Draws per chain and number of chains; at least 25 draws in all (for PSIS).
     seed : int or numpy.random.Generator, optional
@@ -59,6 +65,13 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
         reports. ``'mc'``: the network itself at each draw, ``a(x, w_s)``. Sampled networks far from w_MAP
         can fit the data very badly where the Gaussian is wider than the posterior, and then PSIS-LOO of
         ``'mc'`` is dominated by them. The two coincide for a network without hidden layers.
+    feature_names : sequence of D str, optional
+        Coordinates of the ``input`` dimension; by default the columns of a DataFrame ``X``, else the
+        estimator's ``feature_names_in_`` when it has them, else 0..D-1.
+    classes : sequence of C labels, optional
+        With a posterior of a classifier: the label of each class in the order of the network's outputs (for a
+        logistic output, the label of target 0, then that of target 1, whose probability it gives), so that
+        ``y`` may hold them. An estimator has its own ``classes_``.
 
     Returns
     -------
@@ -68,11 +81,12 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
 
         * ``posterior``: per layer l, ``W{l}`` with dims ``(chain, draw, <units of l>, <units of l-1>)`` and
           ``b{l}`` with ``(chain, draw, <units of l>)``; the unit dims are ``input``, ``hidden1``, ...,
-          ``output``, with integer coordinates.
+          ``output``. ``input`` has the feature names as coordinates (see ``feature_names``); ``output`` the
+          class labels of a softmax output, the label whose probability a logistic output gives (the second
+          class), or a regression's target names (see ``y``); the hidden units and unnamed ones 0, 1, ....
         * ``posterior_predictive``: ``y`` drawn from the likelihood at each weight draw: the output plus
-          Gaussian noise of precision beta, or class labels (0..C-1, the index into ``classes_``) drawn from
-          the output probabilities. Dims ``(chain, draw, obs)``, plus ``output`` for several regression
-          outputs.
+          Gaussian noise of precision beta, or class labels (as in ``observed_data``) drawn from the output
+          probabilities. Dims ``(chain, draw, obs)``, plus ``output`` for several regression outputs.
         * ``log_likelihood``: ``y`` with dims ``(chain, draw, obs)``: ``ln p(t_n | x_n, w_s)`` of each pattern
           (its outputs together), normalised (the Gaussian's ``1/2 ln beta - 1/2 ln 2 pi`` included).
         * ``sample_stats``: ``log_p`` = -E(w_s), the unnormalised log posterior (PRML 5.165) of the model
@@ -80,16 +94,30 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
           ``log_q`` = ln N(w_s | w_MAP, A^-1), per draw. With the arviz 1.x API,
           ``arviz_stats.loo_approximate_posterior(data, data.sample_stats.log_p, data.sample_stats.log_q)``
           corrects PSIS-LOO for the approximation (Magnusson et al. 2019).
-        * ``observed_data``: ``y`` (class labels as 0..C-1); ``constant_data``: ``X``, dims ``(obs, input)``.
+        * ``observed_data``: ``y`` as given: an estimator's class labels as given to ``fit`` (strings stay
+          strings), a posterior's as 0..C-1 or the labels of ``classes``; ``constant_data``: ``X``, dims
+          ``(obs, input)``.
 
         The attrs of the ``posterior`` group and of the container hold alpha, beta (regression), gamma, the
         log evidence, the Hessian route and ``subset``, the network, ``method``, the sampling note and the
         PSIS diagnostic of the Gaussian against the network's true posterior whatever ``method``
-        (``pareto_khat``, ``pareto_khat_threshold``, ``importance_ess``, ``laplace_verdict``).
+        (``pareto_khat``, ``pareto_khat_threshold``, ``importance_ess``, ``laplace_verdict``) and against the
+        posterior of the network linearised about w_MAP, the one ``predict`` integrates
+        (``linearised_pareto_khat``, ``linearised_importance_ess``, ``linearised_verdict``; see
+        :func:`laplacenet.diagnose`), and the class labels (``classes``).
+
+    Warns
+    -----
+    UserWarning
+        When ``X``, ``y`` are not the data the posterior was built on (another number of rows, or, for an
+        estimator fitted in memory or with ``standardize``, other column means): PSIS-LOO needs the training
+        data.
     """
     posterior, fitted = _resolve(posterior_or_estimator)
     net = posterior.net
-    X_shown, T_shown = check_data(net, X, y if fitted is None else fitted._encoded_targets(y), "X", "y")
+    labels = _class_labels(net, fitted, classes)
+    X_shown, T_shown = _checked_data(net, fitted, X, y, classes, labels)
+    coords = _unit_coordinates(net, fitted, X, y, feature_names, labels)
     X, T = (X_shown, T_shown) if fitted is None else fitted.posterior_data(X, y)
     scaling = None if fitted is None else fitted.scaling_
     if method not in _ACTIVATIONS:
@@ -100,20 +128,23 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
     if S < MIN_DRAWS:
         raise ValueError(f"chains * draws must be at least {MIN_DRAWS} (PSIS fits a Pareto tail to the largest "
                          f"S/5 importance ratios); got {chains} * {draws} = {S}")
+    _warn_if_not_training_data(posterior, fitted, X_shown, T_shown)
     rng = np.random.default_rng(seed)
     samples = posterior.sample(S, rng)
     nll, predictive = _pointwise(posterior, samples, X, T, rng, _ACTIVATIONS[method])
     log_p = -(nll.sum(axis=1) + log_prior_kernel(posterior, samples))  # -E(w_s), PRML (5.165)
     log_q_values = log_q(posterior, samples)
     true_log_p = log_p if method == "mc" else log_posterior(posterior, samples, X, T)
-    attrs = _metadata(posterior, fitted, X, T, importance_diagnostic(true_log_p, log_q_values, samples))
+    glm_log_p = log_p if method == "linear_mc" else linearised_log_posterior(posterior, samples, X, T)
+    attrs = _metadata(posterior, fitted, X, T, importance_diagnostic(true_log_p, log_q_values, samples),
+                      importance_diagnostic(glm_log_p, log_q_values, samples), labels)
     attrs["method"] = method
     log_lik = _log_likelihood_constant(net, posterior.beta) - nll
     if scaling is not None and scaling.y_scale is not None:  # densities and draws of t in the user's units
         log_lik += scaling.log_jacobian(1)
         predictive = scaling.means(predictive)
     groups = _groups(net, samples, log_lik, predictive, {"log_p": log_p, "log_q": log_q_values}, X_shown, T_shown,
-                     (chains, draws))
+                     (chains, draws), coords, labels)
     groups["posterior"].attrs.update(attrs)
     return _container(groups, attrs)
 
@@ -184,6 +215,108 @@ def _resolve(source):
                      f"BayesianMLPClassifier; got {type(source).__name__}")
 
 
+def _class_labels(net, fitted, classes):
+    """The labels ``(C,)`` of the classes in the order of the network's outputs, or None for a regression."""
+    if fitted is not None:
+        if classes is not None:
+            raise ValueError(f"classes applies to a LaplacePosterior; a fitted {type(fitted).__name__} has its own "
+                             f"classes_")
+        return getattr(fitted, "classes_", None)
+    if net.likelihood.uses_beta:
+        if classes is not None:
+            raise ValueError(f"classes applies to the posterior of a classifier; this one has a "
+                             f"{net.likelihood.name!r} likelihood")
+        return None
+    n_classes = 2 if net.likelihood.name == "bernoulli" else net.n_outputs
+    if classes is None:
+        return np.arange(n_classes)
+    labels = np.asarray(classes)
+    if labels.ndim != 1 or labels.size != n_classes or np.unique(labels).size != n_classes:
+        raise ValueError(f"classes must be {n_classes} distinct labels, one per class in the order of the "
+                         f"network's outputs; got {classes!r}")
+    return labels
+
+
+def _checked_data(net, fitted, X, y, classes, labels):
+    """``X (N, D)`` and ``T (N, K)`` validated, in the user's units (class labels encoded)."""
+    if fitted is not None:
+        return check_data(net, X, fitted._encoded_targets(y), "X", "y")
+    if classes is not None:
+        return check_data(net, X, _label_indices(y, labels), "X", "y")
+    try:
+        return check_data(net, X, y, "X", "y")
+    except ValueError as ex:
+        if labels is None:
+            raise
+        raise ValueError(f"{ex}. A LaplacePosterior knows its {labels.size} classes as 0..{labels.size - 1}: pass "
+                         f"classes=[...] (the label of each output, in order) for other labels, or export the "
+                         f"fitted estimator") from None
+
+
+def _label_indices(y, labels):
+    """The index of every label of ``y`` (N,) among ``labels`` (C,); labels not among them are an error."""
+    values = np.asarray(y)
+    values = values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
+    if values.ndim != 1:
+        raise ValueError(f"y must be a vector of class labels; got shape {values.shape}")
+    order = np.argsort(labels)
+    found = np.clip(np.searchsorted(labels, values, sorter=order), 0, labels.size - 1)
+    index = order[found]
+    unknown = labels[index] != values
+    if np.any(unknown):
+        raise ValueError(f"y must hold only the labels of classes {labels.tolist()}; got "
+                         f"{np.unique(values[unknown])[:5].tolist()}")
+    return index.astype(float) if labels.size == 2 else index
+
+
+def _unit_coordinates(net, fitted, X, y, feature_names, labels):
+    """Coordinates of the ``input`` and ``output`` dims: names where there are any, else 0, 1, ..."""
+    inputs = feature_names
+    if inputs is None:
+        inputs = getattr(X, "columns", None)
+    if inputs is None:
+        inputs = getattr(fitted, "feature_names_in_", None)
+    inputs = np.arange(net.n_inputs) if inputs is None else _names(inputs, net.n_inputs, "feature_names")
+    if labels is not None:
+        outputs = labels[1:] if net.likelihood.name == "bernoulli" else labels
+    else:
+        names = getattr(y, "columns", None)
+        names = [y.name] if names is None and getattr(y, "name", None) is not None else names
+        known = names is not None and len(names) == net.n_outputs
+        outputs = _names(names, net.n_outputs, "the target names") if known else np.arange(net.n_outputs)
+    return {"input": inputs, "output": outputs}
+
+
+def _names(names, size, what):
+    """``names`` as an array of ``size`` distinct strings."""
+    names = [str(name) for name in names]
+    if len(names) != size or len(set(names)) != size:
+        raise ValueError(f"{what} must be {size} distinct names; got {len(names)}: {names[:5]}"
+                         f"{'...' if len(names) > 5 else ''}")
+    return np.asarray(names)
+
+
+def _warn_if_not_training_data(posterior, fitted, X, T):
+    """Warn when ``X``, ``T`` (validated, labels encoded) are not the data the posterior was built on."""
+    found = differences(_training_fingerprint(posterior, fitted), X, T)
+    if found:
+        warnings.warn(f"to_inference_data: X, y are not the data the posterior was built on ({'; '.join(found)}): "
+                      f"PSIS-LOO (loo, compare) needs the training data; on other data the log_likelihood group "
+                      f"scores a test set, and loo's estimates are not leave-one-out", UserWarning, stacklevel=3)
+
+
+def _training_fingerprint(posterior, fitted):
+    """What is known of the data the posterior was built on: the fingerprint a fit left, else its row count and,
+    from a standardising estimator, the means and scales of its inputs (and regression targets)."""
+    stored = getattr(fitted, "_data_fingerprint", None)
+    if isinstance(stored, Fingerprint):
+        return stored
+    if fitted is None or not fitted.standardize:
+        return Fingerprint(int(posterior.n_data))
+    scaling = fitted.scaling_
+    return Fingerprint(int(posterior.n_data), scaling.x_shift, scaling.x_scale, scaling.y_shift, scaling.y_scale)
+
+
 def _pointwise(posterior, samples, X, T, rng, activations):
     """Per draw and pattern: the data error ``(S, N)`` and a posterior-predictive draw ``(S, N, K)``."""
     net = posterior.net
@@ -241,12 +374,12 @@ def _log_likelihood_constant(net, beta):
     return float(np.sum(0.5 * np.log(np.broadcast_to(beta, (net.n_outputs,))) - 0.5 * np.log(2.0 * np.pi)))
 
 
-def _observed(net, T):
-    """The targets as ArviZ shows them: ``(N,)`` for one output or class labels, ``(N, K)`` otherwise."""
+def _observed(net, T, labels):
+    """The targets as ArviZ shows them: class labels ``(N,)``, ``(N,)`` for one output, ``(N, K)`` otherwise."""
     if net.likelihood.name == "categorical":
-        return np.argmax(T, axis=1)
+        return labels[np.argmax(T, axis=1)]
     if net.likelihood.name == "bernoulli":
-        return T[:, 0].astype(np.int64)
+        return labels[T[:, 0].astype(np.int64)]
     return T[:, 0] if net.n_outputs == 1 else T
 
 
@@ -254,22 +387,24 @@ def _unit_dims(net):
     return ["input"] + [f"hidden{l}" for l in range(1, net.n_layers)] + ["output"]
 
 
-def _groups(net, samples, log_lik, predictive, sample_stats, X, T, shape):
-    """``{group: xarray.Dataset}`` with named dims and integer coordinates; ``shape`` is ``(chains, draws)``."""
+def _groups(net, samples, log_lik, predictive, sample_stats, X, T, shape, unit_coords, labels):
+    """``{group: xarray.Dataset}`` with named dims; ``shape`` is ``(chains, draws)``, ``unit_coords`` those of the
+    ``input`` and ``output`` dims, ``labels`` the class labels (None for a regression)."""
     import xarray
     N = X.shape[0]
     units = _unit_dims(net)
     coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]), "obs": np.arange(N),
-              **{dim: np.arange(size) for dim, size in zip(units, net.sizes)}}
+              **{dim: np.arange(size) for dim, size in zip(units, net.sizes)}, **unit_coords}
     sample_dims = ["chain", "draw"]
     weights = {}
     for l, (ws, bs) in enumerate(net.layer_slices, start=1):
         d_in, d_out = net.sizes[l - 1], net.sizes[l]
         weights[f"W{l}"] = (sample_dims + [units[l], units[l - 1]], samples[:, ws].reshape(*shape, d_out, d_in))
         weights[f"b{l}"] = (sample_dims + [units[l]], samples[:, bs].reshape(*shape, d_out))
-    observed = _observed(net, T)
+    observed = _observed(net, T, labels)
     y_dims = ["obs", "output"][:observed.ndim]
-    predicted = predictive.reshape(*shape, *observed.shape).astype(observed.dtype)
+    predicted = predictive.reshape(*shape, *observed.shape)
+    predicted = predicted if labels is None else labels[predicted.astype(np.int64)]
     content = {
         "posterior": weights,
         "posterior_predictive": {"y": (sample_dims + y_dims, predicted)},
@@ -285,8 +420,9 @@ def _groups(net, samples, log_lik, predictive, sample_stats, X, T, shape):
     return datasets
 
 
-def _metadata(posterior, fitted, X, T, diagnostic):
-    """The attrs: hyperparameters, evidence, network, sampling note and the PSIS diagnostic (netCDF-safe)."""
+def _metadata(posterior, fitted, X, T, diagnostic, linearised, labels):
+    """The attrs: hyperparameters, evidence, network, sampling note and the PSIS diagnostics of the Gaussian
+    against the network's posterior and against the linearised network's (netCDF-safe)."""
     net = posterior.net
     if fitted is not None:
         gamma, log_evidence = float(fitted.gamma_), float(fitted.log_evidence_)
@@ -296,7 +432,7 @@ def _metadata(posterior, fitted, X, T, diagnostic):
         # PRML (5.179): gamma = W - sum_i alpha_i (A^-1)_ii over the weights the posterior covers
         gamma = float(variances.size - np.sum(alpha_per_param(net, posterior.alpha)[covered] * variances))
         log_evidence = posterior_evidence_terms(net, posterior.mean, X, T, posterior.alpha, posterior.beta,
-                                                posterior, False, posterior.chunk_size).total  # PRML (5.175)
+                                                posterior, True, posterior.chunk_size).total  # PRML (5.175)
     attrs = {
         "inference_library": "laplacenet",
         "inference_library_version": __version__,
@@ -315,11 +451,14 @@ def _metadata(posterior, fitted, X, T, diagnostic):
         "pareto_khat_threshold": diagnostic.threshold,
         "importance_ess": diagnostic.ess,
         "laplace_verdict": diagnostic.verdict,
+        "linearised_pareto_khat": linearised.khat,
+        "linearised_importance_ess": linearised.ess,
+        "linearised_verdict": linearised.verdict,
     }
     if posterior.beta is not None:
         attrs["beta"] = _attr_number(posterior.beta if fitted is None else fitted.beta_)
-    if getattr(fitted, "classes_", None) is not None:
-        attrs["classes"] = [str(c) for c in fitted.classes_]
+    if labels is not None:
+        attrs["classes"] = [str(c) for c in labels]
     return attrs
 
 

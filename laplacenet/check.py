@@ -7,8 +7,13 @@
 * :func:`check_gradient` - compare the analytic gradient with :func:`numerical_gradient`, in full or
   along random directions for large W.
 """
+import numbers
+
 import numpy as np
 
+from ._config import check_matrix_budget, check_max_bytes
+from ._dense import symmetrise
+from ._validation import check_positive_int, check_seed
 from .objective import data_error, data_gradient, validate_problem
 from .priors import alpha_per_param, prior_error
 
@@ -21,9 +26,17 @@ def relative_error(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), np.finfo(float).tiny))
 
 
+def _check_eps(eps):
+    """A finite-difference step: a positive finite number."""
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real) or not np.isfinite(eps) or eps <= 0:
+        raise ValueError(f"eps must be a positive finite number (the finite-difference step); got {eps!r}")
+    return float(eps)
+
+
 def numerical_gradient(net, w, X, T, alpha, beta=None, eps=1e-6):
     """Central-difference gradient of E, (E(w + eps e_i) - E(w - eps e_i)) / (2 eps) (PRML 5.69)."""
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
+    eps = _check_eps(eps)
     E = lambda v: data_error(net, v, X, T, beta) + prior_error(net, v, alpha)
     g = np.empty_like(w)
     for i in range(w.size):
@@ -33,39 +46,52 @@ def numerical_gradient(net, w, X, T, alpha, beta=None, eps=1e-6):
     return g
 
 
-def numerical_hessian(net, w, X, T, alpha, beta=None, eps=None, method="gradient"):
+def numerical_hessian(net, w, X, T, alpha, beta=None, eps=None, method="gradient", *, max_bytes=None):
     """Finite-difference Hessian of E, ``(W, W)``.
 
     ``method="gradient"``: central differences of the analytic gradient (PRML 5.91), symmetrised;
     O(W) gradient evaluations. ``method="error"``: the four-point central formula on E (5.90); O(W^2)
-    error evaluations.
+    error evaluations. The W x W result is the only dense matrix formed, and it is subject to the matrix
+    budget (``max_bytes``, default :func:`laplacenet.get_matrix_budget`).
     """
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
-    return finite_difference_data_hessian(net, w, X, T, beta, method, eps) + np.diag(alpha_per_param(net, alpha))
+    if eps is not None:
+        eps = _check_eps(eps)
+    check_matrix_budget(net.n_params, "the finite-difference Hessian", check_max_bytes(max_bytes))
+    H = finite_difference_data_hessian(net, w, X, T, beta, method, eps)
+    H[np.diag_indices_from(H)] += alpha_per_param(net, alpha)
+    return H
 
 
 def finite_difference_data_hessian(net, w, X, T, beta, method="gradient", eps=None):
-    """Finite-difference Hessian of the data error on validated arrays (PRML 5.90 or 5.91)."""
+    """Finite-difference Hessian of the data error on validated arrays (PRML 5.90 or 5.91).
+
+    Allocates the (W, W) result and O(W) besides (the caller checks the matrix budget).
+    """
+    if method not in ("gradient", "error"):
+        raise ValueError(f"fd method must be one of 'gradient', 'error'; got {method!r}")
     W = w.size
     H = np.empty((W, W))
+    step_i, step_j = np.zeros(W), np.zeros(W)
     if method == "gradient":
         eps = 1e-6 if eps is None else eps
         for i in range(W):
-            step = np.zeros(W)
-            step[i] = eps
-            H[:, i] = (data_gradient(net, w + step, X, T, beta) - data_gradient(net, w - step, X, T, beta)) / (2 * eps)
-        return 0.5 * (H + H.T)
-    if method == "error":
-        eps = 1e-4 if eps is None else eps
-        E = lambda v: data_error(net, v, X, T, beta)
-        basis = np.eye(W) * eps
-        for i in range(W):
-            for j in range(i, W):
-                ei, ej = basis[i], basis[j]
-                H[i, j] = H[j, i] = (E(w + ei + ej) - E(w + ei - ej) - E(w - ei + ej) + E(w - ei - ej)) \
-                    / (4 * eps * eps)
-        return H
-    raise ValueError(f"fd method must be one of 'gradient', 'error'; got {method!r}")
+            step_i[i] = eps
+            H[:, i] = (data_gradient(net, w + step_i, X, T, beta) - data_gradient(net, w - step_i, X, T, beta)) \
+                / (2 * eps)
+            step_i[i] = 0.0
+        return symmetrise(H)
+    eps = 1e-4 if eps is None else eps
+    E = lambda v: data_error(net, v, X, T, beta)
+    for i in range(W):
+        step_i[i] = eps
+        for j in range(i, W):
+            step_j[j] = eps
+            H[i, j] = H[j, i] = (E(w + step_i + step_j) - E(w + step_i - step_j) - E(w - step_i + step_j)
+                                 + E(w - step_i - step_j)) / (4 * eps * eps)
+            step_j[j] = 0.0
+        step_i[i] = 0.0
+    return H
 
 
 def check_gradient(net, w, X, T, alpha, beta=None, n_directions=None, eps=1e-6, seed=0):
@@ -79,6 +105,7 @@ def check_gradient(net, w, X, T, alpha, beta=None, n_directions=None, eps=1e-6, 
     if n_directions is None:
         return relative_error(g, numerical_gradient(net, w, X, T, alpha, beta, eps))
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
+    eps, n_directions, seed = _check_eps(eps), check_positive_int(n_directions, "n_directions"), check_seed(seed)
     E = lambda v: data_error(net, v, X, T, beta) + prior_error(net, v, alpha)
     U = np.random.default_rng(seed).standard_normal((n_directions, w.size))
     U /= np.linalg.norm(U, axis=1, keepdims=True)

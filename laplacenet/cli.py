@@ -6,7 +6,7 @@ missing column, a bad option value, a ``ValueError`` of the library) into one li
 each, ``laplacenet: warning: ...``. pandas, tqdm, matplotlib and ArviZ are imported by the commands that
 need them.
 """
-import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,189 +16,40 @@ from pathlib import Path
 import numpy as np
 
 from . import io
+from ._cli_parser import (COMPARE_FILES, DEMO, DEMO_FILES, HESSIANS, TASKS, UsageError, build_parser, fit_settings,
+                          hidden_text)
+from ._config import set_matrix_budget
 from ._datafiles import numeric, read_data
 from ._version import __version__
 from .comparison import ModelComparison, compare_models
-from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
+from .estimators import AUTO_HIDDEN, BayesianMLPClassifier, BayesianMLPRegressor
 from .exceptions import ConvergenceWarning
-from .hyper import EvidenceOptions
-from .laplace import SUBSETS
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "HESSIANS"]
 
-TASKS = {"regression": "gaussian", "binary": "bernoulli", "multiclass": "categorical"}
-# Every hessian= of laplacenet.laplace.HESSIANS but 'fd', the finite-difference oracle of the tests.
-HESSIANS = ("outer", "exact", "diag", "kron", "lowrank")
-# The demo: PRML's noisy sinusoid, 5 tanh units, and 4 x 250 independent draws for k-hat and ArviZ.
-DEMO = {"n": 50, "n_test": 500, "noise": 0.1, "hidden": (5,), "cycles": 50, "draws": 250, "chains": 4}
-DEMO_FILES = {"predictive_plot": "predictive.png", "history_plot": "history.png", "inference_data": "posterior.nc",
-              "model": "model.npz", "summary": "summary.json"}
-_DATA_HELP = ("DATA is a CSV file with a header row, or an NPZ file holding arrays X and y (or T), or one 1-D "
-              "array per column; the features are the columns not named in --target, and must be numbers.")
-
-
-# --- the parser --------------------------------------------------------------------------------------
-
-class _UsageError(Exception):
-    """A bad command line (reported in one line; argparse would print the usage too)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        command = self.prog.partition(" ")[2]
-        raise _UsageError(f"{command}: {message}" if command else message)
-
-
-def build_parser():
-    """The argument parser of ``laplacenet`` and its sub-commands (the docs render it)."""
-    parser = _Parser(prog="laplacenet", description="Bayesian multilayer perceptrons by the Laplace "
-                                                    "approximation (PRML 5.4 and 5.7).")
-    parser.add_argument("--version", action="version", version=f"laplacenet {__version__}")
-    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
-    quiet = _Parser(add_help=False)
-    quiet.add_argument("--quiet", "-q", action="store_true",
-                       help="no progress bars and no report on stdout (errors and warnings still go to stderr)")
-
-    def command(name, run, summary, description):
-        sub = commands.add_parser(name, parents=[quiet], help=summary, description=description)
-        sub.set_defaults(run=run)
-        return sub
-
-    demo = command("demo", _demo, "fit the noisy sinusoid; write plots, ArviZ data and a summary",
-                   f"The main job on built-in data: a BayesianMLPRegressor fitted by evidence re-estimation to "
-                   f"{DEMO['n']} noisy samples of sin(2 pi x); a table of alpha, beta, gamma and the log evidence "
-                   f"per cycle, the error on fresh data from the same generator and the Pareto k-hat of the "
-                   f"Laplace approximation. Writes {', '.join(DEMO_FILES.values())} to DIR.")
-    demo.add_argument("--out", default="laplacenet-demo", metavar="DIR", help="output directory (%(default)s)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the draws (0)")
-
-    fit = command("fit", _fit, "fit a Bayesian MLP to a CSV or NPZ file and save it",
-                  "Fit by evidence re-estimation (PRML 5.7.2) and save the model (laplacenet.io.save). " + _DATA_HELP)
-    _add_data_options(fit)
-    fit.add_argument("--hidden", type=_widths, default=(10,), metavar="W[,W...]",
-                     help="hidden-layer widths, e.g. 10 or 10,10; 0 for none (10)")
-    _add_fit_options(fit, restarts=1)
-    fit.add_argument("--out", required=True, metavar="MODEL", help="the model file to write (.npz)")
-
-    predict = command("predict", _predict, "predictive mean and standard deviation, or class probabilities",
-                      "One row per row of DATA: for regression the columns mean and std (mean_<target> and "
-                      "std_<target> for several targets), for classification the moderated probability "
-                      "p_<class> of every class (PRML 5.7.3) and the predicted class.")
-    predict.add_argument("model", metavar="MODEL", help="a model written by laplacenet fit")
-    predict.add_argument("data", metavar="DATA", help="CSV or NPZ with the feature columns (others are ignored)")
-    predict.add_argument("--out", required=True, metavar="CSV", help="the CSV file to write")
-
-    compare = command("compare", _compare, "the evidence of several architectures (model comparison)",
-                      "Fit every architecture from several starts and compare their log evidence, hidden-unit "
-                      "symmetries counted (PRML 5.7, MacKay 1992). Writes evidence.csv and evidence.png. "
-                      + _DATA_HELP)
-    _add_data_options(compare)
-    compare.add_argument("--hidden", type=_architectures, default=[(1,), (2,), (4,), (8,)], metavar="H[,H...]",
-                         help="architectures: a width, or widths joined by x for several layers, 0 for none "
-                              "(e.g. 1,2,4,8x8; default 1,2,4,8)")
-    _add_fit_options(compare, restarts=3)
-    compare.add_argument("--out", default="laplacenet-compare", metavar="DIR", help="output directory (%(default)s)")
-
-    export = command("export", _export, "write the posterior as ArviZ netCDF",
-                     "Independent draws from the Laplace posterior, their predictions and pointwise log likelihood "
-                     "on DATA, as ArviZ data in a netCDF file.")
-    export.add_argument("model", metavar="MODEL", help="a model written by laplacenet fit")
-    export.add_argument("data", metavar="DATA", help="CSV or NPZ with the feature and target columns")
-    export.add_argument("--out", required=True, metavar="FILE.nc", help="the netCDF file to write")
-    export.add_argument("--draws", type=_positive_int, default=1000, help="draws per chain (1000)")
-    export.add_argument("--chains", type=_positive_int, default=4, help="chains (4)")
-    export.add_argument("--seed", type=int, default=None, help="seed of the draws")
-    return parser
-
-
-def _add_data_options(parser):
-    parser.add_argument("data", metavar="DATA", help="CSV (with a header row) or NPZ file")
-    parser.add_argument("--target", required=True, type=_columns, metavar="COL[,COL...]",
-                        help="target column(s); one column of labels for classification (y for NPZ arrays X, y)")
-    parser.add_argument("--task", choices=TASKS, default="regression", help="what the targets are (regression)")
-
-
-def _add_fit_options(parser, restarts):
-    parser.add_argument("--activation", default="tanh", help="hidden-unit activation (tanh)")
-    parser.add_argument("--hessian", choices=HESSIANS, default="outer",
-                        help="curvature of the posterior: outer (the default, positive definite at any w), exact, "
-                             "diag, kron (Kronecker-factored, KFAC) or lowrank (the top --rank eigenpairs); kron "
-                             "and lowrank never form a W x W matrix")
-    parser.add_argument("--rank", type=_positive_int, default=None, metavar="K",
-                        help="with --hessian lowrank: the number of eigenpairs of the data Hessian kept (required)")
-    parser.add_argument("--subset", choices=SUBSETS, default="all",
-                        help="all weights (the default), or last_layer: the output layer alone, the others fixed "
-                             "at w_MAP (with --hessian exact or outer)")
-    parser.add_argument("--cycles", type=_positive_int, default=EvidenceOptions().cycles, metavar="N",
-                        help=f"at most N evidence cycles ({EvidenceOptions().cycles})")
-    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
-                        help="fit to inputs and regression targets standardised by their means and standard "
-                             "deviations; results are reported in the data's units (default: --standardize)")
-    parser.add_argument("--restarts", type=_positive_int, default=restarts, metavar="R",
-                        help=f"initialisations; the one of highest evidence is kept ({restarts})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights (0)")
-
-
-def _structure(args):
-    """The estimator's curvature options from ``--hessian``, ``--rank`` and ``--subset``, checked together."""
-    if args.hessian == "lowrank" and args.rank is None:
-        raise _UsageError(f"{args.command}: --hessian lowrank needs --rank K, the number of eigenpairs to keep")
-    if args.hessian != "lowrank" and args.rank is not None:
-        raise _UsageError(f"{args.command}: --rank applies only to --hessian lowrank; got --hessian {args.hessian}")
-    if args.subset == "last_layer" and args.hessian not in ("exact", "outer"):
-        raise _UsageError(f"{args.command}: --subset last_layer needs --hessian exact or outer; got --hessian "
-                          f"{args.hessian}")
-    return {"hessian": args.hessian, "rank": args.rank, "subset": None if args.subset == "all" else args.subset}
-
-
-def _describe_structure(model):
-    """``hessian='lowrank' (rank 5)``, ``hessian='exact' (last layer)`` or ``hessian='outer'``."""
-    detail = [f"rank {model.rank}"] if model.rank is not None else []
-    detail += ["last layer"] if model.subset == "last_layer" else []
-    return f"hessian={model.hessian!r}" + (f" ({', '.join(detail)})" if detail else "")
-
-
-def _positive_int(text):
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return int(text)
-
-
-def _widths(text):
-    """``'10,10'`` -> ``(10, 10)``; ``'0'`` -> ``()``."""
-    try:
-        return () if text.strip() == "0" else check_hidden(tuple(int(part) for part in text.split(",")))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected positive widths separated by commas, or 0; got {text!r}") \
-            from None
-
-
-def _architectures(text):
-    """``'1,2,8x8'`` -> ``[(1,), (2,), (8, 8)]``."""
-    return [_widths(part.replace("x", ",")) for part in text.split(",")]
-
-
-def _columns(text):
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise argparse.ArgumentTypeError(f"expected column names separated by commas; got {text!r}")
-    return names
+#: what the library's errors and warnings advise, and the option of the command line that does it
+_REMEDY_OPTIONS = (("larger alpha", "--alpha"), ("one alpha for all weights", "--alpha"), ("jitter", "--jitter"),
+                   ("gtol", "--gtol"), ("maxiter", "--maxiter"), ("method='newton", "--train-method"),
+                   ("'L-BFGS-B'", "--train-method"), ("set_matrix_budget", "--matrix-budget"),
+                   ("hessian='", "--hessian"), ("subset='last_layer'", "--subset"), ("smaller beta", "--beta"),
+                   ("standardise", "--standardize"), ("cycles=", "--cycles"))
 
 
 # --- main --------------------------------------------------------------------------------------------
 
 def main(argv=None):
     """Run ``laplacenet`` with ``argv`` (``sys.argv[1:]`` by default); returns the exit status."""
+    args = None
     try:
         args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
         if args.command is None:
-            raise _UsageError("a command is required: demo, fit, predict, compare or export (see laplacenet --help)")
-        with warnings.catch_warnings(record=True) as caught:
+            raise UsageError("a command is required: demo, fit, predict, compare or export (see laplacenet --help)")
+        with warnings.catch_warnings(record=True) as caught, _matrix_budget(getattr(args, "matrix_budget", None)):
             warnings.simplefilter("default")
             try:
-                args.run(args)
+                _COMMANDS[args.command](args)
             finally:
-                _show_warnings(caught)
+                _show_warnings(caught, args)
         return 0
     except SystemExit as ex:  # --help and --version
         return ex.code
@@ -206,14 +57,32 @@ def main(argv=None):
         _say("error", "interrupted")
         return 130
     except Exception as ex:  # one line, never a traceback
-        _say("error", _describe(ex))
+        _say("error", _describe(ex) + ("" if isinstance(ex, UsageError) else _options_hint(str(ex), args)))
         return 2
+
+
+@contextlib.contextmanager
+def _matrix_budget(n_bytes):
+    """The package's matrix budget set to ``n_bytes`` for the command (None: left as it is), then restored."""
+    previous = None if n_bytes is None else set_matrix_budget(n_bytes)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            set_matrix_budget(previous)
+
+
+def _options_hint(message, args):
+    """The options of this command that do what ``message`` (the library's) advises, as a suffix for it."""
+    options = dict.fromkeys(option for phrase, option in _REMEDY_OPTIONS
+                            if phrase in message and hasattr(args, option[2:].replace("-", "_")))
+    return f" [on the command line: {', '.join(options)}]" if options else ""
 
 
 def _describe(ex):
     if isinstance(ex, OSError) and ex.filename is not None:
         return f"{ex.strerror or ex}: {os.fspath(ex.filename)!r}"
-    if isinstance(ex, (_UsageError, ValueError, OSError)):
+    if isinstance(ex, (UsageError, ValueError, OSError)):
         return str(ex)
     return f"{type(ex).__name__}: {ex}"
 
@@ -222,8 +91,8 @@ def _say(kind, message):
     print(f"laplacenet: {kind}: {' '.join(str(message).split())}", file=sys.stderr)
 
 
-def _show_warnings(caught):
-    """The library's warnings, once each, as the first line of their message."""
+def _show_warnings(caught, args):
+    """The library's warnings, once each, as the first line of their message, with the options that act on them."""
     package = os.path.dirname(os.path.abspath(__file__))
     shown = set()
     for w in caught:
@@ -231,7 +100,7 @@ def _show_warnings(caught):
         first = str(w.message).split("\n")[0].removesuffix(" Trace:")
         if ours and first not in shown:
             shown.add(first)
-            _say("warning", first)
+            _say("warning", first + _options_hint(first, args))
 
 
 def _progress(args, **kwargs):
@@ -245,18 +114,59 @@ def _progress(args, **kwargs):
                 **kwargs)
 
 
-def _cycle_callback(bar, cycles, restarts, run=0):
+def _cycle_callback(bar, cycles, restarts, run=0, architectures=None):
     """The library's progress callback, advancing ``bar`` to the end of the evidence cycle it is given.
 
     The bar counts ``cycles`` steps per restart, ``restarts`` per run (an architecture of ``compare``, whose
-    index is ``run``): an upper bound, since a restart that converges early skips the rest of its cycles and
-    the bar jumps to the next restart's. :func:`_fill` completes it when the work is done.
+    index is ``run``; with ``architectures``, the candidates of ``--hidden auto``, the index of the cycle's
+    ``hidden`` among them): an upper bound, since a restart that converges early skips the rest of its cycles
+    and the bar jumps to the next restart's. :func:`_fill` completes it when the work is done.
     """
     def callback(info):
-        bar.set_postfix_str(f"restart {info.restart}, cycle {info.cycle}: log evidence {info.log_evidence:.4f}",
-                            refresh=False)
-        bar.update((run * restarts + info.restart) * cycles + info.cycle + 1 - bar.n)
+        index = run if architectures is None else architectures.index(info.hidden)
+        where = "" if architectures is None else f"hidden {hidden_text(info.hidden)}, "
+        bar.set_postfix_str(f"{where}restart {info.restart}, cycle {info.cycle}: log evidence "
+                            f"{info.log_evidence:.4f}", refresh=False)
+        bar.update((index * restarts + info.restart) * cycles + info.cycle + 1 - bar.n)
     return callback
+
+
+def _candidates(hidden):
+    """The architectures a fit with ``--hidden`` runs through, for the progress bar: those of ``auto``, or None."""
+    return AUTO_HIDDEN if hidden == "auto" else None
+
+
+def _hidden_table(model):
+    """After ``--hidden auto``: one line per candidate architecture, and the choice; nothing otherwise."""
+    if model.hidden_table_ is None:
+        return []
+    error = f"train {_error_name(isinstance(model, BayesianMLPRegressor))}"
+    lines = [f"{'hidden':>6} {'W':>5} {'log evidence':>14} {'gamma':>8} {error:>16}"]
+    for row in model.hidden_table_.rows:
+        chosen = "  <- chosen" if row.hidden == model.hidden_ else ""
+        lines.append(f"{hidden_text(row.hidden):>6} {row.n_params:>5} {row.log_evidence:>14.4f} {row.gamma:>8.3f} "
+                     f"{row.train_error:>16.4g}{chosen}")
+    return lines + [f"--hidden auto: chose {hidden_text(model.hidden_)}, the highest log evidence of "
+                    f"{len(model.hidden_table_)} architectures"]
+
+
+def _error_name(regression):
+    """What the training and test errors of :class:`~laplacenet.ComparisonRow` are."""
+    return "MSE" if regression else "error rate"
+
+
+def _comparison_table(comparison, regression):
+    """The rows of ``compare``, their columns named for what they hold (mean squared error or error rate)."""
+    error = _error_name(regression)
+    lines = [f"{'hidden':>10} {'restart':>7} {'W':>5} {'log evidence':>13} {'gamma':>8} {'alpha':>10} {'beta':>10} "
+             f"{'train ' + error:>16} {'test ' + error:>16}"]
+    for r in comparison.rows:
+        alpha = f"{r.alpha:.4g}" if np.ndim(r.alpha) == 0 else "grouped"
+        beta = "-" if r.beta is None else (f"{r.beta:.4g}" if np.ndim(r.beta) == 0 else "per output")
+        test = "-" if r.test_error is None else f"{r.test_error:.4g}"
+        lines.append(f"{hidden_text(r.hidden):>10} {r.restart:>7} {r.n_params:>5} {r.log_evidence:>13.4f} "
+                     f"{r.gamma:>8.3f} {alpha:>10} {beta:>10} {r.train_error:>16.4g} {test:>16}")
+    return lines
 
 
 def _fill(bar):
@@ -280,10 +190,12 @@ def _demo(args):
     files = {key: out / name for key, name in DEMO_FILES.items()}
     X, T = make_sinusoid(n=DEMO["n"], noise=DEMO["noise"], seed=args.seed)
     X_test, T_test = make_sinusoid(n=DEMO["n_test"], noise=DEMO["noise"], seed=args.seed + 1)  # fresh data
-    model = BayesianMLPRegressor(hidden=DEMO["hidden"], hessian="outer", cycles=DEMO["cycles"], seed=args.seed)
+    model = BayesianMLPRegressor(hidden=args.hidden, hessian="outer", cycles=DEMO["cycles"], seed=args.seed)
     draws = {"draws": DEMO["draws"], "chains": DEMO["chains"], "seed": args.seed}
-    with _progress(args, total=DEMO["cycles"], desc="demo: evidence cycles", unit="cycle") as bar:
-        model.fit(X, T[:, 0], callback=_cycle_callback(bar, DEMO["cycles"], restarts=1))
+    candidates = _candidates(args.hidden)
+    runs = 1 if candidates is None else len(candidates)
+    with _progress(args, total=runs * DEMO["cycles"], desc="demo: evidence cycles", unit="cycle") as bar:
+        model.fit(X, T[:, 0], callback=_cycle_callback(bar, DEMO["cycles"], restarts=1, architectures=candidates))
         _fill(bar)
     with _progress(args, total=4, desc="demo") as bar:
         bar.set_postfix_str("Pareto k-hat")
@@ -304,22 +216,26 @@ def _demo(args):
                      "n_test": DEMO["n_test"], "noise_sd": DEMO["noise"]},
             "network": {"sizes": list(model.net_.sizes), "activation": model.net_.activation.name,
                         "hessian": model.hessian, "n_params": model.net_.n_params},
+            "hidden_table": None if model.hidden_table_ is None else [
+                {"hidden": list(r.hidden), "n_params": r.n_params, "log_evidence": r.log_evidence, "gamma": r.gamma,
+                 "train_error": r.train_error} for r in model.hidden_table_.rows],
             "alpha": _number(model.alpha_), "beta": _number(model.beta_), "gamma": model.gamma_,
             "log_evidence": model.log_evidence_, "converged": bool(model.converged_),
             "history": [{"cycle": c.cycle, "alpha": _number(c.alpha), "beta": _number(c.beta), "gamma": c.gamma,
                          "log_evidence": c.log_evidence} for c in model.history_],
             "test_rmse": rmse, "khat": _number(check.khat), "khat_threshold": check.threshold,
             "khat_verdict": check.verdict, "importance_ess": check.ess, "draws": check.n_draws,
+            "linearised_khat": _number(check.linearised.khat), "linearised_khat_verdict": check.linearised.verdict,
+            "linearised_importance_ess": check.linearised.ess, "advice": check.advice,
             "files": DEMO_FILES}
         files["summary"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         bar.update()
     _report(args, f"laplacenet demo: {DEMO['n']} noisy samples of sin(2 pi x) (noise sd {DEMO['noise']}), "
                   f"MLP {list(model.net_.sizes)} ({model.net_.activation.name}), outer-product Hessian",
-            *_history_table(model),
+            *_hidden_table(model), *_history_table(model),
             _fit_line(model) + f" (the data's noise precision is {1 / DEMO['noise'] ** 2:g})",
             f"held-out RMSE on {DEMO['n_test']} fresh points: {rmse:.4f} (noise sd {DEMO['noise']})",
-            f"{check} - k-hat judges the Gaussian over the weights, as weight-space sampling uses it; the "
-            f"linearised predictive bands of {files['predictive_plot'].name} are a different approximation",
+            f"{check}",
             f"wrote {', '.join(map(str, files.values()))}")
 
 
@@ -332,11 +248,28 @@ def _number(value):
 
 def _check_output(path):
     """Fail before the work when the file ``path`` cannot be written where it is asked for."""
+    if path == "-":
+        raise ValueError("--out -: this command writes a binary file; give a file name")
     directory = Path(path).resolve().parent
     if not directory.is_dir():
         raise ValueError(f"--out {str(path)!r}: the directory {str(directory)!r} does not exist")
     if Path(path).is_dir():
         raise ValueError(f"--out {str(path)!r} is a directory; give a file name")
+
+
+def _check_output_directory(path, names):
+    """Fail before the work when the directory ``path`` (to be made if need be) cannot hold the files ``names``."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(path)!r} is a file; give a directory")
+    nearest = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not nearest.is_dir():
+        raise ValueError(f"--out {str(path)!r}: {str(nearest)!r} is a file, not a directory")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {str(path)!r}: no permission to write in {str(nearest)!r}")
+    taken = [name for name in names if (out / name).is_dir()]
+    if taken:
+        raise ValueError(f"--out {str(path)!r} holds a directory {taken[0]!r} where a file is to be written")
 
 
 def _output_directory(path):
@@ -385,28 +318,38 @@ def _fit_line(model):
             f"evidence {model.log_evidence_:.4f}")
 
 
+def _describe_structure(model):
+    """``hessian='lowrank' (rank 5)``, ``hessian='exact' (last layer)`` or ``hessian='outer'``."""
+    detail = [f"rank {model.rank}"] if model.rank is not None else []
+    detail += ["last layer"] if model.subset == "last_layer" else []
+    return f"hessian={model.hessian!r}" + (f" ({', '.join(detail)})" if detail else "")
+
+
 # --- fit, predict, export, compare -------------------------------------------------------------------
 
 def _fit(args):
     _check_output(args.out)
-    structure = _structure(args)
+    options = dict(hidden=args.hidden, restarts=args.restarts, **fit_settings(args))
     data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
-    options = dict(hidden=args.hidden, activation=args.activation, restarts=args.restarts, seed=args.seed,
-                   cycles=args.cycles, standardize=args.standardize, **structure)
     model = BayesianMLPRegressor(**options) if args.task == "regression" else BayesianMLPClassifier(**options)
-    with _progress(args, total=args.restarts * args.cycles, desc="fit: evidence cycles", unit="cycle") as bar:
-        model.fit(data.X, y, callback=_cycle_callback(bar, args.cycles, args.restarts))
+    candidates = _candidates(args.hidden)
+    total = (1 if candidates is None else len(candidates)) * args.restarts * args.cycles
+    with _progress(args, total=total, desc="fit: evidence cycles", unit="cycle") as bar:
+        model.fit(data.X, y, callback=_cycle_callback(bar, args.cycles, args.restarts, architectures=candidates))
         _fill(bar)
     io.save(model, args.out, extra={"task": args.task, "features": data.features, "targets": data.targets})
-    _report(args, f"{type(model).__name__}: MLP {list(model.net_.sizes)} ({model.net_.activation.name}), "
-                  f"{_describe_structure(model)}, {data.X.shape[0]} rows; kept restart {model.best_restart_}",
+    _report(args, *_hidden_table(model),
+            f"{type(model).__name__}: MLP {list(model.net_.sizes)} ({model.net_.activation.name}), "
+            f"{_describe_structure(model)}, {data.X.shape[0]} rows; kept restart {model.best_restart_}",
             *_history_table(model), _fit_line(model), f"wrote {args.out}")
 
 
 def _predict(args):
     import pandas as pd
-    _check_output(args.out)
+    to_stdout = args.out == "-"
+    if not to_stdout:
+        _check_output(args.out)
     model, extra = io.load(args.model), io.read_metadata(args.model).get("extra") or {}
     data = read_data(args.data, features=extra.get("features"), n_features=model.n_features_in_)
     if isinstance(model, BayesianMLPRegressor):
@@ -418,8 +361,9 @@ def _predict(args):
         probabilities = model.predict_proba(data.X)
         columns = {f"p_{c}": probabilities[:, k] for k, c in enumerate(model.classes_)}
         columns["predicted"] = model.classes_[np.argmax(probabilities, axis=1)]
-    pd.DataFrame(columns).to_csv(args.out, index=False)
-    _report(args, f"wrote {len(data.X)} rows to {args.out}")
+    pd.DataFrame(columns).to_csv(sys.stdout if to_stdout else args.out, index=False)
+    if not to_stdout:  # standard output holds the table alone
+        _report(args, f"wrote {len(data.X)} rows to {args.out}")
 
 
 def _export(args):
@@ -434,8 +378,8 @@ def _export(args):
     one_output = isinstance(model, BayesianMLPRegressor) and model._y_ndim == 1
     y = data.y.reshape(len(data.y), -1)[:, 0] if one_output else data.y
     with _progress(args, total=1, desc=f"export ({args.chains} x {args.draws} draws)") as bar:
-        write_netcdf(to_inference_data(model, data.X, y, draws=args.draws, chains=args.chains, seed=args.seed),
-                     args.out)
+        write_netcdf(to_inference_data(model, data.X, y, draws=args.draws, chains=args.chains, seed=args.seed,
+                                       feature_names=data.features), args.out)
         bar.update()
     _report(args, f"wrote {args.chains} x {args.draws} draws to {args.out}")
 
@@ -444,28 +388,50 @@ def _compare(args):
     import pandas as pd
 
     from .plotting import plot_evidence
-    structure = _structure(args)
+    settings = fit_settings(args)
+    _check_output_directory(args.out, COMPARE_FILES)
     data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
+    test = None if args.test is None else read_data(args.test, targets=args.target, features=data.features,
+                                                    n_features=data.X.shape[1])
+    classes = None
     if args.task != "regression":
-        y = np.unique(y, return_inverse=True)[1].reshape(-1)  # labels 0..C-1
+        classes, y = np.unique(y, return_inverse=True)  # labels 0..C-1
+        y = y.reshape(-1)
+    test_data = {} if test is None else {"X_test": test.X, "T_test": _test_targets(test, args.task, classes)}
     rows = []
     total = len(args.hidden) * args.restarts * args.cycles
     with _progress(args, total=total, desc="compare: evidence cycles", unit="cycle") as bar:
         for run, hidden in enumerate(args.hidden):
             callback = _cycle_callback(bar, args.cycles, args.restarts, run)
-            rows += compare_models(data.X, y, [hidden], args.restarts, TASKS[args.task], activation=args.activation,
-                                   cycles=args.cycles, seed=args.seed, callback=callback,
-                                   standardize=args.standardize, **structure).rows
+            rows += compare_models(data.X, y, [hidden], args.restarts, TASKS[args.task], callback=callback,
+                                   **test_data, **settings).rows
         _fill(bar)
     comparison, out = ModelComparison(rows), _output_directory(args.out)
     table = pd.DataFrame(comparison.to_dicts())
-    table["hidden"] = ["x".join(map(str, h)) or "0" for h in table["hidden"]]
-    table.to_csv(out / "evidence.csv", index=False)
-    _save_figure(plot_evidence(comparison), out / "evidence.png")
+    table["hidden"] = [hidden_text(h) for h in table["hidden"]]
+    table.to_csv(out / COMPARE_FILES[0], index=False)
+    _save_figure(plot_evidence(comparison), out / COMPARE_FILES[1])
     best = comparison.best()
-    _report(args, str(comparison), f"highest evidence: hidden {best.hidden} (restart {best.restart}, log evidence "
-                                   f"{best.log_evidence:.4f})", f"wrote {out / 'evidence.csv'}, {out / 'evidence.png'}")
+    _report(args, *_comparison_table(comparison, args.task == "regression"),
+            f"highest evidence: hidden {hidden_text(best.hidden)} (restart {best.restart}, log evidence "
+            f"{best.log_evidence:.4f})", f"wrote {', '.join(str(out / name) for name in COMPARE_FILES)}")
+
+
+def _test_targets(test, task, classes):
+    """The targets of ``compare --test``: numbers for regression, or indices into the training ``classes``."""
+    if test.y is None:
+        raise ValueError("--test: TEST holds no targets (an NPZ file needs an array y or T besides X)")
+    if task == "regression":
+        return numeric(test.y, f"--test target {', '.join(test.targets or ['y'])}", "regression needs numbers")
+    if test.y.ndim != 1:
+        raise ValueError(f"--test: --task {task} needs one target column of class labels; got {test.y.shape[1]}")
+    index = np.clip(np.searchsorted(classes, test.y), 0, classes.size - 1)
+    unknown = classes[index] != test.y
+    if np.any(unknown):
+        raise ValueError(f"--test: TEST holds labels that are not in DATA: {np.unique(test.y[unknown])[:5].tolist()} "
+                         f"(DATA's: {classes.tolist()})")
+    return index
 
 
 def _task_targets(data, task):
@@ -482,3 +448,6 @@ def _task_targets(data, task):
         need = "exactly 2 classes" if task == "binary" else "at least 3 classes (use --task binary for 2)"
         raise ValueError(f"--task {task} needs {need}; the target has {n_classes}")
     return data.y
+
+
+_COMMANDS = {"demo": _demo, "fit": _fit, "predict": _predict, "compare": _compare, "export": _export}

@@ -9,12 +9,12 @@ from ._scaling import fit_scaling, identity_scaling
 from ._threads import blas_threads_for
 from ._validation import check_data, check_positive_int, check_X
 from .estimators import check_hidden
-from .evidence import symmetry_term
 from .hyper import EvidenceCycle, fit_evidence
 from .likelihoods import get_likelihood
 from .network import MLP
+from .symmetry import posterior_symmetry
 
-__all__ = ["compare_models", "ComparisonRow", "ModelComparison", "ComparisonCycle"]
+__all__ = ["compare_models", "compare_estimators", "ComparisonRow", "ModelComparison", "ComparisonCycle"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,9 @@ class ComparisonRow:
 
     ``train_error`` and ``test_error`` are mean squared errors (over patterns and outputs) for regression and
     error rates of the MAP network's most probable class for classification; ``test_error`` is None without
-    test data. ``log_evidence`` includes the hidden-unit symmetry term when ``symmetry=True``.
+    test data. ``log_evidence`` includes the hidden-unit symmetry term when ``symmetry=True``, over the
+    ``n_distinguishable`` units per hidden layer that the restart's posterior tells from zero (None with
+    ``symmetry=False``).
     """
 
     hidden: tuple
@@ -48,10 +50,12 @@ class ComparisonRow:
     train_error: float
     test_error: Optional[float]
     converged: bool
+    n_distinguishable: Optional[tuple] = None
 
 
 class ModelComparison:
-    """The table :func:`compare_models` returns: ``rows``, :meth:`best` and a text rendering (``str``)."""
+    """The table :func:`compare_models` and :func:`compare_estimators` return: ``rows``, :meth:`best` and a text
+    rendering (``str``)."""
 
     def __init__(self, rows):
         self.rows = list(rows)
@@ -86,7 +90,7 @@ class ModelComparison:
 def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaussian", *, X_test=None,
                    T_test=None, activation="tanh", hessian="outer", alpha="auto", beta="auto", symmetry=True,
                    cycles=None, tol=None, seed=None, train_kwargs=None, callback=None, subset=None, rank=None,
-                   lowrank_hessian="outer", lowrank_diag=False, standardize=True, options=None):
+                   lowrank_hessian="outer", lowrank_diag=False, standardize=True, options=None, jitter=0.0):
     """Fit each architecture by :func:`laplacenet.fit_evidence` from several starts and tabulate the results.
 
     Parameters
@@ -109,7 +113,11 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         standard deviations, as the estimators do; the log evidence, beta and the errors are reported in the
         user's units (the evidence with the Jacobian of the standardisation, the same for every architecture).
     symmetry : bool
-        Add ``ln M! + M ln 2`` per hidden layer of M units to the log evidence, so that widths compare fairly.
+        Add ``ln M_a! + M_a ln 2`` per hidden layer to the log evidence, M_a its units whose weights the posterior
+        tells from zero (:func:`laplacenet.symmetry.distinguishable_units`), so that widths compare fairly: the
+        same term as :func:`laplacenet.log_evidence` and the estimators' ``log_evidence_`` add by default. The
+        evidence loop maximises the log evidence without it (it is piecewise constant in alpha and beta); it is
+        added to every restart's result at the end.
     seed : int, optional
         Restart r of every architecture starts from ``net.init(seed + r)``.
     callback : callable, optional
@@ -119,6 +127,8 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
     subset, rank, lowrank_hessian, lowrank_diag
         Structure options, as for :func:`laplacenet.laplace` (e.g. ``hessian='lowrank', rank=k``; the rank must
         not exceed the number of weights of any architecture).
+    jitter : float
+        Added to the diagonal of every posterior precision, as for :func:`laplacenet.laplace`.
 
     Returns
     -------
@@ -149,15 +159,56 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
             result = fit_evidence(net, scaling.inputs(X), T_checked if scaling.y_scale is None else
                                   scaling.targets(T_checked), alpha, beta, hessian, options=options, cycles=cycles,
                                   tol=tol, restarts=restarts, seed=seed, train_kwargs=train_kwargs,
-                                  callback=_tagged(callback, hidden, scaling, N), **structure)
-        bonus = symmetry_term(net) if symmetry else 0.0
+                                  callback=_tagged(callback, hidden, scaling, N), jitter=jitter, **structure)
         for r, run in enumerate(result.restarts):
             run = scaling.run(run, N)
+            bonus, counts = posterior_symmetry(run.posterior) if symmetry else (0.0, None)
             rows.append(ComparisonRow(
                 hidden, r, net.n_params, run.log_evidence + bonus, run.gamma, run.alpha, run.beta,
                 _error(net, run.w, X, T_checked, scaling),
-                None if test is None else _error(net, run.w, *test, scaling), run.converged))
+                None if test is None else _error(net, run.w, *test, scaling), run.converged, counts))
     return ModelComparison(rows)
+
+
+def compare_estimators(estimator, X, y, hidden_sizes, callback=None):
+    """Fit a copy of ``estimator`` for each architecture, every other parameter as it is, and tabulate them.
+
+    ``hidden='auto'`` of the estimators is this over :data:`laplacenet.estimators.AUTO_HIDDEN`.
+
+    Parameters
+    ----------
+    estimator : BayesianMLPRegressor or BayesianMLPClassifier
+        Its parameters; it is not fitted itself.
+    X, y
+        As for the estimator's ``fit``.
+    hidden_sizes : sequence
+        Architectures, as for :func:`compare_models`.
+    callback : callable, optional
+        Progress: called with a :class:`ComparisonCycle` after every evidence cycle of every restart of every
+        architecture, in the user's units.
+
+    Returns
+    -------
+    fits : list of estimators
+        Fitted, one per architecture.
+    table : ModelComparison
+        One row per fit, for its kept restart: ``log_evidence_`` (symmetry term included), ``gamma_``,
+        ``alpha_``, ``beta_`` (None for a classifier) and the training error, as in :func:`compare_models`.
+    """
+    architectures = [check_hidden(h) for h in hidden_sizes]
+    if not architectures:
+        raise ValueError("hidden_sizes must name at least one architecture")
+    fits, rows = [], []
+    for hidden in architectures:
+        model = type(estimator)(**{**estimator.get_params(), "hidden": hidden})
+        model.fit(X, y, _with_hidden(callback, hidden))
+        net, targets = model.net_, model._encoded_targets(y if is_dask_array(y) else np.asarray(y))
+        train_error = _error(net, model.w_, *check_data(net, X, targets, "X", "y"), model.scaling_)
+        rows.append(ComparisonRow(hidden, model.best_restart_, net.n_params, model.log_evidence_, model.gamma_,
+                                  model.alpha_, getattr(model, "beta_", None), train_error, None, model.converged_,
+                                  posterior_symmetry(model.posterior_)[1]))
+        fits.append(model)
+    return fits, ModelComparison(rows)
 
 
 def _scaling(net, X, T, standardize):
@@ -173,6 +224,14 @@ def _tagged(callback, hidden, scaling, n_rows):
     if callback is None:
         return None
     return lambda info: callback(ComparisonCycle(**vars(scaling.cycle(info, n_rows)), hidden=hidden))
+
+
+def _with_hidden(callback, hidden):
+    """``callback`` of :class:`ComparisonCycle` as a callback of :class:`EvidenceCycle` of ``hidden``; anything
+    but a callable as it is (the estimator's ``fit`` rejects it)."""
+    if not callable(callback):
+        return callback
+    return lambda info: callback(ComparisonCycle(**vars(info), hidden=hidden))
 
 
 def _n_outputs(lik, T):

@@ -22,11 +22,14 @@ from scipy.special import logsumexp
 
 from ._chunks import data_sum, map_rows, rows_for_budget
 from ._validation import check_data, check_positive_int, check_X
+from .curvature.outer import jacobian_chunk_rows
 from .laplace import LaplacePosterior
+from .predictive import _activation_sampler
 from .priors import alpha_per_param
 
 __all__ = ["LaplaceDiagnostic", "diagnose", "importance_diagnostic", "sampled_activations", "pointwise_nll",
-           "log_posterior", "log_prior_kernel", "log_q", "psis", "arviz_generation", "MIN_DRAWS", "EXACT_SPREAD"]
+           "log_posterior", "linearised_log_posterior", "log_prior_kernel", "log_q", "psis", "arviz_generation",
+           "MIN_DRAWS", "EXACT_SPREAD"]
 
 #: PSIS fits its Pareto tail to the largest S/5 ratios and needs at least 5 of them.
 MIN_DRAWS = 25
@@ -65,6 +68,15 @@ class LaplaceDiagnostic:
         Pareto-smoothed, self-normalised log importance weights (``logsumexp = 0``).
     predictive_mean, predictive_variance : (N_new, K) arrays or None
         The importance-weighted predictive at ``X_new`` when it was given (see :func:`diagnose`).
+    linearised : LaplaceDiagnostic or None
+        From :func:`diagnose`: the same draws judged against the posterior of the network linearised about
+        w_MAP, the model ``predict``'s default (``method='linear'``) integrates. Its k-hat says whether the
+        error bars and probabilities of ``predict`` can be trusted; the k-hat above, whether sampling the
+        network itself (``method='mc'``) can.
+    likelihood : str or None
+        The likelihood's name (for :attr:`advice`).
+    advice : str
+        One line on what the numbers mean for ``predict`` and what to do next.
     """
 
     khat: float
@@ -77,10 +89,41 @@ class LaplaceDiagnostic:
     log_weights: np.ndarray
     predictive_mean: Optional[np.ndarray] = None
     predictive_variance: Optional[np.ndarray] = None
+    linearised: Optional["LaplaceDiagnostic"] = None
+    likelihood: Optional[str] = None
 
     def __str__(self):
-        return (f"Pareto k-hat {self.khat:.3g} ({self.verdict}; reliable below {self.threshold:.3g} with "
-                f"{self.n_draws} draws), importance-sampling ESS {self.ess:.1f} of {self.n_draws}")
+        text = (f"Pareto k-hat {_khat_text(self.khat)} ({self.verdict}; reliable below {self.threshold:.3g} "
+                f"with {self.n_draws} draws), importance-sampling ESS {self.ess:.1f} of {self.n_draws}")
+        if self.linearised is None:
+            return text
+        glm = self.linearised
+        return (f"linearised model (what predict uses): k-hat {_khat_text(glm.khat)} ({glm.verdict}), ESS "
+                f"{glm.ess:.1f}; network itself (weight-space sampling, method='mc'): k-hat "
+                f"{_khat_text(self.khat)} ({self.verdict}), ESS {self.ess:.1f}; {self.n_draws} draws, reliable "
+                f"below {self.threshold:.3g}\n{self.advice}")
+
+    @property
+    def advice(self):
+        """One line: can the error bars of ``predict`` be trusted, and what to do next."""
+        glm = self.linearised
+        if glm is None:
+            return ("k-hat judges the Gaussian over the weights; diagnose a posterior or an estimator with its "
+                    "training data for the linearised predictive's k-hat")
+        if glm.verdict in ("good", "ok"):
+            trust = "predict's error bars (the linearised predictive) can be trusted as a Laplace approximation"
+            if self.verdict in ("good", "ok"):
+                return trust + "; weight-space sampling (method='mc') is sound too"
+            return trust + "; keep method='linear' (or 'linear_mc'): sampling the network itself (method='mc') " \
+                           "is not, its Gaussian misses posterior mass"
+        if glm.verdict == "more draws":
+            return "rerun diagnose with more draws before trusting predict's error bars"
+        if self.likelihood == "gaussian":
+            return ("predict's error bars are doubtful: the curvature is not the Gauss-Newton matrix at a converged "
+                    "mode - use hessian='outer' and check that training converged")
+        return ("predict's probabilities are doubtful: the linearised posterior is far from Gaussian (typical of "
+                "confidently separated classes) - prefer more data, a last-layer posterior (subset='last_layer'), "
+                "or MCMC for calibrated probabilities")
 
 
 def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
@@ -114,9 +157,19 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
     Returns
     -------
     LaplaceDiagnostic
+        The weight-space k-hat, with ``linearised``, the k-hat of the linearised (GLM) posterior that
+        ``predict`` uses, judged on the same draws, and ``advice``. ``str()`` of it says both in two lines.
 
     Notes
     -----
+    Two targets are judged. The network's own posterior exp(-E(w)) is what sampling the network
+    (``predict(method='mc')``) needs; for a tanh network of more than a few units its k-hat is usually far
+    above 0.7, because the Gaussian's tails reach weights where the network saturates. The linearised
+    network's posterior - the likelihood of ``a(x, w_MAP) + G (w - w_MAP)`` times the prior - is what the
+    default predictive integrates: for a Gaussian likelihood and the Gauss-Newton (``'outer'``) curvature at a
+    converged mode q is exactly that posterior (k-hat ``-inf``); for classification k-hat measures how far the
+    linearised logistic or softmax posterior is from its Gaussian.
+
     k-hat sees a Gaussian whose tails are too light: posterior mass where q has little gives a heavy tail of
     ratios. A Gaussian much wider than the posterior gives bounded ratios, hence a small k-hat, but many draws
     of low weight: read the importance ESS beside k-hat. With a ``subset`` posterior the other weights stay
@@ -135,7 +188,10 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
         X_new = check_X(X_new, net.n_inputs, "X_new")
         X_new = X_new if fitted is None else fitted.scaling_.inputs(X_new)
     samples = posterior.sample(draws, seed)
-    result = importance_diagnostic(log_posterior(posterior, samples, X, T), log_q(posterior, samples), samples)
+    q = log_q(posterior, samples)
+    result = importance_diagnostic(log_posterior(posterior, samples, X, T), q, samples)
+    linearised = importance_diagnostic(linearised_log_posterior(posterior, samples, X, T), q, samples)
+    result = replace(result, linearised=linearised, likelihood=net.likelihood.name)
     if X_new is None:
         return result
     rows = draw_chunk_rows(net, draws, posterior.chunk_size)
@@ -173,6 +229,10 @@ def _tail_span(log_ratios):
     tail = int(np.ceil(min(0.2 * S, 3.0 * np.sqrt(S))))
     ordered = np.sort(log_ratios)
     return float(ordered[-1] - ordered[-tail - 1])
+
+
+def _khat_text(khat):
+    return f"{khat:.3g}" if np.isfinite(khat) else ("-inf (exact)" if khat < 0 else "inf")
 
 
 def _verdict(khat, threshold):
@@ -256,6 +316,24 @@ def log_posterior(posterior, samples, X, T):
     rows = draw_chunk_rows(net, samples.shape[0], posterior.chunk_size)
     data_part = data_sum(lambda Xc, Tc: pointwise_nll(net, samples, Xc, Tc, posterior.beta).sum(axis=1), X, T, rows)
     return -(data_part + log_prior_kernel(posterior, samples))
+
+
+def linearised_log_posterior(posterior, samples, X, T):
+    """``(S,)``: the unnormalised log posterior of each draw under the network linearised about w_MAP,
+    ``a(x, w) = a(x, w_MAP) + G (w - w_MAP)`` (PRML 5.169) - the model the linearised predictive integrates.
+
+    For a Gaussian likelihood it is quadratic in w with Hessian beta G^T G + alpha, so at a converged mode a
+    posterior built on the Gauss-Newton (``'outer'``) curvature is exactly this distribution (k-hat ``-inf``).
+    """
+    net = posterior.net
+    activations = _activation_sampler(posterior, "linear_mc", samples)
+    rows = min(draw_chunk_rows(net, samples.shape[0], posterior.chunk_size),
+               jacobian_chunk_rows(net, posterior.chunk_size))
+
+    def data_part(Xc, Tc):
+        return pointwise_nll(net, samples, Xc, Tc, posterior.beta, activations(Xc)).sum(axis=1)
+
+    return -(data_sum(data_part, X, T, rows) + log_prior_kernel(posterior, samples))
 
 
 def log_prior_kernel(posterior, samples):

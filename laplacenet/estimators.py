@@ -1,7 +1,10 @@
 """Estimators in scikit-learn's conventions: a Bayesian MLP fitted by the evidence framework (PRML 5.7).
 
 The constructor only stores its parameters; ``fit`` sets the fitted attributes, whose names end in ``_``.
-scikit-learn is not needed (``get_params`` / ``set_params`` are provided so that its tools work).
+With scikit-learn installed (``laplacenet[sklearn]``) the estimators are scikit-learn estimators - its
+``BaseEstimator`` and regressor / classifier mixins, checked by its ``check_estimator`` - and work in its
+pipelines, searches and meta-estimators; without it they keep the same parameters protocol and ``score`` (see
+:mod:`laplacenet._sklearn`). ``fit`` takes no ``sample_weight``: there is no weighted likelihood.
 
 By default (``standardize=True``) the network is fitted to standardised inputs and regression targets (see
 :mod:`laplacenet._scaling`): ``fit`` on raw data gives the predictions it gives on standardised data. What the
@@ -13,29 +16,43 @@ estimator reports - predictions, standard deviations, ``beta_`` and ``log_eviden
 the active dask scheduler (a classifier computes the distinct labels of ``y`` first, by
 ``dask.array.unique``), and ``predict`` returns lazy dask arrays, as :meth:`LaplacePosterior.predict` does.
 """
-import functools
 import inspect
 import numbers
+from dataclasses import replace
 
 import numpy as np
 
 from ._chunks import is_dask_array
+from ._fingerprint import fingerprint
+from ._labels import class_labels, take_labels
 from ._scaling import Scaling, fit_scaling, identity_scaling
+from ._sklearn import BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin, validate_X
 from ._threads import blas_threads_for
-from ._validation import check_data, check_positive_int, check_X
+from ._validation import check_data, check_positive_int, check_seed, check_X
 from .evidence import posterior_evidence_terms
-from .exceptions import NotFittedError
 from .hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
 from .laplace import build_posterior, check_options, validate_bayesian
 from .network import MLP
 from .priors import alpha_per_param
+from .symmetry import posterior_symmetry
 from .training import train
 
-__all__ = ["BayesianMLPRegressor", "BayesianMLPClassifier", "check_hidden", "fixed_hyperparameter_run"]
+__all__ = ["BayesianMLPRegressor", "BayesianMLPClassifier", "check_hidden", "fixed_hyperparameter_run", "AUTO_HIDDEN"]
+
+# The architectures hidden="auto" chooses from, simplest first (a tie goes to the simpler): no hidden layer (the
+# Bayesian linear or logistic model), then one hidden layer of doubling width - the grid of compare_models'
+# default (1, 2, 4, 8) widened on both sides. One layer is a universal approximator (PRML 5.1); the evidence
+# changes with ln M rather than M, so doubling spends the fits evenly; beyond 16 units most fits on the data
+# sizes a W x W Hessian suits prune units (gamma far below W), and the widest candidate sets the cost.
+AUTO_HIDDEN = ((), (1,), (2,), (4,), (8,), (16,))
 
 
-def check_hidden(hidden):
-    """Hidden-layer widths as a tuple of positive ints: an int is one layer, () or 0 none."""
+def check_hidden(hidden, auto=False):
+    """Hidden-layer widths as a tuple of positive ints: an int is one layer, () or 0 none. With ``auto``, the
+    string ``'auto'`` is accepted too, and returned as it is (the estimators then choose from
+    :data:`AUTO_HIDDEN`)."""
+    if auto and isinstance(hidden, str) and hidden == "auto":
+        return hidden
     if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
         hidden = () if hidden == 0 else (hidden,)
     try:
@@ -44,7 +61,9 @@ def check_hidden(hidden):
     except TypeError:
         ok = False
     if not ok:
-        raise ValueError(f"hidden must be a positive int or a sequence of them (hidden-layer widths); got {hidden!r}")
+        alternative = ", or 'auto'" if auto else ""
+        raise ValueError(f"hidden must be a positive int or a sequence of them (hidden-layer widths){alternative}; "
+                         f"got {hidden!r}")
     return tuple(int(m) for m in widths)
 
 
@@ -67,46 +86,19 @@ def fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, w0, train_kwargs, 
     return EvidenceResult(w, alpha, beta, gamma, evidence, [], report.converged, posterior)
 
 
+def _with_symmetry(run):
+    """An :class:`EvidenceResult` whose log evidence has the symmetry term of its posterior's distinguishable
+    hidden units added (as :func:`laplacenet.log_evidence` adds it by default); its history is left as it was."""
+    return replace(run, log_evidence=run.log_evidence + posterior_symmetry(run.posterior)[0])
+
+
 def _as_array(y):
     """``y`` as an array: a dask array as it is (read later, per partition), anything else by ``np.asarray``."""
     return y if is_dask_array(y) else np.asarray(y)
 
 
-def _encode_labels(y):
-    """The sorted distinct labels ``(C,)`` of ``y`` (N,) and the index of each row's label among them ``(N,)``.
-
-    For a dask ``y`` the labels are computed now, in one pass (``dask.array.unique``: they fix the network's
-    outputs), and the indices stay a lazy dask array, found per partition.
-    """
-    if not is_dask_array(y):
-        return np.unique(y, return_inverse=True)
-    import dask.array as da
-    classes = da.unique(y).compute()
-    return classes, y.map_blocks(functools.partial(np.searchsorted, classes), dtype=np.intp)
-
-
-def _take(values, index):
-    """``values[index]`` for an integer array ``index``; lazily, per partition, for a dask ``index``."""
-    if is_dask_array(index):
-        return index.map_blocks(functools.partial(np.take, values), dtype=values.dtype)
-    return values[index]
-
-
-class _BayesianMLP:
+class _BayesianMLP(BaseEstimator):
     """Shared machinery; subclasses set the likelihood and the encoding of the targets."""
-
-    def get_params(self, deep=True):
-        """The constructor parameters as a dict."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        """Set constructor parameters; returns ``self``."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"{name!r} is not a parameter of {type(self).__name__}; valid: {valid}")
-            setattr(self, name, value)
-        return self
 
     @classmethod
     def _param_names(cls):
@@ -117,10 +109,6 @@ class _BayesianMLP:
         for name in self._param_names():
             setattr(self, name, arguments[name])
 
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
     def _network(self, n_inputs, n_outputs, likelihood):
         return MLP([n_inputs, *check_hidden(self.hidden), n_outputs], self.activation, likelihood)
 
@@ -130,6 +118,7 @@ class _BayesianMLP:
         restarts = check_positive_int(self.restarts, "restarts")
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable or None; got {callback!r}")
+        self._data_fingerprint = fingerprint(X, T)  # for the ArviZ export's warning on other data
         X, T = scaling.inputs(X), T if scaling.y_scale is None else scaling.targets(T)
         N = X.shape[0]
         reported = None if callback is None else (lambda cycle: callback(scaling.cycle(cycle, N)))
@@ -140,29 +129,42 @@ class _BayesianMLP:
             if self.reestimate:
                 result = fit_evidence(net, X, T, self.alpha, beta, self.hessian, options=self.evidence,
                                       cycles=self.cycles, tol=self.tol, restarts=restarts, seed=self.seed,
-                                      train_kwargs=self.train_kwargs, callback=reported, **structure)
-                runs, best = result.restarts, result.best_restart
+                                      train_kwargs=self.train_kwargs, callback=reported, jitter=self.jitter,
+                                      **structure)
+                runs = result.restarts
             else:
                 runs = self._fixed_runs(net, X, T, beta, restarts, structure, reported)
-                best = int(np.argmax([run.log_evidence for run in runs]))
-        runs = [scaling.run(run, N) for run in runs]
+            # the loop leaves the symmetry term out (piecewise constant in alpha, beta); the reported figure has it
+            runs = [_with_symmetry(scaling.run(run, N)) for run in runs]
+        best = int(np.argmax([run.log_evidence for run in runs]))
         kept = runs[best]
         self.net_, self.w_, self.posterior_ = net, kept.w, kept.posterior
         self.alpha_, self.gamma_, self.log_evidence_ = kept.alpha, kept.gamma, kept.log_evidence
         self.history_, self.converged_, self.restarts_, self.best_restart_ = kept.history, kept.converged, runs, best
-        self.n_features_in_ = X.shape[1]
         self.x_mean_, self.x_scale_ = scaling.x_shift, scaling.x_scale
+        self.hidden_, self.hidden_table_ = tuple(net.sizes[1:-1]), None
         return kept
+
+    def _fit_auto(self, X, y, callback):
+        """``hidden='auto'``: fit every architecture of :data:`AUTO_HIDDEN` with the other parameters as they are
+        and keep the fit of highest ``log_evidence_`` (MacKay 1992), with the table it was chosen from."""
+        from .comparison import compare_estimators  # comparison imports this module
+        fits, table = compare_estimators(self, X, y, AUTO_HIDDEN, callback)
+        chosen = fits[int(np.argmax([row.log_evidence for row in table.rows]))]  # the first of equals, as best()
+        # the chosen fit's state; every constructor parameter (hidden='auto' among them) stays as it is
+        vars(self).update({name: value for name, value in vars(chosen).items() if name not in self._param_names()})
+        self.hidden_table_ = table
+        return self
 
     def _fixed_runs(self, net, X, T, beta, restarts, structure, callback):
         """``reestimate=False``: one MAP training and posterior per restart at the given (or starting) alpha, beta."""
         alpha = starting_alpha(net, self.alpha)
         beta = starting_beta(net, T, beta) if isinstance(beta, str) else beta
         _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, alpha, beta)
-        hessian = check_options(self.hessian, 0.0, None, **structure, n_params=net.n_params)[0]
-        base = 0 if self.seed is None else self.seed
+        hessian, jitter, _ = check_options(self.hessian, self.jitter, None, **structure, n_params=net.n_params)
+        base = check_seed(self.seed) or 0  # as fit_evidence seeds its restarts
         return [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(base + r),
-                                         dict(self.train_kwargs or {}), restart=r, callback=callback)
+                                         dict(self.train_kwargs or {}), jitter, restart=r, callback=callback)
                 for r in range(restarts)]
 
     def _scaling(self, X, T=None):
@@ -191,36 +193,60 @@ class _BayesianMLP:
         return y
 
     def _check_fitted(self):
-        if not hasattr(self, "posterior_"):
+        if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
+
+    def __sklearn_is_fitted__(self):
+        """Whether ``fit`` has run (scikit-learn's ``check_is_fitted`` asks)."""
+        return hasattr(self, "posterior_")
 
     def save(self, path, *, extra=None):
         """Write the fitted estimator to ``path`` atomically (NPZ + JSON metadata); see :func:`laplacenet.save`."""
         from .io import save  # io imports this module
         save(self, path, extra=extra)
 
-    def to_arviz(self, X, y, draws=1000, chains=4, seed=None, *, method="linear_mc"):
+    def to_arviz(self, X, y, draws=1000, chains=4, seed=None, *, method="linear_mc", feature_names=None):
         """The posterior, predictive and diagnostics as ArviZ data; see :func:`laplacenet.to_inference_data`."""
         from .arviz import to_inference_data  # the ArviZ layer sits above the estimators
-        return to_inference_data(self, X, y, draws, chains, seed, method=method)
+        return to_inference_data(self, X, y, draws, chains, seed, method=method, feature_names=feature_names)
 
     def _check_X(self, X):
-        """``X`` validated and on the fitted scale, ready for ``posterior_``."""
+        """``X`` validated, its features checked against those of ``fit``, on the fitted scale, ready for
+        ``posterior_``."""
         self._check_fitted()
-        X = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
-                             f"{self.n_features_in_}")
-        return self.scaling_.inputs(X)
+        return self.scaling_.inputs(check_X(validate_X(self, X, reset=False)))
+
+    def _check_fit_data(self, X, y, fit_params):
+        """``X`` and ``y`` at ``fit``'s boundary: no other argument, a ``y``, ``X`` validated (``n_features_in_``
+        and ``feature_names_in_`` set)."""
+        if fit_params:
+            unsupported = sorted(fit_params)
+            why = (" There is no weighted likelihood: the error, its curvature and the evidence count every row "
+                   "once. For integer weights, repeat each row that many times (np.repeat), which gives the "
+                   "weighted likelihood." if "sample_weight" in unsupported else "")
+            raise TypeError(f"{type(self).__name__}.fit() takes X, y and callback; got the unsupported keyword "
+                            f"argument(s) {unsupported}.{why}")
+        if y is None:
+            raise ValueError(f"This {type(self).__name__} estimator requires y to be passed, but the target y is "
+                             f"None")
+        return check_X(validate_X(self, X, reset=True)), y
 
 
-class BayesianMLPRegressor(_BayesianMLP):
+class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
     """A Bayesian MLP for regression: Gaussian noise, Laplace posterior, evidence-tuned alpha and beta.
+
+    A scikit-learn regressor (see :ref:`howto-sklearn`): ``score`` is the R^2 of ``predict`` averaged over the
+    outputs, as scikit-learn's; ``fit`` takes no ``sample_weight``.
 
     Parameters
     ----------
-    hidden : int or tuple of int
-        Hidden-layer widths; ``()`` for none (Bayesian linear regression).
+    hidden : int, tuple of int or 'auto'
+        Hidden-layer widths; ``()`` for none (Bayesian linear regression). ``'auto'``: choose by the evidence -
+        ``fit`` fits every architecture of :data:`AUTO_HIDDEN` (none, then one layer of 1, 2, 4, 8 or 16 units)
+        with the other parameters as given and keeps the one of highest ``log_evidence_``; the fitted estimator
+        is then the fit of that architecture (``hidden_``), and ``hidden_table_`` holds what it was chosen from.
+        Every other parameter must suit every candidate (e.g. ``alpha`` a scalar, ``'auto'`` or ``'layers'``;
+        ``rank`` no more than the weights of the network without hidden layer).
     activation : str
         Hidden-unit activation (see :data:`laplacenet.ACTIVATIONS`).
     hessian : {'outer', 'exact', 'diag', 'fd', 'kron', 'lowrank'}
@@ -238,9 +264,11 @@ class BayesianMLPRegressor(_BayesianMLP):
     reestimate : bool
         Tune alpha and beta by :func:`laplacenet.fit_evidence`; otherwise keep them fixed.
     restarts : int
-        Initialisations tried; the one of highest evidence is kept, all are in ``restarts_``.
+        Initialisations tried; the one of highest evidence (symmetry term included) is kept, all are in
+        ``restarts_``.
     seed : int, optional
-        Seed of the initial weights (restart r uses ``seed + r``).
+        Seed of the initial weights (restart r uses ``seed + r``; None is 0): every fit is reproducible. It
+        plays the part of scikit-learn's ``random_state``, which the estimators do not take.
     cycles, tol
         Evidence-loop limits, as for :func:`laplacenet.fit_evidence` (None: those of ``evidence``).
     train_kwargs : dict, optional
@@ -255,6 +283,9 @@ class BayesianMLPRegressor(_BayesianMLP):
     evidence : EvidenceOptions or dict, optional
         How the evidence is maximised (method, tolerance, patience, ...): see
         :class:`laplacenet.EvidenceOptions`.
+    jitter : float
+        Added to the diagonal of every posterior precision (on the standardised scale), as for
+        :func:`laplacenet.laplace`: the remedy a :class:`~laplacenet.NotPositiveDefiniteError` names.
 
     Attributes
     ----------
@@ -264,16 +295,31 @@ class BayesianMLPRegressor(_BayesianMLP):
         The hyperparameters, the well-determined parameters and the log evidence of the kept restart. ``alpha_``
         is the prior precision of the weights on the standardised scale; ``beta_`` and ``log_evidence_`` are in
         the user's units (the log evidence of the raw targets, Jacobian of the standardisation included).
+        ``log_evidence_`` includes the symmetry term of the hidden units ``posterior_`` tells from zero, as
+        :func:`laplacenet.log_evidence` and :func:`laplacenet.compare_models` do by default: it equals
+        ``posterior_.log_evidence(*posterior_data(X, y))`` plus the Jacobian ``-N sum_k ln y_scale_k``.
     posterior_ : LaplacePosterior
         On the standardised scale.
+    hidden_ : tuple of int
+        The hidden-layer widths fitted: those of ``hidden``, or those ``hidden='auto'`` chose.
+    hidden_table_ : ModelComparison or None
+        With ``hidden='auto'``, the candidates it chose from, one :class:`~laplacenet.ComparisonRow` each (the
+        kept restart's log evidence, gamma, alpha, beta and training error, as ``log_evidence_`` and the others
+        report them); None otherwise.
     history_ : list of EvidenceCycle
         The evidence loop of the kept restart (empty without ``reestimate``), beta and the log evidence in the
-        user's units.
+        user's units; the log evidence of the cycles is the loop's objective, WITHOUT the symmetry term (which is
+        piecewise constant in alpha and beta).
     converged_ : bool
         The evidence loop converged and so did the MAP training of the returned state.
     restarts_ : list of EvidenceResult
+        Every restart, its ``log_evidence`` with the symmetry term (its ``history`` without).
     best_restart_ : int
+        The restart of highest ``log_evidence``, the symmetry term included.
     n_features_in_, n_outputs_ : int
+    feature_names_in_ : (D,) array of str
+        The column names of ``X`` when it was a DataFrame with string column names (absent otherwise);
+        ``predict`` then checks the columns it is given against them, as scikit-learn's estimators do.
     x_mean_, x_scale_ : (D,) arrays
         The standardisation of the inputs (0 and 1 with ``standardize=False``).
     y_mean_, y_scale_ : (K,) arrays
@@ -282,10 +328,10 @@ class BayesianMLPRegressor(_BayesianMLP):
 
     def __init__(self, hidden=(10,), activation="tanh", hessian="outer", alpha="auto", beta="auto", reestimate=True,
                  restarts=1, seed=None, cycles=None, tol=None, train_kwargs=None, subset=None, rank=None,
-                 lowrank_hessian="outer", lowrank_diag=False, standardize=True, evidence=None):
+                 lowrank_hessian="outer", lowrank_diag=False, standardize=True, evidence=None, jitter=0.0):
         self._store_params(locals())
 
-    def fit(self, X, y, callback=None):
+    def fit(self, X, y, callback=None, **fit_params):
         """Fit to inputs ``X`` (N, D) and targets ``y`` (N,) or (N, K); returns ``self``.
 
         Parameters
@@ -297,13 +343,19 @@ class BayesianMLPRegressor(_BayesianMLP):
         callback : callable, optional
             Progress: called with an :class:`~laplacenet.evidence.EvidenceCycle` (restart, cycle,
             hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
-            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0).
+            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0). With
+            ``hidden='auto'``, a :class:`~laplacenet.ComparisonCycle`, which adds the candidate's ``hidden``.
+        **fit_params
+            None is accepted: ``sample_weight`` and any other keyword raise a TypeError saying so (there is no
+            weighted likelihood).
 
         Returns
         -------
         self
         """
-        X = check_X(X)
+        X, y = self._check_fit_data(X, y, fit_params)
+        if check_hidden(self.hidden, auto=True) == "auto":
+            return self._fit_auto(X, y, callback)
         y_array = _as_array(y)
         n_outputs = 1 if y_array.ndim == 1 else (y_array.shape[1] if y_array.ndim == 2 else 0)
         if n_outputs == 0:
@@ -327,36 +379,36 @@ class BayesianMLPRegressor(_BayesianMLP):
             mean, variance = mean[:, 0], variance[:, 0]
         return (mean, np.sqrt(variance)) if return_std else mean
 
-    def score(self, X, y):
-        """Coefficient of determination R^2 of :meth:`predict`, averaged over the outputs."""
-        mean = self.predict(X)
-        y = _as_array(y).astype(float).reshape(mean.shape)
-        residual = np.sum((y - mean) ** 2, axis=0)
-        total = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
-        return float(np.mean(1.0 - residual / total))
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (N, K): one Gaussian output per column
+        return tags
 
 
-class BayesianMLPClassifier(_BayesianMLP):
+class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
     """A Bayesian MLP classifier: logistic (two classes) or softmax output, moderated probabilities (5.7.3).
 
     Parameters are those of :class:`BayesianMLPRegressor` without ``beta``; alpha alone is re-estimated, and
-    ``standardize`` standardises the inputs only.
+    ``standardize`` standardises the inputs only. A scikit-learn classifier (see :ref:`howto-sklearn`): ``score``
+    is the accuracy of ``predict``; ``fit`` takes no ``sample_weight``. Class labels may be of any one sortable
+    type (numbers, strings, booleans); missing labels (NaN, None, NA) and non-integer numbers (a regression
+    target) are refused.
 
     Attributes
     ----------
     classes_ : (C,) array
         The class labels seen in ``fit``, sorted; ``predict_proba`` columns follow them.
-    net_, w_, alpha_, gamma_, log_evidence_, posterior_, history_, converged_, restarts_, best_restart_,
-    n_features_in_, x_mean_, x_scale_
-        As for :class:`BayesianMLPRegressor`.
+    net_, w_, alpha_, gamma_, log_evidence_, posterior_, hidden_, hidden_table_, history_, converged_, restarts_,
+    best_restart_, n_features_in_, feature_names_in_, x_mean_, x_scale_
+        As for :class:`BayesianMLPRegressor` (the training error of ``hidden_table_`` is the error rate).
     """
 
     def __init__(self, hidden=(10,), activation="tanh", hessian="outer", alpha="auto", reestimate=True, restarts=1,
                  seed=None, cycles=None, tol=None, train_kwargs=None, subset=None, rank=None, lowrank_hessian="outer",
-                 lowrank_diag=False, standardize=True, evidence=None):
+                 lowrank_diag=False, standardize=True, evidence=None, jitter=0.0):
         self._store_params(locals())
 
-    def fit(self, X, y, callback=None):
+    def fit(self, X, y, callback=None, **fit_params):
         """Fit to inputs ``X`` (N, D) and class labels ``y`` (N,) of any sortable type; returns ``self``.
 
         Parameters
@@ -368,22 +420,20 @@ class BayesianMLPClassifier(_BayesianMLP):
         callback : callable, optional
             Progress: called with an :class:`~laplacenet.evidence.EvidenceCycle` (restart, cycle,
             hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
-            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0).
+            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0). With
+            ``hidden='auto'``, a :class:`~laplacenet.ComparisonCycle`, which adds the candidate's ``hidden``.
+        **fit_params
+            None is accepted: ``sample_weight`` and any other keyword raise a TypeError saying so (there is no
+            weighted likelihood).
 
         Returns
         -------
         self
         """
-        X = check_X(X)
-        y = _as_array(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(f"y must be a vector of {X.shape[0]} class labels (one per row of X); got shape "
-                             f"{y.shape}")
-        classes, labels = _encode_labels(y)
-        if classes.size < 2:
-            raise ValueError(f"y must hold at least two classes; got only {classes.tolist()}")
+        X, y = self._check_fit_data(X, y, fit_params)
+        if check_hidden(self.hidden, auto=True) == "auto":
+            return self._fit_auto(X, y, callback)
+        classes, labels = class_labels(y, X.shape[0])
         binary = classes.size == 2
         net = self._network(X.shape[1], 1 if binary else classes.size, "bernoulli" if binary else "categorical")
         X, T = check_data(net, X, labels.astype(float) if binary else labels, "X", "y")
@@ -404,18 +454,21 @@ class BayesianMLPClassifier(_BayesianMLP):
                              f"{np.unique(labels[unknown])[:5].tolist()}")
         return index.astype(float) if self.classes_.size == 2 else index
 
-    def predict_proba(self, X):
-        """Moderated class probabilities ``(N, C)`` (PRML 5.190; generalised probit for several classes); a lazy
-        dask array for a dask ``X``."""
+    def predict_proba(self, X, *, method="bridge"):
+        """Class probabilities ``(N, C)``; a lazy dask array for a dask ``X``.
+
+        ``method`` is that of :func:`laplacenet.predictive.predict`: ``'bridge'`` (default) the Laplace bridge's
+        Dirichlet mean, ``'linear'`` the moderated output (PRML 5.190; the generalised probit on the centred
+        covariance for several classes), ``'linear_mc'`` / ``'mc'`` Monte Carlo (1000 draws, seed 0, shared by
+        all rows). The default is the one of best test NLL and ECE on ``benchmarks/real_data.py`` (see
+        :ref:`concepts-predictives`); for two classes its probabilities are the MAP network's.
+        """
         X = self._check_X(X)
         with blas_threads_for(self.net_.n_params):
-            prob, _ = self.posterior_.predict(X)
+            prob, _ = self.posterior_.predict(X, method, seed=0)
         return np.hstack([1.0 - prob, prob]) if self.classes_.size == 2 else prob
 
     def predict(self, X):
-        """The most probable class of each row of ``X`` under the moderated probabilities (lazy for a dask ``X``)."""
-        return _take(self.classes_, np.argmax(self.predict_proba(X), axis=1))
-
-    def score(self, X, y):
-        """Accuracy of :meth:`predict`."""
-        return float(np.mean(self.predict(X) == _as_array(y).reshape(-1)))
+        """The most probable class of each row of ``X`` under :meth:`predict_proba` (lazy for a dask ``X``)."""
+        prob = self.predict_proba(X)  # before classes_: unfitted, this says so
+        return take_labels(self.classes_, np.argmax(prob, axis=1))

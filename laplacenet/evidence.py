@@ -6,11 +6,10 @@
 
 The loop that maximises the evidence, retraining w as the hyperparameters move, is :mod:`laplacenet.hyper`.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
-from scipy.special import gammaln
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
 from .curvature.backprop import forward_pass
@@ -19,6 +18,7 @@ from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, 
                       validate_bayesian)
 from .objective import data_error
 from .priors import alpha_per_param, prior_error
+from .symmetry import posterior_symmetry, symmetry_term  # noqa: F401 (symmetry_term stays importable from here)
 
 __all__ = ["log_evidence", "log_evidence_gradient", "reestimate", "EvidenceTerms", "EvidenceGradient", "Reestimate"]
 
@@ -42,7 +42,10 @@ class EvidenceTerms:
     log_2pi : float
         ``-N K/2 ln 2 pi``; 0 for classification.
     symmetry : float
-        ``sum over hidden layers of ln M! + M ln 2`` with ``symmetry=True`` (MacKay 1992), else 0.
+        ``sum over hidden layers of ln M_a! + M_a ln 2`` over the M_a distinguishable units of each hidden layer
+        with ``symmetry=True`` (MacKay 1992; see :func:`laplacenet.symmetry.distinguishable_units`), else 0.
+    n_distinguishable : tuple of int or None
+        M_a per hidden layer, from the input side, with ``symmetry=True``; None without. Not a term of the sum.
     """
 
     data_fit: float
@@ -52,6 +55,7 @@ class EvidenceTerms:
     log_beta: float
     log_2pi: float
     symmetry: float
+    n_distinguishable: Optional[tuple] = None
 
     @property
     def total(self):
@@ -88,7 +92,7 @@ class Reestimate:
 
 # --- the evidence ------------------------------------------------------------------------------------
 
-def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetry=False, terms=False,
+def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetry=True, terms=False,
                  jitter=0.0, chunk_size=None, subset=None, rank=None, lowrank_hessian="outer", lowrank_diag=False):
     """The Laplace approximation to the log evidence ln p(D | alpha, beta) (PRML 5.175, 5.183).
 
@@ -104,8 +108,12 @@ def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetr
     net, w_map, X, T, alpha, beta, hessian, jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag
         As for :func:`laplacenet.laplace`.
     symmetry : bool
-        Add ``ln M! + M ln 2`` for every hidden layer of M units: the M! orderings and 2^M sign flips
-        that give the same function (MacKay 1992), so that networks of different widths compare fairly.
+        Add ``ln M_a! + M_a ln 2`` for every hidden layer, M_a its units whose incoming and outgoing weights the
+        posterior tells from zero: the M_a! orderings and 2^M_a sign flips that give the same function (MacKay
+        1992), so that networks of different widths compare fairly (see
+        :func:`laplacenet.symmetry.distinguishable_units`; the counts are ``n_distinguishable`` of the terms).
+        True by default, as everywhere a log evidence is reported (:func:`laplacenet.fit_evidence`'s loop, whose
+        objective leaves it out, is the exception).
     terms : bool
         Return an :class:`EvidenceTerms` whose fields add up to the total instead of the float.
 
@@ -122,14 +130,19 @@ def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetr
 
 
 def posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, symmetry=False, chunk_size=None):
-    """:class:`EvidenceTerms` of a built posterior (its ln|A| and the prior over the weights it covers)."""
+    """:class:`EvidenceTerms` of a built posterior (its ln|A| and the prior over the weights it covers), with the
+    symmetry term of its distinguishable hidden units when ``symmetry``."""
     subset = None if posterior.subset is None else posterior.subset_slice
-    return evidence_terms(net, w, X, T, alpha, beta, posterior.log_det, symmetry, chunk_size, subset)
+    terms = evidence_terms(net, w, X, T, alpha, beta, posterior.log_det, chunk_size, subset)
+    if not symmetry:
+        return terms
+    term, counts = posterior_symmetry(posterior)
+    return replace(terms, symmetry=term, n_distinguishable=counts)
 
 
-def evidence_terms(net, w, X, T, alpha, beta, log_det, symmetry=False, chunk_size=None, subset=None):
-    """:class:`EvidenceTerms` on validated arrays, given ``ln|A|``; ``subset`` (a slice of w) restricts the
-    prior terms to the weights the posterior covers."""
+def evidence_terms(net, w, X, T, alpha, beta, log_det, chunk_size=None, subset=None):
+    """:class:`EvidenceTerms` without the symmetry term on validated arrays, given ``ln|A|``; ``subset`` (a slice
+    of w) restricts the prior terms to the weights the posterior covers."""
     N, K = X.shape[0], net.n_outputs
     alphas = np.broadcast_to(alpha, (net.n_groups,))
     if net.likelihood.uses_beta:
@@ -147,13 +160,7 @@ def evidence_terms(net, w, X, T, alpha, beta, log_det, symmetry=False, chunk_siz
         prior=prior,
         log_det=-0.5 * log_det,
         log_alpha=log_alpha,
-        log_beta=log_beta, log_2pi=float(log_2pi), symmetry=symmetry_term(net) if symmetry else 0.0)
-
-
-def symmetry_term(net):
-    """``sum over hidden layers of ln M! + M ln 2``: the weight-space symmetries of M units (MacKay 1992)."""
-    hidden = np.asarray(net.sizes[1:-1], dtype=float)
-    return float(np.sum(gammaln(hidden + 1.0) + hidden * np.log(2.0)))
+        log_beta=log_beta, log_2pi=float(log_2pi), symmetry=0.0)
 
 
 # --- re-estimation -----------------------------------------------------------------------------------
@@ -314,7 +321,9 @@ def log_evidence_gradient(net, w_map, X, T, alpha, beta=None, hessian="exact", *
     alpha E_W`` and ``d ln Z / d ln beta = (N K - gamma) / 2 - beta E_D``: both vanish exactly at the fixed
     point of re-estimation (5.178, 5.180), which is therefore the maximum of the evidence over alpha and beta
     with w held. Held w means the curvature held too; with ``jitter > 0`` gamma counts the jitter as data
-    curvature (as :func:`reestimate` does), so the formula is then no longer the exact derivative.
+    curvature (as :func:`reestimate` does), so the formula is then no longer the exact derivative. It is the
+    gradient of the evidence without the symmetry term (``symmetry=False``), which is piecewise constant in the
+    hyperparameters: its count of distinguishable units changes in steps.
 
     Parameters
     ----------

@@ -1,6 +1,7 @@
 """Warnings and errors raised by laplacenet."""
 
-__all__ = ["ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError", "NotFittedError"]
+__all__ = ["ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError", "NonFiniteError",
+           "NotFittedError"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -23,6 +24,16 @@ class NotPositiveDefiniteError(ValueError):
     def __init__(self, message, min_eigenvalue):
         super().__init__(message)
         self.min_eigenvalue = min_eigenvalue
+
+
+class NonFiniteError(ValueError):
+    """A quantity computed from valid, finite arguments overflowed float64 to inf or NaN.
+
+    Raised where such a value would otherwise enter a result: the error or its gradient, a Hessian or its
+    products, the factors of a posterior precision before they are factorised, the log evidence, a prediction.
+    The cause is the scale of the problem - inputs, targets, weights or beta too large - and the remedy is to
+    rescale it (standardise X and the targets of a regression, use a smaller beta or smaller weights).
+    """
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
-from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_w
+from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_seed, check_w
 from .evidence import (check_reestimable, data_curvature, evidence_hessian, evidence_slope, evidence_statistics,
                        posterior_evidence_terms, reestimate_from)
 from .exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
 from .laplace import build_posterior, check_number, check_options
-from .training import train
+from .training import check_train_kwargs, train
 
 __all__ = ["fit_evidence", "EvidenceOptions", "EvidenceCycle", "EvidenceResult", "starting_alpha", "starting_beta",
            "EVIDENCE_METHODS"]
@@ -466,6 +466,12 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
       repeated until the hyperparameters settle; then one training to convergence (Immer et al. 2021). The
       intermediate evidences are at unconverged weights and not candidates for the result; the final state is.
 
+    The log evidence the loop maximises, and reports in ``history`` and ``log_evidence``, leaves out the
+    hidden-unit symmetry term (:func:`laplacenet.symmetry.symmetry_term`): its count of distinguishable units is
+    piecewise constant in alpha and beta, a step function with no gradient to follow. What the library reports as
+    a model's log evidence adds it at the end: ``result.posterior.log_evidence(X, T)``, :func:`laplacenet.log_evidence`
+    at ``result.w``, the estimators' ``log_evidence_`` and :func:`laplacenet.compare_models`.
+
     Parameters
     ----------
     net, X, T
@@ -514,20 +520,17 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
     """
     options = evidence_options(options, method=method, cycles=cycles, tol=tol, fall_tol=fall_tol)
     X, T = check_data(net, X, T)
-    alpha = starting_alpha(net, alpha)
-    beta = starting_beta(net, T, beta, chunk_size or DEFAULT_CHUNK_ROWS)
     structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
                                                   lowrank_diag, net.n_params)
+    alpha = starting_alpha(net, alpha)
+    beta = starting_beta(net, T, beta, chunk_size or DEFAULT_CHUNK_ROWS)
     check_reestimable(structure, beta)
     restarts = check_positive_int(restarts, "restarts")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable or None; got {callback!r}")
-    train_kwargs = dict(train_kwargs or {})
-    reserved = sorted(set(train_kwargs) & set(_RESERVED_TRAIN_KWARGS))
-    if reserved:
-        raise ValueError(f"train_kwargs must not set {reserved}: fit_evidence controls them")
+    train_kwargs = check_train_kwargs(train_kwargs, _RESERVED_TRAIN_KWARGS, "fit_evidence")
     starts = [check_w(net, w0, "w0")] if w0 is not None else []
-    base_seed = 0 if seed is None else seed
+    base_seed = check_seed(seed) or 0
     starts += [net.init(base_seed + r) for r in range(len(starts), restarts)]
     runs = []
     for r, w_start in enumerate(starts):

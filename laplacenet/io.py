@@ -9,28 +9,34 @@ every restart with its evidence history. A is stored as the arrays its builder i
 or :mod:`laplacenet.posteriors` takes - the dense or diagonal A itself (with A^-1 after Woodbury updates),
 the Kronecker factors, or the low-rank eigenpairs - and loading calls the same builder on the same arrays:
 the same LAPACK calls on the same bits give the same factors, so predictions are reproduced bit for bit.
+After ``hidden='auto'`` the metadata also holds the table of the architectures it chose from.
 
-* :func:`save` - write a fitted estimator (atomically: a temporary file in the same directory, then a rename).
-* :func:`load` - read it back (``numpy.load(..., allow_pickle=False)``); a foreign, truncated or corrupted
-  file, or one in a newer format version, raises a ``ValueError`` saying so.
+* :func:`save` - write a fitted estimator (atomically: a temporary file in the same directory, then a rename;
+  the temporaries of writers that died are cleared, :mod:`laplacenet._files`).
+* :func:`load` - read it back, never unpickling; a foreign, truncated, corrupted or hostile file, or one in a
+  newer format version, raises a ``ValueError`` naming the file and saying what is wrong. Sizes are checked
+  against the zip directory and the ``.npy`` headers before data is read (:mod:`laplacenet._archive`).
 * :func:`read_metadata` - the JSON document alone, without building the estimator.
+
+``save`` and ``load`` apply the same rules to the values (:mod:`laplacenet._model_values`): ``save`` refuses,
+before it writes, a model that ``load`` would refuse.
 """
-import contextlib
 import dataclasses
-import errno
-import io
 import json
 import numbers
 import os
-import secrets
 import struct
 import zipfile
 import zlib
 
 import numpy as np
 
+from ._archive import ArchiveError, NpzArchive, check_json_size, parse_json
+from ._files import write_atomically
+from ._model_values import entry_problem, metadata_problem
 from ._version import __version__
 from ._validation import check_positive_int
+from .comparison import ComparisonRow, ModelComparison
 from .curvature.last_layer import last_layer_slice
 from .curvature.woodbury import IncrementalInverse
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
@@ -50,10 +56,9 @@ _ESTIMATORS = {cls.__name__: cls for cls in (BayesianMLPRegressor, BayesianMLPCl
 # How each form of the posterior precision is stored: the arrays its builder is called with.
 _FORMS = {_Cholesky: "cholesky", _Diagonal: "diagonal", _Woodbury: "woodbury", KroneckerPrecision: "kron",
           LowRankPrecision: "lowrank"}
-# What a damaged archive can raise while it is opened, listed or read.
-# RuntimeError: zipfile's answer to an entry whose "encrypted" flag bit is set
+# What a damaged archive can raise while it is opened, listed or read (the hostile cases _archive refuses first).
 _READ_ERRORS = (ValueError, OSError, EOFError, KeyError, IndexError, NotImplementedError, RuntimeError,
-                zipfile.BadZipFile, zlib.error, struct.error)
+                OverflowError, zipfile.BadZipFile, zlib.error, struct.error)
 
 
 # --- save --------------------------------------------------------------------------------------------
@@ -80,16 +85,39 @@ def save(estimator, path, *, extra=None):
     NotFittedError
         When ``estimator`` is not fitted.
     ValueError
-        When ``estimator`` is not a laplacenet estimator, or a parameter, the class labels or ``extra``
-        cannot be stored without pickling.
+        When ``estimator`` is not a laplacenet estimator, a parameter, the class labels or ``extra`` cannot be
+        stored without pickling, or it holds a value :func:`load` refuses (NaN or inf, a beta or alpha that
+        is not positive, an asymmetric precision, metadata nested too deeply): nothing is written then.
+    OSError
+        When the file cannot be written; the message names ``path``.
     """
     arrays, metadata = _encode(estimator)
     if extra is not None:
         if not isinstance(extra, dict):
             raise ValueError(f"extra must be a dict of JSON-able values or None; got {type(extra).__name__}")
-        metadata["extra"] = _to_json(extra, "extra")
-    arrays["metadata"] = np.array(json.dumps(metadata))
-    _write_atomically(os.fspath(path), arrays)
+        try:
+            metadata["extra"] = _to_json(extra, "extra")
+        except RecursionError:
+            raise ValueError("cannot save extra: it is nested too deeply") from None
+    text = json.dumps(metadata)
+    _check_savable(type(estimator).__name__, arrays, metadata, text)
+    arrays["metadata"] = np.array(text)
+    write_atomically(path, lambda temporary: _write_npz(temporary, arrays), "the model")
+
+
+def _check_savable(name, arrays, metadata, text):
+    """Refuse, with the rules :func:`load` applies, a model whose file ``load`` would refuse."""
+    try:
+        parse_json(text, "its metadata")  # what load reads back, within the same bounds
+    except ArchiveError as ex:
+        raise ValueError(f"cannot save this {name}: {ex}") from None
+    problems = [problem for problem in [metadata_problem(metadata)] if problem]
+    for entry, a in arrays.items():
+        problem = entry_problem(entry, np.asarray(a))
+        if problem:
+            problems.append(f"the entry {entry!r} {problem}")
+    if problems:
+        raise ValueError(f"cannot save this {name}: {'; '.join(problems)} (load refuses such a file)")
 
 
 def _encode(estimator):
@@ -105,6 +133,8 @@ def _encode(estimator):
               "gamma": float(estimator.gamma_), "log_evidence": float(estimator.log_evidence_),
               "converged": bool(estimator.converged_), "alpha": _to_json(estimator.alpha_, "alpha_"),
               "restart_messages": [run.message for run in runs], "restart_at_bound": [run.at_bound for run in runs]}
+    if estimator.hidden_table_ is not None:  # hidden='auto': the table the architecture was chosen from
+        fitted["hidden_table"] = _to_json(estimator.hidden_table_.to_dicts(), "hidden_table_")
     metadata = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "laplacenet_version": __version__,
         "estimator": name, "params": _to_json(estimator.get_params(), "the estimator's parameters"),
@@ -193,22 +223,12 @@ def _encode_classes(classes):
     return classes.astype(str), "object"
 
 
-def _write_atomically(path, arrays):
-    """``numpy.savez_compressed`` to a temporary file beside ``path``, then ``os.replace`` onto it."""
-    directory, name = os.path.split(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(errno.ENOENT, "no such directory to save the model in", directory)
-    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with open(temporary, "xb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
+def _write_npz(path, arrays):
+    """``numpy.savez_compressed`` to a new file ``path``, flushed to disk."""
+    with open(path, "xb") as fh:
+        np.savez_compressed(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 # --- load --------------------------------------------------------------------------------------------
@@ -217,10 +237,10 @@ def load(path):
     """Read an estimator written by :func:`save`.
 
     Every fitted attribute comes back: ``net_``, ``w_``, ``posterior_``, ``alpha_``, ``beta_``, ``gamma_``,
-    ``log_evidence_``, ``history_``, ``converged_``, ``restarts_``, ``best_restart_``, ``n_features_in_``
-    and ``n_outputs_`` or ``classes_``. ``predict``, ``predict(return_std=True)`` and ``predict_proba``
-    give the same bits as before saving. Only the kept restart's posterior is stored: the other entries of
-    ``restarts_`` have ``posterior=None``.
+    ``log_evidence_``, ``history_``, ``converged_``, ``restarts_``, ``best_restart_``, ``n_features_in_``,
+    ``hidden_``, ``hidden_table_`` and ``n_outputs_`` or ``classes_``. ``predict``, ``predict(return_std=True)``
+    and ``predict_proba`` give the same bits as before saving. Only the kept restart's posterior is stored: the
+    other entries of ``restarts_`` have ``posterior=None``.
 
     Parameters
     ----------
@@ -240,19 +260,18 @@ def load(path):
     """
     path = os.fspath(path)
     with open(path, "rb") as fh:
-        content = fh.read()
-    reader = _Reader(path, content)
-    return reader.guarded(_decode, reader)
+        reader = _Reader(path, fh)
+        return reader.guarded(_decode, reader)
 
 
 def read_metadata(path):
     """The JSON metadata of a file written by :func:`save`, as a dict (see the module docstring).
 
-    Raises the ``ValueError`` of :func:`load` for a foreign, damaged or too new file.
+    Raises the ``ValueError`` of :func:`load` for a foreign, damaged, hostile or too new file.
     """
     path = os.fspath(path)
     with open(path, "rb") as fh:
-        return _Reader(path, fh.read()).metadata
+        return _Reader(path, fh).metadata
 
 
 class _BadFile(ValueError):
@@ -260,17 +279,17 @@ class _BadFile(ValueError):
 
 
 class _Reader:
-    """The checked contents of a model file: its metadata and its arrays, each validated on access."""
+    """The checked contents of a model file open in ``fh``: its metadata and its arrays, each validated on access
+    (its shape and dtype against its header before its data is read, its values after)."""
 
-    def __init__(self, path, content):
+    def __init__(self, path, fh):
         self.path = path
         self._entries = {}
-        if not content.startswith(b"PK"):
-            self.fail("it is not an NPZ (zip) archive" + (" (the file is empty)" if not content else ""))
-        self.archive = self.guarded(np.load, io.BytesIO(content), allow_pickle=False)
-        damaged = self.guarded(self.archive.zip.testzip)
-        if damaged is not None:
-            self.fail(f"it is corrupted: the CRC-32 of entry {damaged!r} does not match its content")
+        start = fh.read(2)
+        if start != b"PK":
+            self.fail("it is not an NPZ (zip) archive" + (" (the file is empty)" if not start else ""))
+        fh.seek(0)
+        self.archive = self.guarded(NpzArchive, fh)
         self.metadata = self.guarded(self._read_metadata)
 
     def fail(self, detail):
@@ -282,14 +301,17 @@ class _Reader:
             return function(*args, **kwargs)
         except _BadFile:
             raise
+        except ArchiveError as ex:
+            self.fail(str(ex))
         except _READ_ERRORS as ex:
             self.fail(f"it is truncated or corrupted ({type(ex).__name__}: {ex})")
 
     def _read_metadata(self):
-        entry = self.entry("metadata")
-        if entry.dtype.kind != "U" or entry.ndim != 0:
+        shape, dtype = self.header("metadata")
+        if dtype.kind != "U" or shape != ():
             self.fail("its 'metadata' entry is not a JSON string")
-        metadata = json.loads(str(entry[()]))
+        check_json_size(dtype.itemsize // 4, "its metadata")
+        metadata = parse_json(str(self.entry("metadata")[()]), "its metadata")
         found = metadata.get("format") if isinstance(metadata, dict) else None
         if found != FORMAT_NAME:
             self.fail(f"its metadata names the format {found!r}, not {FORMAT_NAME!r}")
@@ -301,15 +323,23 @@ class _Reader:
                 f"{self.path!r} was written in model format version {version} by laplacenet "
                 f"{metadata.get('laplacenet_version')}; this laplacenet ({__version__}) reads format versions up "
                 f"to {FORMAT_VERSION}. Upgrade laplacenet to load it.")
+        problem = metadata_problem(metadata)
+        if problem:
+            self.fail(problem)
         return metadata
 
+    def header(self, name):
+        """``(shape, dtype)`` of entry ``name`` as declared by its ``.npy`` header, nothing read yet."""
+        if name not in self.archive.files:
+            found = ", ".join(sorted(self.archive.files)[:8])
+            self.fail(f"it has no {name!r} entry (it holds: {found}); it was not written by laplacenet.save")
+        return self.archive.header(name)
+
     def entry(self, name):
-        """The array stored as ``name`` (read once)."""
+        """The array stored as ``name`` (read once; its header checked by the caller)."""
         if name not in self._entries:
-            if name not in self.archive.files:
-                found = ", ".join(sorted(self.archive.files)[:8])
-                self.fail(f"it has no {name!r} entry (it holds: {found}); it was not written by laplacenet.save")
-            self._entries[name] = self.guarded(self.archive.__getitem__, name)
+            self.header(name)
+            self._entries[name] = self.guarded(self.archive.read, name)
         return self._entries[name]
 
     def field(self, *keys):
@@ -321,21 +351,24 @@ class _Reader:
             value = value[key]
         return value
 
-    def array(self, name, shape, kind="f", finite=False):
-        """Entry ``name`` checked to have ``shape`` (None: any length) and a dtype of ``kind``."""
-        a = self.entry(name)
-        shape_ok = a.ndim == len(shape) and all(s is None or s == n for s, n in zip(shape, a.shape))
-        if not shape_ok or a.dtype.kind not in kind:
-            self.fail(f"entry {name!r} has shape {a.shape} and dtype {a.dtype}; expected shape "
+    def array(self, name, shape, kind="f"):
+        """Entry ``name`` of ``shape`` (None: any length) and a dtype of ``kind``, checked against its header
+        before it is read, then against the rules of :func:`laplacenet._model_values.entry_problem`."""
+        found, dtype = self.header(name)
+        shape_ok = len(found) == len(shape) and all(s is None or s == n for s, n in zip(shape, found))
+        if not shape_ok or dtype.kind not in kind:
+            self.fail(f"entry {name!r} has shape {found} and dtype {dtype}; expected shape "
                       f"{tuple('n' if s is None else s for s in shape)} of kind {kind!r}")
-        if finite and not np.all(np.isfinite(a)):
-            self.fail(f"entry {name!r} holds NaN or inf")
+        a = self.entry(name)
+        problem = entry_problem(name, a)
+        if problem:
+            self.fail(f"entry {name!r} {problem}")
         return a
 
-    def hyperparameter(self, name, lead, size, finite=False):
+    def hyperparameter(self, name, lead, size):
         """Entry ``name`` of shape ``lead`` (a scalar each) or ``lead + (size,)`` (a vector each)."""
-        vector = self.entry(name).ndim == len(lead) + 1
-        return self.array(name, lead + ((size,) if vector else ()), finite=finite)
+        vector = len(self.header(name)[0]) == len(lead) + 1
+        return self.array(name, lead + ((size,) if vector else ()))
 
 
 def _decode(reader):
@@ -362,6 +395,7 @@ def _decode(reader):
     estimator.history_, estimator.converged_ = kept.history, kept.converged
     estimator.restarts_, estimator.best_restart_ = runs, best
     estimator.n_features_in_ = net.n_inputs
+    estimator.hidden_, estimator.hidden_table_ = tuple(net.sizes[1:-1]), _decode_hidden_table(reader)
     estimator.x_mean_, estimator.x_scale_ = _decode_scaling(reader, "x", net.n_inputs, estimator)
     if cls is BayesianMLPRegressor:
         estimator.y_mean_, estimator.y_scale_ = _decode_scaling(reader, "y", net.n_outputs, estimator)
@@ -374,16 +408,26 @@ def _decode(reader):
     return estimator
 
 
+def _decode_hidden_table(reader):
+    """The :class:`ModelComparison` ``hidden='auto'`` chose from, or None (another ``hidden``, an older file)."""
+    rows = reader.field("fitted").get("hidden_table")
+    if rows is None:
+        return None
+    fields = [field.name for field in dataclasses.fields(ComparisonRow)]
+    if not (isinstance(rows, list) and rows and all(isinstance(row, dict) and sorted(row) == sorted(fields)
+                                                    for row in rows)):
+        reader.fail(f"its hidden_table is not a list of rows with the fields {fields}")
+    return ModelComparison(ComparisonRow(**_from_json(row)) for row in rows)
+
+
 def _decode_scaling(reader, which, size, estimator):
     """Shifts and scales (``size``,) of the inputs or targets; a format-1 file (no standardisation) gives 0 and 1
     and an estimator that does not standardise."""
     if f"{which}_mean" not in reader.archive.files:
         estimator.standardize = False
         return np.zeros(size), np.ones(size)
-    shift = reader.array(f"{which}_mean", (size,), finite=True)
-    scale = reader.array(f"{which}_scale", (size,), finite=True)
-    if not np.all(scale > 0):
-        reader.fail(f"entry {which + '_scale'!r} must hold positive scales")
+    shift = reader.array(f"{which}_mean", (size,))
+    scale = reader.array(f"{which}_scale", (size,))  # positive, as entry_problem requires
     return np.array(shift), np.array(scale)
 
 
@@ -411,7 +455,7 @@ def _decode_runs(reader, net):
     runs = [EvidenceResult(w, _value(a), _value(b), float(g), float(e), cycles[starts[r]:starts[r + 1]], bool(ok),
                            None)
             for r, (w, a, b, g, e, ok) in enumerate(zip(
-                reader.array("restart_w", (R, W), finite=True), alphas, betas, reader.array("restart_gamma", (R,)),
+                reader.array("restart_w", (R, W)), alphas, betas, reader.array("restart_gamma", (R,)),
                 reader.array("restart_log_evidence", (R,)), reader.array("restart_converged", (R,), "b")))]
     if "restart_best_cycle" in reader.archive.files:  # format 2
         messages, at_bound = reader.field("fitted", "restart_messages"), reader.field("fitted", "restart_at_bound")
@@ -443,40 +487,39 @@ def _decode_posterior(reader, net):
     chunk_size = None if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
     n_data = check_positive_int(n_data, "n_data")
     dim = W if subset is None else last_layer_slice(net).stop - last_layer_slice(net).start
-    mean = reader.array("mean", (W,), finite=True)
-    alpha = _value(reader.hyperparameter("posterior_alpha", (), net.n_groups, finite=True))
-    beta = _value(reader.hyperparameter("posterior_beta", (), net.n_outputs, finite=True)) \
+    mean = reader.array("mean", (W,))
+    alpha = _value(reader.hyperparameter("posterior_alpha", (), net.n_groups))
+    beta = _value(reader.hyperparameter("posterior_beta", (), net.n_outputs)) \
         if net.likelihood.uses_beta else None
     if form == "kron":
-        factors = ([reader.array(f"kron_output_factor_{l}", (d, d), finite=True) for l, d in enumerate(net.sizes[1:])],
-                   [reader.array(f"kron_input_factor_{l}", (d, d), finite=True) for l, d in enumerate(net.sizes[:-1])],
+        factors = ([reader.array(f"kron_output_factor_{l}", (d, d)) for l, d in enumerate(net.sizes[1:])],
+                   [reader.array(f"kron_input_factor_{l}", (d, d)) for l, d in enumerate(net.sizes[:-1])],
                    check_positive_int(reader.field("posterior", "kron_n_data"), "kron_n_data"))
         precision = factors = KroneckerPrecision(net, factors, alpha, jitter)
     elif form == "lowrank":
-        eigenvalues = reader.array("lowrank_eigenvalues", (None,), finite=True)
+        eigenvalues = reader.array("lowrank_eigenvalues", (None,))
         k = eigenvalues.size
-        curvature = (eigenvalues, reader.array("lowrank_eigenvectors", (W, k), finite=True),
-                     reader.array("lowrank_correction", (W,), finite=True))
+        curvature = (eigenvalues, reader.array("lowrank_eigenvectors", (W, k)),
+                     reader.array("lowrank_correction", (W,)))
         precision = factors = LowRankPrecision(net, curvature, alpha, jitter, hessian)
     else:
-        precision = reader.array("precision", (dim,) if form == "diagonal" else (dim, dim), finite=True)
+        precision = reader.array("precision", (dim,) if form == "diagonal" else (dim, dim))
         if form == "cholesky":
             factors = _Cholesky(precision, hessian)  # the same LAPACK call on the same matrix: the same bits
         elif form == "diagonal":
             factors = _Diagonal(precision, hessian)
         else:
-            covariance = reader.array("covariance", (dim, dim), finite=True)
+            covariance = reader.array("covariance", (dim, dim))
             factors = _Woodbury(IncrementalInverse(covariance, reader.field("posterior", "log_det")), precision)
     return LaplacePosterior(net, mean, precision, alpha, beta, hessian, factors, jitter, chunk_size, n_data,
                             subset=subset)
 
 
 def _decode_classes(reader, net):
-    classes = reader.array("classes", (None,), "biufUSM")
-    binary = net.likelihood.name == "bernoulli"
-    if classes.size != (2 if binary else net.n_outputs) or classes.size < 2:
-        reader.fail(f"it lists {classes.size} classes for a network with {net.n_outputs} outputs "
-                    f"({net.likelihood.name} likelihood)")
+    expected = 2 if net.likelihood.name == "bernoulli" else net.n_outputs
+    if expected < 2:
+        reader.fail(f"its network has {net.n_outputs} output with a {net.likelihood.name} likelihood: one class")
+    classes = reader.array("classes", (expected,), "biufUSM")  # one label per class the network tells apart
     return classes.astype(object) if reader.field("classes_dtype") == "object" else classes
 
 

@@ -13,11 +13,14 @@ data Hessian (``hessian='lowrank'``), or a dense A over the output layer alone (
 from typing import NamedTuple, Optional
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, eigvalsh, lapack, solve_triangular
+from scipy.linalg import LinAlgError, blas, cholesky, eigvalsh, lapack, solve_triangular
 from scipy.sparse.linalg import LinearOperator
 
-from ._chunks import iter_chunks, rows_for_budget
-from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_w
+from ._chunks import is_dask_array, iter_chunks, rows_for_budget
+from ._config import BAYESIAN_REMEDY, check_matrix_budget
+from ._dense import mirror_upper
+from ._validation import (check_alpha, check_beta, check_chunk_size, check_data, check_finite_result,
+                          check_positive_int, check_w)
 from .curvature.hessian import HESSIAN_METHODS, data_hessian
 from .curvature.jacobian import scaled_jacobians
 from .curvature.kron import data_kron_factors
@@ -25,9 +28,10 @@ from .curvature.last_layer import last_layer_hessian, last_layer_slice
 from .curvature.lowrank import LOWRANK_KINDS, lowrank_curvature
 from .curvature.outer import jacobian_chunk_rows
 from .curvature.woodbury import IncrementalInverse
-from .posteriors import Form, KroneckerPrecision, LowRankPrecision, not_positive_definite as _not_positive_definite
+from .posteriors import (Form, KroneckerPrecision, LowRankPrecision, check_finite_curvature,
+                         not_positive_definite as _not_positive_definite)
 from .predictive import predict
-from .priors import alpha_per_param
+from .priors import alpha_per_param, prior_error
 
 __all__ = ["LaplacePosterior", "laplace", "build_posterior", "validate_bayesian", "check_options", "check_number",
            "Structure", "check_structure", "as_structure", "posterior_curvature", "HESSIANS", "STRUCTURED",
@@ -52,10 +56,12 @@ class Structure(NamedTuple):
 
 
 def validate_bayesian(net, w_map, X, T, alpha, beta):
-    """Validate a public Bayesian call: like ``validate_problem``, but alpha must be > 0 and w is ``w_map``."""
+    """Validate a public Bayesian call: like ``validate_problem``, but alpha must be > 0 and w is ``w_map``,
+    whose prior term ``sum alpha/2 w^2`` (a term of the log evidence) must not overflow."""
     X, T = check_data(net, X, T)
-    return (check_w(net, w_map, "w_map"), X, T, check_alpha(net, alpha, allow_zero=False),
-            check_beta(net, beta))
+    w, alpha = check_w(net, w_map, "w_map"), check_alpha(net, alpha, allow_zero=False)
+    check_finite_result(prior_error(net, w, alpha), "the prior term sum alpha/2 w_map^2")
+    return w, X, T, alpha, check_beta(net, beta)
 
 
 def check_options(hessian, jitter, chunk_size, subset=None, rank=None, lowrank_hessian="outer",
@@ -63,9 +69,7 @@ def check_options(hessian, jitter, chunk_size, subset=None, rank=None, lowrank_h
     """Validate the curvature options of the Bayesian functions: ``(Structure, jitter, chunk_size)``."""
     structure = check_structure(hessian, subset, rank, lowrank_hessian, lowrank_diag, n_params)
     jitter = check_number(jitter, "jitter")
-    if chunk_size is not None:
-        chunk_size = check_positive_int(chunk_size, "chunk_size")
-    return structure, jitter, chunk_size
+    return structure, jitter, check_chunk_size(chunk_size)
 
 
 def check_structure(hessian, subset=None, rank=None, lowrank_hessian="outer", lowrank_diag=False, n_params=None):
@@ -175,12 +179,18 @@ def posterior_curvature(net, w, X, T, beta, hessian, chunk_size=None):
     """
     structure = as_structure(hessian)
     if structure.subset == "last_layer":
+        subset = last_layer_slice(net)
+        check_matrix_budget(subset.stop - subset.start, "the output layer's posterior precision",
+                            remedy=BAYESIAN_REMEDY)
         return last_layer_hessian(net, w, X, T, beta, chunk_size)
     if structure.hessian == "kron":
         return data_kron_factors(net, w, X, T, beta, chunk_size)
     if structure.hessian == "lowrank":
         return lowrank_curvature(net, w, X, T, beta, structure.rank, structure.lowrank_hessian,
                                  structure.lowrank_diag, chunk_size)
+    if structure.hessian != "diag":
+        check_matrix_budget(net.n_params, f"the posterior precision from hessian={structure.hessian!r}",
+                            remedy=BAYESIAN_REMEDY)
     return data_hessian(net, w, X, T, beta, structure.hessian, chunk_size)
 
 
@@ -195,7 +205,7 @@ def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=N
     if name == "kron":
         A = form = KroneckerPrecision(net, H, alpha, jitter)
     elif name == "lowrank":
-        A = form = LowRankPrecision(net, H, alpha, jitter)
+        A = form = LowRankPrecision(net, H, alpha, jitter, semidefinite=structure.lowrank_hessian == "outer")
     else:
         # A given H is copied (the caller still needs it); a fresh one becomes A in place.
         A = H if fresh else np.array(H, dtype=float)
@@ -205,7 +215,7 @@ def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=N
             form = _Diagonal(A, name)
         else:
             A[np.diag_indices_from(A)] += prior
-            form = _Cholesky(A, name)
+            form = _Cholesky(A, name, semidefinite=name == "outer" or structure.subset == "last_layer")
     return LaplacePosterior(net, w, A, alpha, beta, name, form, jitter, chunk_size, X.shape[0],
                             subset=structure.subset)
 
@@ -309,11 +319,18 @@ class LaplacePosterior:
     def predict(self, X_new, method="linear", return_noise=True, full_cov=False, n_samples=1000, seed=None):
         """The predictive distribution at ``X_new``: ``(mean, variance)``.
 
-        See :func:`laplacenet.predictive.predict` for the methods, the approximations and the shapes.
+        See :func:`laplacenet.predictive.predict` for the methods, the approximations and the shapes. A
+        :class:`~laplacenet.NonFiniteError` when the mean or variance overflows at ``X_new`` (checked for a numpy
+        ``X_new``; the lazy results of a dask one are not computed here).
         """
-        return predict(self, X_new, method, return_noise, full_cov, n_samples, seed)
+        mean, variance = predict(self, X_new, method, return_noise, full_cov, n_samples, seed)
+        if not is_dask_array(mean):
+            remedy = "Rescale X_new as the inputs the posterior was built from were rescaled."
+            check_finite_result(mean, "the predictive mean at X_new", remedy)
+            check_finite_result(variance, "the predictive variance at X_new", remedy)
+        return mean, variance
 
-    def log_evidence(self, X, T, *, symmetry=False, terms=False):
+    def log_evidence(self, X, T, *, symmetry=True, terms=False):
         """The Laplace log evidence (PRML 5.175, 5.183) from this posterior's ln|A|, without a new Hessian.
 
         The posterior does not keep its data: ``X``, ``T`` must be the patterns it was built from (with those
@@ -325,7 +342,8 @@ class LaplacePosterior:
         X : (N, D) array
         T : targets, as for :func:`laplacenet.laplace`.
         symmetry, terms
-            As for :func:`laplacenet.log_evidence`.
+            As for :func:`laplacenet.log_evidence`: by default the symmetry term of the hidden units this
+            posterior tells from zero is included.
         """
         from .evidence import posterior_evidence_terms  # evidence builds on this module
         X, T = check_data(self.net, X, T)
@@ -384,12 +402,15 @@ class LaplacePosterior:
         """
         net, W = self.net, self.mean.size
         state = self._form.incremental_inverse(self.precision)
-        A = np.array(self.precision)
+        A = np.array(self.precision, order="F")
         layers = net.unpack(self.mean)
         for X_chunk, _ in iter_chunks((X_new, T_new), jacobian_chunk_rows(net, self.chunk_size)):
             B = scaled_jacobians(net, layers, X_chunk, self.beta).reshape(-1, W)
-            A += B.T @ B
+            check_finite_result(B, "the curvature rows S_n J_n of X_new")
+            A = blas.dsyrk(1.0, B, beta=1.0, c=A, trans=1, lower=0, overwrite_c=1)  # upper triangle of A + B^T B
             state.update(B)
+        mirror_upper(A)
+        check_finite_curvature([A, state.inverse_diagonal(), state.log_det], "outer")
         return A, _Woodbury(state, A)
 
     def __repr__(self):
@@ -403,14 +424,19 @@ def _read_only(a):
 
 
 class _Cholesky(Form):
-    """A dense positive-definite precision held as its lower Cholesky factor, ``A = L L^T``."""
+    """A dense positive-definite precision held as its lower Cholesky factor, ``A = L L^T``.
 
-    def __init__(self, A, hessian):
+    ``semidefinite``: whether A's data curvature is positive semi-definite at any w (the outer-product or the
+    output layer's Hessian), which decides the remedies of a :class:`~laplacenet.NotPositiveDefiniteError`.
+    """
+
+    def __init__(self, A, hessian, semidefinite=None):
+        check_finite_curvature([A], hessian)
         try:
             self.L = cholesky(A, lower=True, check_finite=False)
         except LinAlgError:
             smallest = float(eigvalsh(A, subset_by_index=[0, 0], check_finite=False)[0])
-            raise _not_positive_definite(smallest, hessian) from None
+            raise _not_positive_definite(smallest, hessian, semidefinite) from None
         self.log_det = 2.0 * float(np.sum(np.log(np.diag(self.L))))
 
     @property
@@ -421,8 +447,7 @@ class _Cholesky(Form):
         # A^-1 = L^-T L^-1 from the factor (LAPACK potri: one triangle, mirrored, so exactly symmetric)
         inverse, info = lapack.dpotri(self.L, lower=1)
         _check_lapack(info, "dpotri")
-        upper = np.triu_indices_from(inverse, 1)
-        inverse[upper] = inverse.T[upper]
+        mirror_upper(inverse.T)  # the lower triangle of A^-1 onto its upper one, in place
         return inverse
 
     def variances(self):
@@ -442,7 +467,7 @@ class _Cholesky(Form):
         return V @ V.transpose(0, 2, 1)
 
     def incremental_inverse(self, A):
-        return IncrementalInverse.from_matrix(A)
+        return IncrementalInverse.from_cholesky(self.L)
 
 
 def _check_lapack(info, routine):
@@ -454,6 +479,7 @@ class _Diagonal(Form):
     """A diagonal precision ``A = diag(a)``."""
 
     def __init__(self, a, hessian):
+        check_finite_curvature([a], hessian)
         if not np.all(a > 0):
             raise _not_positive_definite(float(np.min(a)), hessian)
         self.a = a
@@ -493,10 +519,10 @@ class _Woodbury(Form):
         return self.A.shape[0]
 
     def covariance(self):
-        return np.array(self.state.inverse)
+        return self.state._full_matrix()
 
     def variances(self):
-        return np.diag(self.state.inverse).copy()
+        return self.state.inverse_diagonal()
 
     def deviations(self, Z):
         # Sampling needs a square root: factor the precision once, on first use.
@@ -506,7 +532,7 @@ class _Woodbury(Form):
 
     def activation_covariance(self, G):
         n, K, W = G.shape
-        U = (G.reshape(n * K, W) @ self.state.inverse).reshape(n, K, W)
+        U = self.state.inverse_times(G.reshape(n * K, W).T).T.reshape(n, K, W)  # rows of G A^-1, A^-1 symmetric
         return U @ G.transpose(0, 2, 1)
 
     def incremental_inverse(self, A):

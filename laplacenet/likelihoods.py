@@ -39,6 +39,10 @@ def _as_row(beta, K):
 
 # --- Gaussian with identity output: E = beta/2 sum ||y - t||^2 (PRML 5.14) ---------------------------
 
+def _identity(a):
+    return a
+
+
 def _gauss_nll(a, T, beta):
     return 0.5 * (((a - T) ** 2) * _as_row(beta, a.shape[1])).sum(axis=1)
 
@@ -103,6 +107,10 @@ def _bern_targets(T, K):
 
 # --- Categorical with softmax output: cross-entropy (PRML 5.24) --------------------------------------
 
+def _softmax(a):
+    return softmax(a, axis=1)
+
+
 def _cat_nll(a, T, beta):
     return -(T * log_softmax(a, axis=1)).sum(axis=1)
 
@@ -158,11 +166,11 @@ def _cat_targets(T, K):
 
 
 LIKELIHOODS = {
-    "gaussian": Likelihood("gaussian", lambda a: a, _gauss_nll, _gauss_delta, _gauss_hessian,
+    "gaussian": Likelihood("gaussian", _identity, _gauss_nll, _gauss_delta, _gauss_hessian,
                            _gauss_hessian_sqrt, _gauss_targets, True),
     "bernoulli": Likelihood("bernoulli", expit, _bern_nll, _bern_delta, _bern_hessian,
                             _bern_hessian_sqrt, _bern_targets, False),
-    "categorical": Likelihood("categorical", lambda a: softmax(a, axis=1), _cat_nll, _bern_delta,
+    "categorical": Likelihood("categorical", _softmax, _cat_nll, _bern_delta,
                               _cat_hessian, _cat_hessian_sqrt, _cat_targets, False),
 }
 

@@ -6,7 +6,7 @@ Gaussian likelihood (PRML 5.14) and the cross-entropy for Bernoulli (5.21) and c
 import numpy as np
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
-from ._validation import check_alpha, check_beta, check_data, check_w
+from ._validation import check_alpha, check_beta, check_chunk_size, check_data, check_finite_result, check_w
 from .curvature.backprop import backprop, forward_pass, hidden_slopes, weight_gradient
 from .priors import alpha_per_param, prior_error
 
@@ -21,7 +21,7 @@ def validate_problem(net, w, X, T, alpha, beta, allow_zero_alpha=True):
 
 
 def data_error(net, w, X, T, beta, chunk_size=DEFAULT_CHUNK_ROWS):
-    """Data part of E on validated arrays."""
+    """Data part of E on validated arrays; a :class:`~laplacenet.NonFiniteError` if it overflows."""
     layers = net.unpack(w)
     lik = net.likelihood
 
@@ -29,11 +29,11 @@ def data_error(net, w, X, T, beta, chunk_size=DEFAULT_CHUNK_ROWS):
         fw = forward_pass(net, layers, Xc)
         return np.array(lik.nll(fw.a[-1], Tc, beta).sum())
 
-    return float(data_sum(part, X, T, chunk_size))
+    return check_finite_result(float(data_sum(part, X, T, chunk_size)), "the data error E_D(w)")
 
 
 def data_gradient(net, w, X, T, beta, chunk_size=DEFAULT_CHUNK_ROWS):
-    """Gradient of the data part of E on validated arrays (PRML 5.53-5.56)."""
+    """Gradient of the data part of E on validated arrays (PRML 5.53-5.56); a NonFiniteError if it overflows."""
     layers = net.unpack(w)
     lik = net.likelihood
 
@@ -42,11 +42,14 @@ def data_gradient(net, w, X, T, beta, chunk_size=DEFAULT_CHUNK_ROWS):
         deltas = backprop(layers, hidden_slopes(net, fw), lik.delta(fw.y, Tc, beta))
         return weight_gradient(fw, deltas)
 
-    return data_sum(part, X, T, chunk_size)
+    return check_finite_result(data_sum(part, X, T, chunk_size), "the gradient of the data error")
 
 
 def error_and_gradient(net, w, X, T, alpha, beta, chunk_size=DEFAULT_CHUNK_ROWS):
-    """E(w) and its gradient in one pass over the data, on validated arrays."""
+    """E(w) and its gradient in one pass over the data, on validated arrays.
+
+    Not checked for overflow: an optimiser's trial step may land where E is inf, and rejects it.
+    """
     layers = net.unpack(w)
     lik = net.likelihood
 
@@ -71,20 +74,29 @@ def error(net, w, X, T, alpha, beta=None, *, chunk_size=DEFAULT_CHUNK_ROWS):
         (N, K) for categorical.
     alpha : prior precision, a scalar or one per prior group (``net.n_groups``); 0 drops the prior.
     beta : noise precision of the Gaussian likelihood (scalar or one per output); ignored otherwise.
-    chunk_size : rows of data processed at a time.
+    chunk_size : rows of data processed at a time (None: the default, 8192).
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    NonFiniteError
+        When E overflows float64 (inputs, targets, weights or beta too large).
     """
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
-    return data_error(net, w, X, T, beta, chunk_size) + prior_error(net, w, alpha)
+    chunk_size = check_chunk_size(chunk_size) or DEFAULT_CHUNK_ROWS
+    return check_finite_result(data_error(net, w, X, T, beta, chunk_size) + prior_error(net, w, alpha),
+                               "the error E(w)")
 
 
 def gradient(net, w, X, T, alpha, beta=None, *, chunk_size=DEFAULT_CHUNK_ROWS):
     """Gradient of :func:`error` by error backpropagation (PRML 5.48-5.56), ``(W,)``.
 
-    Same parameters as :func:`error`.
+    Same parameters as :func:`error`; a :class:`~laplacenet.NonFiniteError` when the gradient overflows.
     """
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
-    return data_gradient(net, w, X, T, beta, chunk_size) + alpha_per_param(net, alpha) * w
+    chunk_size = check_chunk_size(chunk_size) or DEFAULT_CHUNK_ROWS
+    return check_finite_result(data_gradient(net, w, X, T, beta, chunk_size) + alpha_per_param(net, alpha) * w,
+                               "the gradient of E(w)")

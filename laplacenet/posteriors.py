@@ -25,20 +25,49 @@ from scipy.linalg import eigh, qr
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ._config import check_matrix_budget
+from ._validation import check_finite_result
 from .curvature.last_layer import layer_jacobians
 from .exceptions import NotPositiveDefiniteError
 from .priors import alpha_per_param
 
-__all__ = ["Form", "KroneckerPrecision", "LowRankPrecision", "not_positive_definite"]
+__all__ = ["Form", "KroneckerPrecision", "LowRankPrecision", "not_positive_definite", "check_finite_curvature",
+           "SEMIDEFINITE"]
+
+#: curvatures positive semi-definite at any w: with them A = H + diag(alpha) fails to be positive definite only
+#: by rounding
+SEMIDEFINITE = ("outer", "kron")
+#: what to use instead of a curvature that may be indefinite
+_SEMIDEFINITE_ALTERNATIVE = {"lowrank": "lowrank_hessian='outer' (positive semi-definite at any w)",
+                             "diag": "hessian='outer' or 'kron' (positive semi-definite at any w)"}
 
 
-def not_positive_definite(min_eigenvalue, hessian):
-    """The :class:`NotPositiveDefiniteError` for a precision whose smallest eigenvalue is ``min_eigenvalue``."""
+def not_positive_definite(min_eigenvalue, hessian, semidefinite=None):
+    """The :class:`NotPositiveDefiniteError` for a precision whose smallest eigenvalue is ``min_eigenvalue``.
+
+    Its remedies fit the curvature: for one that is positive semi-definite at any w (``semidefinite``; by
+    default ``hessian in SEMIDEFINITE``) the negative eigenvalue is rounding, and only a larger alpha or a
+    jitter helps; otherwise w_map may not be a minimum, and a positive semi-definite curvature is advised.
+    """
+    semidefinite = hessian in SEMIDEFINITE if semidefinite is None else semidefinite
+    jitter = f"pass an explicit jitter larger than {max(-min_eigenvalue, 0.0):.3g} to add to the diagonal"
+    if semidefinite:
+        cause = (": rounding error, as the data curvature is positive semi-definite at any w (hessian='outer', "
+                 "'kron', lowrank_hessian='outer' or subset='last_layer') and alpha is too small next to it")
+        remedies = f"use a larger alpha, or {jitter}"
+    else:
+        cause = ", so w_map is not a minimum of E"
+        alternative = _SEMIDEFINITE_ALTERNATIVE.get(hessian, "hessian='outer' (positive semi-definite at any w)")
+        remedies = f"train further (laplacenet.train with a smaller gtol), use {alternative}, or {jitter}"
     return NotPositiveDefiniteError(
         f"the posterior precision A = H + diag(alpha) from hessian={hessian!r} is not positive definite: its "
-        f"smallest eigenvalue is {min_eigenvalue:.6g}, so w_map is not a minimum of E. Remedies: train further "
-        f"(laplacenet.train with a smaller gtol), use hessian='outer' (positive definite at any w), or pass an "
-        f"explicit jitter larger than {max(-min_eigenvalue, 0.0):.3g} to add to the diagonal.", min_eigenvalue)
+        f"smallest eigenvalue is {min_eigenvalue:.6g}{cause}. Remedies: {remedies}.", min_eigenvalue)
+
+
+def check_finite_curvature(values, hessian):
+    """A :class:`~laplacenet.NonFiniteError` unless every array of ``values`` is finite: checked where a posterior
+    precision is built, before it is factorised (O(size), next to the factorisation's cost)."""
+    for value in values:
+        check_finite_result(value, f"the posterior precision from hessian={hessian!r}")
 
 
 class Form:
@@ -137,6 +166,7 @@ class KroneckerPrecision(_FactoredPrecision):
     def __init__(self, net, factors, alpha, jitter=0.0):
         super().__init__(np.float64, (net.n_params, net.n_params))
         self.output_factors, self.input_factors, self.n_data = factors
+        check_finite_curvature([*self.output_factors, *self.input_factors], "kron")
         self.alpha = np.broadcast_to(np.asarray(alpha, dtype=float), (net.n_groups,)).copy()
         self.jitter = float(jitter)
         self._blocks = []
@@ -145,6 +175,7 @@ class KroneckerPrecision(_FactoredPrecision):
             mu, V = _factor_eigen(Z)
             curvature_w = np.outer(lam, mu) / self.n_data + self.jitter  # eigenvalues of (1/N) Q (x) Z
             curvature_b = lam + self.jitter
+            check_finite_curvature([curvature_w], "kron")
             self._blocks.append(_KronBlock(ws, bs, U, V, mu, curvature_w, curvature_b,
                                            curvature_w + self.alpha[2 * l], curvature_b + self.alpha[2 * l + 1]))
         self.log_det = float(sum(np.sum(np.log(b.Dw)) + np.sum(np.log(b.Db)) for b in self._blocks))
@@ -233,9 +264,10 @@ class LowRankPrecision(_FactoredPrecision):
         ``sum_i ln d_i + sum_j ln(1 + nu_j)``.
     """
 
-    def __init__(self, net, curvature, alpha, jitter=0.0, hessian="lowrank"):
+    def __init__(self, net, curvature, alpha, jitter=0.0, hessian="lowrank", semidefinite=False):
         super().__init__(np.float64, (net.n_params, net.n_params))
         self.eigenvalues, self.eigenvectors, correction = curvature
+        check_finite_curvature([c for c in curvature if c is not None], hessian)
         self.correction = np.zeros(net.n_params) if correction is None else correction
         self.rank = self.eigenvalues.size
         self.jitter = float(jitter)
@@ -245,7 +277,7 @@ class LowRankPrecision(_FactoredPrecision):
         P, R = qr(self._s[:, None] * self.eigenvectors, mode="economic", check_finite=False)
         self._nu, E = eigh((R * self.eigenvalues) @ R.T, check_finite=False)  # D^-1/2 U lam U^T D^-1/2 = P (.) P^T
         if not np.all(1.0 + self._nu > 0):
-            raise not_positive_definite(self._smallest_eigenvalue(), hessian)
+            raise not_positive_definite(self._smallest_eigenvalue(), hessian, semidefinite)
         self._Y = P @ E
         self.log_det = float(np.sum(np.log(self.diagonal)) + np.sum(np.log1p(self._nu)))
 

@@ -4,8 +4,10 @@ The methods, the rule that picks one, the convergence test and what the counts i
 mean are described in ``docs/howto/train.rst``; the measurements behind the rule in ``docs/performance.md``.
 """
 import functools
+import inspect
 import numbers
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,11 +15,11 @@ from scipy.optimize import minimize
 
 from ._newton import Objective, Outcome, Stopping, newton_cg, newton_decrement, newton_dense
 from ._threads import training_threads
-from ._validation import check_positive_int, check_w
+from ._validation import check_chunk_size, check_finite_result, check_positive_int, check_seed, check_w
 from .exceptions import ConvergenceWarning
 from .objective import validate_problem
 
-__all__ = ["train", "TrainReport", "TRAIN_METHODS", "auto_method", "dense_iteration_cost"]
+__all__ = ["train", "TrainReport", "TRAIN_METHODS", "auto_method", "dense_iteration_cost", "check_train_kwargs"]
 
 _GRADIENT_METHODS = ("L-BFGS-B", "BFGS", "CG")
 TRAIN_METHODS = ("auto", "newton", "newton-cg") + _GRADIENT_METHODS
@@ -144,14 +146,19 @@ def train(net, X, T, alpha, beta=None, w0=None, method="auto", *, restarts=1, se
     -------
     w : (W,) array
     report : TrainReport
+
+    Raises
+    ------
+    NonFiniteError
+        When E or its gradient is not finite at the weights kept (inputs, targets or beta too large).
     """
     _, X, T, alpha, beta = validate_problem(net, np.zeros(net.n_params), X, T, alpha, beta)
     restarts = check_positive_int(restarts, "restarts")
-    chunk_size = None if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+    chunk_size = check_chunk_size(chunk_size)
     obj = Objective(net, X, T, alpha, beta, chunk_size)
     method = _check_method(method, net.n_params, X.shape[0])
     stop = _stopping(obj, method, gtol, tol, maxiter)
-    base_seed = 0 if seed is None else seed
+    base_seed = check_seed(seed) or 0
     starts = [np.array(check_w(net, w0, "w0"))] if w0 is not None else []  # a copy: w is returned
     starts += [net.init(base_seed + i) for i in range(len(starts), restarts)]
     minimiser = _MINIMISERS.get(method) or functools.partial(_gradient_method, method=method)
@@ -159,10 +166,32 @@ def train(net, X, T, alpha, beta=None, w0=None, method="auto", *, restarts=1, se
         runs = [minimiser(obj, w_start, stop) for w_start in starts]
     errors = [run.E for run in runs]
     best = int(np.argmin(errors))
+    check_finite_result(np.append(runs[best].g, runs[best].E), "E(w) and its gradient where training stopped")
     report = _report(runs[best], stop, method, obj, errors, best)
     if warn and not report.converged:
         warnings.warn(_warning(report, stop, runs[best]), ConvergenceWarning, stacklevel=2)
     return runs[best].w, report
+
+
+def check_train_kwargs(train_kwargs, reserved=(), caller="the caller", name="train_kwargs"):
+    """``train_kwargs`` as a dict of keyword arguments of :func:`train`: None or a mapping whose keys are
+    keyword parameters of train other than ``reserved`` (those ``caller`` sets itself)."""
+    if train_kwargs is None:
+        return {}
+    if not isinstance(train_kwargs, Mapping):
+        raise ValueError(f"{name} must be a dict of keyword arguments of laplacenet.train or None; got "
+                         f"{train_kwargs!r}")
+    allowed = [p.name for p in inspect.signature(train).parameters.values()
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
+               and p.name not in reserved]
+    unknown = sorted(set(train_kwargs) - set(allowed), key=str)
+    if unknown:
+        taken = [key for key in unknown if key in reserved]
+        if taken:
+            raise ValueError(f"{name} must not set {taken}: {caller} controls them")
+        raise ValueError(f"{name} has keys that are not options of laplacenet.train: {unknown}; the options are "
+                         f"{', '.join(allowed)}")
+    return dict(train_kwargs)
 
 
 def _check_method(method, n_params, n_data):
@@ -247,4 +276,4 @@ def _warning(report, stop, run):
         remedy = (f"try method={'newton-cg' if report.method == 'newton' else 'newton'!r} or 'L-BFGS-B'"
                   + (", or leave gtol=None for the scale-aware decrement test" if stop.by_gradient else ""))
     return (f"MAP training did not converge: {test} after {report.n_iter} iterations of {report.method!r} "
-            f"(E = {report.error:.6g}; optimiser: {report.message}). {remedy.capitalize()}.")
+            f"(E = {report.error:.6g}; optimiser: {report.message}). {remedy[:1].upper() + remedy[1:]}.")

@@ -3,6 +3,7 @@
 ``.ci/arviz1.sh`` runs this file a second time in an environment with arviz-base, arviz-stats and arviz-plots
 instead of arviz.
 """
+import functools
 import os
 import subprocess
 import sys
@@ -317,22 +318,55 @@ def test_write_is_atomic(regressors, tmp_path, monkeypatch):
         write_netcdf({"posterior": None}, tmp_path / "other.nc")
 
 
-def test_binary_classifier_with_string_labels():
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(30, 2))
-    labels = np.where(X[:, 0] + 0.3 * rng.normal(size=30) > 0, "yes", "no")
+def _yes_no(n=30, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, np.where(X[:, 0] + 0.3 * rng.normal(size=n) > 0, "yes", "no")
+
+
+def test_binary_classifier_with_string_labels(tmp_path):
+    X, labels = _yes_no()
     model = ln.BayesianMLPClassifier(hidden=(), seed=0, standardize=False).fit(X, labels)
     data = to_inference_data(model, X, labels, draws=100, chains=2, seed=0)
     observed = _group(data, "observed_data")["y"].values
-    assert np.array_equal(model.classes_[observed], labels) and list(data.attrs["classes"]) == ["no", "yes"]
+    assert observed.tolist() == labels.tolist() and list(data.attrs["classes"]) == ["no", "yes"]  # as given
     draws = model.posterior_.sample(200, np.random.default_rng(0))
     prob = np.stack([model.net_.forward(w, X)[:, 0] for w in draws])
     log_lik = _group(data, "log_likelihood")["y"].values.reshape(200, 30)
-    assert relative_error(log_lik, np.where(observed == 1, np.log(prob), np.log1p(-prob))) <= 1e-10
+    assert relative_error(log_lik, np.where(observed == "yes", np.log(prob), np.log1p(-prob))) <= 1e-10
     predicted = _group(data, "posterior_predictive")["y"].values.reshape(200, 30)
-    assert set(np.unique(predicted)) <= {0, 1}
-    assert abs(predicted.mean() - prob.mean()) < 0.03  # sampled labels follow the output probabilities
+    assert set(np.unique(predicted)) <= {"no", "yes"}
+    assert abs(np.mean(predicted == "yes") - prob.mean()) < 0.03  # sampled labels follow the output probabilities
     assert "beta" not in data.attrs
+    # the logistic output is the probability of the second class
+    assert _group(data, "posterior")["W1"].coords["output"].values.tolist() == ["yes"]
+    write_netcdf(data, tmp_path / "labels.nc")
+    back = read_netcdf(tmp_path / "labels.nc")
+    assert _group(back, "observed_data")["y"].values.tolist() == labels.tolist()
+    assert _group(back, "posterior_predictive")["y"].values.tolist() == predicted.reshape(2, 100, 30).tolist()
+
+
+def test_a_posterior_takes_labels_with_their_classes():
+    X, labels = _yes_no()
+    model = ln.BayesianMLPClassifier(hidden=(), seed=0, standardize=False).fit(X, labels)
+    with pytest.raises(ValueError, match=r"knows its 2 classes as 0..1: pass classes=\[...\]"):
+        to_inference_data(model.posterior_, X, labels, draws=30, chains=1)
+    with pytest.raises(ValueError, match="y must hold only the labels of classes \\['no', 'yes'\\]; got \\['maybe'\\]"):
+        to_inference_data(model.posterior_, X, np.where(labels == "no", "maybe", labels), draws=30, chains=1,
+                          classes=model.classes_)
+    with pytest.raises(ValueError, match="classes must be 2 distinct labels"):
+        to_inference_data(model.posterior_, X, labels, draws=30, chains=1, classes=["yes", "yes"])
+    with pytest.raises(ValueError, match="classes applies to a LaplacePosterior"):
+        to_inference_data(model, X, labels, draws=30, chains=1, classes=model.classes_)
+    # with the classes, the bare posterior exports what the estimator exports
+    bare = to_inference_data(model.posterior_, X, labels, draws=30, chains=1, seed=5, classes=model.classes_)
+    fitted = to_inference_data(model, X, labels, draws=30, chains=1, seed=5)
+    for group in ("observed_data", "posterior_predictive", "log_likelihood"):
+        assert _group(bare, group)["y"].values.tolist() == _group(fitted, group)["y"].values.tolist()
+    # without, a posterior's labels are the indices of its outputs, as before
+    plain = to_inference_data(model.posterior_, X, (labels == "yes").astype(int), draws=30, chains=1, seed=5)
+    assert _group(plain, "observed_data")["y"].values.tolist() == (labels == "yes").astype(int).tolist()
+    assert _group(plain, "log_likelihood")["y"].values.tolist() == _group(fitted, "log_likelihood")["y"].values.tolist()
 
 
 def test_categorical_classifier():
@@ -349,6 +383,89 @@ def test_categorical_classifier():
     predicted = _group(data, "posterior_predictive")["y"].values.reshape(200, 30)
     frequencies = np.stack([(predicted == k).mean() for k in range(3)])
     assert np.all(np.abs(frequencies - prob.mean(axis=(0, 1))) < 0.03)
+
+
+def test_coordinates_carry_feature_and_class_names():
+    import pandas as pd  # a runtime dependency
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(30, 2)), columns=["bill length", "flipper"])
+    species = np.array(["adelie", "chinstrap", "gentoo"])[np.digitize(frame["bill length"], [-0.4, 0.4])]
+    model = ln.BayesianMLPClassifier(hidden=2, seed=0, cycles=3).fit(frame.to_numpy(), species)
+    data = to_inference_data(model, frame, species, draws=30, chains=1, seed=0)
+    posterior = _group(data, "posterior")
+    assert posterior["W1"].coords["input"].values.tolist() == ["bill length", "flipper"]
+    assert posterior["W2"].coords["output"].values.tolist() == ["adelie", "chinstrap", "gentoo"]
+    assert posterior["W2"].coords["hidden1"].values.tolist() == [0, 1]
+    assert _group(data, "constant_data")["X"].coords["input"].values.tolist() == ["bill length", "flipper"]
+    assert _group(data, "observed_data")["y"].values.tolist() == species.tolist()
+    # feature_names= names them for arrays (and overrides a DataFrame's columns)
+    named = model.to_arviz(frame.to_numpy(), species, draws=30, chains=1, seed=0, feature_names=["a", "b"])
+    assert _group(named, "posterior")["W1"].coords["input"].values.tolist() == ["a", "b"]
+    unnamed = to_inference_data(model, frame.to_numpy(), species, draws=30, chains=1, seed=0)
+    assert _group(unnamed, "posterior")["W1"].coords["input"].values.tolist() == [0, 1]  # fitted on an array
+    with pytest.raises(ValueError, match="feature_names must be 2 distinct names; got 3"):
+        to_inference_data(model, frame, species, draws=30, chains=1, feature_names=["a", "b", "c"])
+    # a regression's targets name its outputs
+    targets = pd.DataFrame({"mass": frame["flipper"] ** 2, "depth": np.sin(frame["bill length"])})
+    regressor = ln.BayesianMLPRegressor(hidden=2, seed=0, cycles=3).fit(frame.to_numpy(), targets.to_numpy())
+    data = to_inference_data(regressor, frame, targets, draws=30, chains=1, seed=0)
+    assert _group(data, "posterior")["b2"].coords["output"].values.tolist() == ["mass", "depth"]
+    assert _group(data, "observed_data")["y"].coords["output"].values.tolist() == ["mass", "depth"]
+    assert np.array_equal(_group(data, "observed_data")["y"].values, targets.to_numpy())
+
+
+def _warnings_of(function, *args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        function(*args, **kwargs)
+    return [str(w.message) for w in caught if "PSIS-LOO" in str(w.message)]
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_loo_on_other_data_warns(tmp_path, standardize):
+    X, y = _sinusoid()
+    X_other, y_other = _sinusoid(seed=7)  # as many rows, other values
+    model = ln.BayesianMLPRegressor(hidden=2, seed=0, cycles=3, standardize=standardize).fit(X, y)
+    model.save(tmp_path / "m.npz")
+    loaded = ln.load(tmp_path / "m.npz")  # without what the fit remembered of its data, but for the scaling
+    export = functools.partial(to_inference_data, draws=30, chains=1, seed=0)
+    for source in (model, loaded):
+        assert _warnings_of(export, source, X, y) == []
+        found = _warnings_of(export, source, X[:20], y[:20])
+        assert len(found) == 1 and "not the data the posterior was built on (20 rows, not 30)" in found[0]
+        found = _warnings_of(export, source, X_other, y_other)
+        if source is model or standardize:
+            assert len(found) == 1 and "other column means of the inputs; other column means of the targets" in \
+                found[0] and "PSIS-LOO (loo, compare) needs the training data" in found[0]
+        else:
+            assert found == []  # nothing is known of the data but their number
+    # a posterior knows how many rows it was built on
+    assert _warnings_of(export, model.posterior_, *model.posterior_data(X, y)) == []
+    assert len(_warnings_of(export, model.posterior_, *model.posterior_data(X[:20], y[:20]))) == 1
+
+
+def test_diagnose_takes_an_estimator():
+    X, labels = _yes_no(n=40)
+    classifier = ln.BayesianMLPClassifier(hidden=2, seed=0, cycles=5).fit(X, labels)
+    X_new = X[:5] + 0.5
+    report = diagnose(classifier, X, labels, draws=100, seed=3, X_new=X_new)
+    inner = diagnose(classifier.posterior_, *classifier.posterior_data(X, labels), draws=100, seed=3,
+                     X_new=classifier.scaling_.inputs(X_new))
+    assert (report.khat, report.ess, report.linearised.khat) == (inner.khat, inner.ess, inner.linearised.khat)
+    assert np.array_equal(report.predictive_mean, inner.predictive_mean)
+    X, y = _sinusoid()
+    X, y = 3.0 + 20.0 * X, 100.0 - 40.0 * y
+    regressor = ln.BayesianMLPRegressor(hidden=2, seed=0, cycles=5).fit(X, y)
+    report = diagnose(regressor, X, y, draws=100, seed=3, X_new=X[:4])
+    inner = diagnose(regressor.posterior_, *regressor.posterior_data(X, y), draws=100, seed=3,
+                     X_new=regressor.scaling_.inputs(X[:4]))
+    assert report.khat == inner.khat and report.linearised.khat == inner.linearised.khat
+    # the predictive in the data's units
+    assert relative_error(report.predictive_mean, regressor.scaling_.means(inner.predictive_mean)) <= 1e-12
+    assert relative_error(report.predictive_variance, regressor.scaling_.variances(inner.predictive_variance)) \
+        <= 1e-12
+    with pytest.raises(ValueError, match="y must hold only the classes seen in fit"):
+        diagnose(classifier, X[:, :1].repeat(2, axis=1), np.full(30, "maybe"), draws=30)
 
 
 def test_bad_arguments(regressors):

@@ -13,7 +13,9 @@ import pytest
 import laplacenet as ln
 from laplacenet import io
 from laplacenet.arviz import read_netcdf
+from laplacenet._cli_parser import fit_settings
 from laplacenet.cli import build_parser, main
+from laplacenet.estimators import AUTO_HIDDEN
 
 COMMANDS = ("demo", "fit", "predict", "compare", "export")
 FAST = ["--hidden", "2", "--cycles", "2", "--quiet"]  # tiny nets, two evidence cycles: bookkeeping, not fitting
@@ -111,6 +113,33 @@ def test_fit_then_predict_regression(regression_csv, tmp_path, capsys):
     assert np.array_equal(table["mean"], mean) and np.array_equal(table["std"], std)
 
 
+def test_predict_to_standard_output(regression_csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model_path = tmp_path / "model.npz"
+    assert main(["fit", str(regression_csv), "--target", "y", "--out", str(model_path), *FAST]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model_path), str(regression_csv), "--out", "-"]) == 0
+    out = capsys.readouterr().out  # the table alone, without the report line
+    table = pd.read_csv(io_module.StringIO(out))
+    mean, std = io.load(model_path).predict(_regression_frame()[["x1", "x2"]].to_numpy(), return_std=True)
+    assert list(table.columns) == ["mean", "std"] and np.allclose(table["mean"], mean, rtol=1e-14, atol=0)
+    assert np.allclose(table["std"], std, rtol=1e-14, atol=0) and not (tmp_path / "-").exists()
+
+
+def test_column_names_with_spaces(tmp_path):
+    frame = _regression_frame().rename(columns={"x1": "bill length", "x2": "flipper (mm)", "y": "body mass"})
+    lines = frame.to_csv(index=False).splitlines()
+    # a space after every comma, as people type CSV files: it is not part of the names or the numbers
+    (tmp_path / "spaced.csv").write_text("\n".join(line.replace(",", ", ") for line in lines) + "\n")
+    model_path = tmp_path / "m.npz"
+    assert main(["fit", str(tmp_path / "spaced.csv"), "--target", "body mass", "--out", str(model_path), *FAST]) == 0
+    assert io.read_metadata(model_path)["extra"]["features"] == ["bill length", "flipper (mm)"]
+    assert main(["fit", str(tmp_path / "spaced.csv"), "--target", " body mass ", "--out", str(tmp_path / "n.npz"),
+                 *FAST]) == 0
+    X = frame[["bill length", "flipper (mm)"]].to_numpy()
+    assert np.allclose(io.load(model_path).predict(X), io.load(tmp_path / "n.npz").predict(X), rtol=1e-12, atol=0)
+
+
 def test_fit_then_predict_multiclass_labels(species_csv, tmp_path):
     model_path, out = tmp_path / "model.npz", tmp_path / "p.csv"
     assert main(["fit", str(species_csv), "--target", "species", "--task", "multiclass", "--restarts", "2",
@@ -156,6 +185,25 @@ def test_export_writes_arviz_netcdf(regression_csv, tmp_path):
     assert data["log_likelihood"]["y"].shape == (2, 25, 24)
     assert np.array_equal(np.asarray(data["observed_data"]["y"]), _regression_frame()["y"].to_numpy())
     assert data["posterior"]["W1"].shape == (2, 25, 2, 2)
+    assert np.asarray(data["posterior"]["W1"]["input"]).tolist() == ["x1", "x2"]
+
+
+def test_export_on_other_data_warns_that_loo_needs_the_training_data(species_csv, tmp_path, capsys):
+    model_path, out = tmp_path / "model.npz", tmp_path / "posterior.nc"
+    assert main(["fit", str(species_csv), "--target", "species", "--task", "multiclass", "--out", str(model_path),
+                 *FAST]) == 0
+    capsys.readouterr()
+    export = ["export", str(model_path), "--out", str(out), "--draws", "25", "--chains", "1", "--quiet"]
+    assert main(export[:2] + [str(species_csv)] + export[2:]) == 0
+    assert "PSIS-LOO" not in capsys.readouterr().err
+    data = read_netcdf(out)  # the labels as they are in the file
+    assert np.asarray(data["observed_data"]["y"]).tolist() == _species_frame()["species"].tolist()
+    assert np.asarray(data["posterior"]["W2"]["output"]).tolist() == ["adelie", "chinstrap", "gentoo"]
+    _species_frame(seed=8).to_csv(tmp_path / "other.csv", index=False)
+    assert main(export[:2] + [str(tmp_path / "other.csv")] + export[2:]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "PSIS-LOO" in line]
+    assert len(warned) == 1 and warned[0].startswith("laplacenet: warning: to_inference_data: X, y are not the data "
+                                                     "the posterior was built on (other column means of the inputs")
 
 
 # --- compare -----------------------------------------------------------------------------------------
@@ -218,6 +266,150 @@ def test_fit_bar_follows_the_cycles_of_every_restart(regression_csv, tmp_path, m
     assert _bar_steps(terminal.getvalue(), "fit: evidence cycles") == [(n, 40) for n in [0, *ends, 40]]
 
 
+def test_fit_hidden_auto_prints_the_table_it_chose_from(regression_csv, tmp_path, capsys, monkeypatch):
+    terminal, model_path = _Terminal(), tmp_path / "auto.npz"
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["fit", str(regression_csv), "--target", "y", "--hidden", "auto", "--cycles", "2",
+                 "--out", str(model_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    model = io.load(model_path)
+    assert model.get_params()["hidden"] == "auto" and model.hidden_table_ is not None
+    # one line per candidate (hidden, W, log evidence, gamma, training error), the choice marked and named
+    rows = [line.split() for line in printed[1:1 + len(AUTO_HIDDEN)]]
+    assert printed[0].split() == ["hidden", "W", "log", "evidence", "gamma", "train", "MSE"]
+    assert [row[0] for row in rows] == ["0", "1", "2", "4", "8", "16"]
+    for row, expected in zip(rows, model.hidden_table_.rows):
+        assert (int(row[1]), float(row[2])) == (expected.n_params, round(expected.log_evidence, 4))
+        assert (row[5:] == ["<-", "chosen"]) == (expected.hidden == model.hidden_)
+    chosen = "x".join(map(str, model.hidden_)) or "0"
+    assert printed[1 + len(AUTO_HIDDEN)] == f"--hidden auto: chose {chosen}, the highest log evidence of 6 " \
+                                           f"architectures"
+    assert f"MLP {list(model.net_.sizes)}" in printed[2 + len(AUTO_HIDDEN)]
+    # the bar runs through every candidate's cycles, never backwards
+    steps = _bar_steps(terminal.getvalue(), "fit: evidence cycles")
+    assert steps[-1] == (2 * len(AUTO_HIDDEN), 2 * len(AUTO_HIDDEN))
+    assert [n for n, _ in steps] == sorted(n for n, _ in steps)
+
+
+# --- the options the library's messages name ---------------------------------------------------------
+
+def test_fit_options_reach_the_estimator(regression_csv, tmp_path):
+    model_path = tmp_path / "m.npz"
+    assert main(["fit", str(regression_csv), "--target", "y", "--hidden", "2", "--cycles", "2", "--alpha", "0.5",
+                 "--beta", "20", "--jitter", "0.001", "--train-method", "newton-cg", "--maxiter", "200", "--gtol",
+                 "1e-7", "--no-standardize", "--matrix-budget", "0.5", "--out", str(model_path), "--quiet"]) == 0
+    model = io.load(model_path)
+    params = model.get_params()
+    assert (params["alpha"], params["beta"], params["jitter"], params["standardize"]) == (0.5, 20.0, 0.001, False)
+    assert params["train_kwargs"] == {"method": "newton-cg", "maxiter": 200, "gtol": 1e-7}
+    assert model.posterior_.jitter == 0.001 and np.all(model.x_mean_ == 0) and np.all(model.x_scale_ == 1)
+    # the evidence loop starts where it was asked to (without standardisation, in the data's units)
+    assert (model.history_[0].alpha, model.history_[0].beta) == (0.5, 20.0)
+    assert ln.get_matrix_budget() == 2 * 2**30  # the budget was the command's alone
+
+
+def test_default_options_are_the_estimators_defaults():
+    fit = build_parser().parse_args(["fit", "data.csv", "--target", "y", "--out", "m.npz"])
+    settings = fit_settings(fit)
+    defaults = ln.BayesianMLPRegressor().get_params()
+    assert settings == {name: defaults[name] for name in settings if name not in ("cycles", "seed")} | {
+        "cycles": 50, "seed": 0}
+
+
+def test_advice_of_the_library_names_the_options_that_follow_it(regression_csv, tmp_path, capsys):
+    # one Newton step leaves w where the exact Hessian is indefinite
+    argv = ["fit", str(regression_csv), "--target", "y", "--hidden", "2", "--hessian", "exact", "--maxiter", "1",
+            "--cycles", "2", "--out", str(tmp_path / "m.npz"), "--quiet"]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("laplacenet: error: ") and "not positive definite" in error
+    assert error.endswith("[on the command line: --jitter, --gtol, --hessian]")
+    jitter = 2 * float(re.search(r"jitter larger than ([0-9.e+-]+)", error).group(1))
+    assert main(argv + ["--jitter", str(jitter)]) == 0  # the advice followed on the command line
+    assert io.load(tmp_path / "m.npz").posterior_.jitter == jitter
+    warned = capsys.readouterr().err.strip().splitlines()
+    assert any("MAP training did not converge" in line and line.endswith("[on the command line: --maxiter, "
+                                                                         "--train-method]") for line in warned)
+    # a dense matrix beyond the budget: its remedies
+    status = main(["fit", str(regression_csv), "--target", "y", "--hidden", "2", "--matrix-budget", "1e-7",
+                   "--out", str(tmp_path / "b.npz"), "--quiet"])
+    _check_error_line(capsys, status, "set_matrix_budget", "[on the command line: --matrix-budget")
+    assert ln.get_matrix_budget() == 2 * 2**30
+
+
+@pytest.mark.parametrize("command", ["fit", "compare"])
+def test_every_remedy_has_its_option(command):
+    from laplacenet.cli import _REMEDY_OPTIONS
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    offered = {option for action in sub._actions for option in action.option_strings}
+    assert {option for _, option in _REMEDY_OPTIONS} <= offered
+    # what the library says when a posterior precision is not positive definite
+    from laplacenet.posteriors import not_positive_definite
+    args = sub.parse_args(["data.csv", "--target", "y"] + (["--out", "m.npz"] if command == "fit" else []))
+    from laplacenet.cli import _options_hint
+    hint = _options_hint(str(not_positive_definite(-1e-12, "outer")), args)
+    assert hint.startswith(" [on the command line: --alpha, --jitter")
+    assert _options_hint("X must be finite", args) == ""
+    assert _options_hint("use a larger alpha", build_parser().parse_args(["predict", "m.npz", "d.csv", "--out",
+                                                                          "p.csv"])) == ""  # predict has no --alpha
+
+
+def test_compare_with_test_data_and_options_is_the_library_comparison(regression_csv, tmp_path, capsys):
+    frame = _regression_frame()
+    test = _regression_frame(n=15, seed=9)[["y", "x2", "x1"]]  # the columns in another order
+    test.to_csv(tmp_path / "test.csv", index=False)
+    assert main(["compare", str(regression_csv), "--target", "y", "--hidden", "1,2", "--restarts", "1", "--cycles",
+                 "2", "--alpha", "0.3", "--beta", "5", "--jitter", "1e-4", "--gtol", "1e-6", "--no-standardize",
+                 "--test", str(tmp_path / "test.csv"), "--out", str(tmp_path / "c")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    table = pd.read_csv(tmp_path / "c" / "evidence.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ln.ConvergenceWarning)  # two cycles do not converge
+        expected = ln.compare_models(frame[["x1", "x2"]].to_numpy(), frame["y"].to_numpy(), [1, 2], 1, cycles=2,
+                                     seed=0, alpha=0.3, beta=5.0, jitter=1e-4, train_kwargs={"gtol": 1e-6},
+                                     standardize=False, X_test=test[["x1", "x2"]].to_numpy(),
+                                     T_test=test["y"].to_numpy())
+    for column in ("log_evidence", "train_error", "test_error"):
+        assert table[column].to_numpy() == pytest.approx([getattr(r, column) for r in expected.rows], rel=1e-12)
+    # the printed table says what its errors are, and shows the test errors
+    assert printed[0].split()[-4:] == ["train", "MSE", "test", "MSE"]
+    assert [float(line.split()[-1]) for line in printed[1:3]] == \
+        pytest.approx([r.test_error for r in expected.rows], rel=1e-3)
+
+
+def test_compare_test_data_of_a_classifier(species_csv, tmp_path, capsys):
+    test = _species_frame(n=12, seed=4)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    assert main(["compare", str(species_csv), "--target", "species", "--task", "multiclass", "--hidden", "1",
+                 "--restarts", "1", "--cycles", "2", "--test", str(tmp_path / "test.csv"), "--out",
+                 str(tmp_path / "c")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[-6:] == ["train", "error", "rate", "test", "error", "rate"]
+    rate = pd.read_csv(tmp_path / "c" / "evidence.csv")["test_error"].iloc[0]
+    assert 0 <= rate <= 1 and rate * 12 == pytest.approx(round(rate * 12)) and float(printed[1].split()[-1]) == \
+        pytest.approx(rate, rel=1e-3)
+    test.loc[3, "species"] = "emperor"
+    test.to_csv(tmp_path / "test.csv", index=False)
+    _check_error_line(capsys, main(["compare", str(species_csv), "--target", "species", "--task", "multiclass",
+                                    "--hidden", "1", "--test", str(tmp_path / "test.csv"), "--quiet", "--out",
+                                    str(tmp_path / "c")]), "--test", "['emperor']", "not in DATA")
+
+
+def test_compare_checks_its_output_directory_before_fitting(regression_csv, tmp_path, capsys, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("compare fitted before it checked --out")
+
+    monkeypatch.setattr("laplacenet.cli.compare_models", never)
+    (tmp_path / "file").write_text("")
+    (tmp_path / "taken" / "evidence.csv").mkdir(parents=True)
+    for out, phrase in ((tmp_path / "file", "is a file; give a directory"),
+                        (tmp_path / "file" / "sub", "is a file, not a directory"),
+                        (tmp_path / "taken", "holds a directory 'evidence.csv'")):
+        _check_error_line(capsys, main(["compare", str(regression_csv), "--target", "y", "--out", str(out)]),
+                          f"--out {str(out)!r}", phrase)
+    assert not (tmp_path / "new").exists()
+
+
 # --- posterior structures -----------------------------------------------------------------------------
 
 def test_every_hessian_of_the_library_but_the_finite_difference_oracle_is_offered():
@@ -272,14 +464,20 @@ def test_errors_are_one_line_with_status_2(regression_csv, species_csv, tmp_path
     np.save(tmp_path / "single.npy", np.arange(3))
     (tmp_path / "single.npy").rename(tmp_path / "single.npz")
     np.savez(tmp_path / "ragged.npz", a=np.arange(3), b=np.arange(4))
+    (tmp_path / "header.csv").write_text("x1,x2,y\n")
+    (tmp_path / "blank.csv").write_text("")
+    _regression_frame()[["x1", "y"]].to_csv(tmp_path / "partial.csv", index=False)
     cases = [
         ([], "a command is required"),
         (["fit", str(tmp_path / "absent.csv"), "--target", "y", "--out", model], "absent.csv"),
-        (["fit", csv, "--target", "nope", "--out", model], "has no column 'nope'", "x1, x2, y"),
+        (["fit", csv, "--target", "nope", "--out", model], "has no column 'nope'", "'x1', 'x2', 'y'"),
         (["fit", species, "--target", "flipper", "--out", model], "feature column 'species'", "not numeric"),
         (["fit", csv, "--target", "y", "--task", "clustering", "--out", model], "fit: argument --task",
          "invalid choice"),
         (["fit", csv, "--target", "y", "--hidden", "ten", "--out", model], "argument --hidden"),
+        (["fit", csv, "--target", "y", "--hidden", "autox", "--out", model], "argument --hidden", "or auto"),
+        (["demo", "--hidden", "0,auto"], "demo: argument --hidden", "or auto"),
+        (["compare", csv, "--target", "y", "--hidden", "auto"], "compare: argument --hidden"),
         (["fit", csv, "--target", "y", "--cycles", "0", "--out", model], "argument --cycles", "positive integer"),
         (["fit", csv, "--target", "y"], "the following arguments are required: --out"),
         (["fit", species, "--target", "species", "--task", "binary", "--out", model], "exactly 2 classes"),
@@ -301,6 +499,28 @@ def test_errors_are_one_line_with_status_2(regression_csv, species_csv, tmp_path
          "positive integer"),
         (["fit", csv, "--target", "y", "--hidden", "2", "--hessian", "lowrank", "--rank", "50", "--out", model,
           "--quiet"], "rank must be at most the number of weights W = 9"),
+        (["fit", csv, "--target", "y", "--seed", "-1", "--out", model], "fit: argument --seed", "non-negative integer"),
+        (["compare", csv, "--target", "y", "--seed", "1.5"], "compare: argument --seed", "non-negative integer"),
+        (["export", model, csv, "--out", "x.nc", "--seed", "x"], "export: argument --seed", "got 'x'"),
+        (["demo", "--seed", "-3"], "demo: argument --seed", "non-negative integer"),
+        (["fit", str(tmp_path / "header.csv"), "--target", "y", "--out", model], "header.csv' is empty",
+         "a header row ('x1', 'x2', 'y') but no data rows"),
+        (["fit", str(tmp_path / "blank.csv"), "--target", "y", "--out", model], "blank.csv' is empty"),
+        (["fit", species, "--target", "species", "--task", "multiclass", "--beta", "2", "--out", model],
+         "fit: --beta applies only to --task regression"),
+        (["fit", csv, "--target", "y", "--alpha", "0", "--out", model], "argument --alpha", "a positive number, auto "
+         "or layers"),
+        (["fit", csv, "--target", "y", "--beta", "inf", "--out", model], "argument --beta", "positive number or auto"),
+        (["compare", csv, "--target", "y", "--jitter", "-1"], "argument --jitter", "a number >= 0"),
+        (["compare", csv, "--target", "y", "--gtol", "0"], "argument --gtol", "a positive number"),
+        (["fit", csv, "--target", "y", "--maxiter", "1.5", "--out", model], "argument --maxiter", "positive integer"),
+        (["fit", csv, "--target", "y", "--train-method", "adam", "--out", model], "argument --train-method",
+         "invalid choice"),
+        (["fit", csv, "--target", "y", "--matrix-budget", "1e-12", "--out", model], "argument --matrix-budget",
+         "at least 8 bytes"),
+        (["fit", csv, "--target", "y", "--out", "-"], "--out -", "binary file"),
+        (["compare", csv, "--target", "y", "--test", str(tmp_path / "partial.csv")], "partial.csv' has no column "
+         "'x2'"),
     ]
     for argv, *phrases in cases:
         _check_error_line(capsys, main(argv), *phrases)

@@ -8,7 +8,7 @@ import laplacenet as ln
 from laplacenet.comparison import ComparisonCycle, ModelComparison, compare_models
 from laplacenet.evidence import EvidenceCycle, fit_evidence
 
-from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
+from .problems import FAST, quiet_evidence_dips, symmetry_of, wald_counts  # noqa: F401 (quiet_evidence_dips: a fixture)
 
 pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 
@@ -31,8 +31,11 @@ def test_rows_are_the_restarts_of_fit_evidence_plus_the_symmetry_term():
     result = fit_evidence(ln.MLP([1, 2, 1]), (X - x_mean) / x_sd, (T - t_mean) / t_sd, "auto", "auto", "outer",
                           cycles=5, restarts=2, seed=3, train_kwargs=FAST)
     for row, run in zip(table.rows[2:], result.restarts):
-        assert row.log_evidence == pytest.approx(run.log_evidence - 30 * math.log(t_sd) + math.lgamma(3)
-                                                 + 2 * math.log(2), rel=1e-10)
+        # ln M_a! + M_a ln 2 over the units the restart's posterior tells from zero
+        counts = wald_counts([1, 2, 1], run.w, run.posterior.variances())
+        assert row.n_distinguishable == counts
+        assert row.log_evidence == pytest.approx(run.log_evidence - 30 * math.log(t_sd) + symmetry_of(counts),
+                                                 rel=1e-10)
         assert row.beta == pytest.approx(run.beta / t_sd ** 2, rel=1e-10)
         assert row.alpha == pytest.approx(run.alpha, rel=1e-10) and row.gamma == pytest.approx(run.gamma, rel=1e-10)
         assert row.n_params == 7

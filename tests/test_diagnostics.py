@@ -1,5 +1,6 @@
 """Pareto k-hat of the Laplace Gaussian against the true posterior, under whichever ArviZ is installed."""
 import functools
+from dataclasses import replace
 import warnings
 
 import numpy as np
@@ -8,6 +9,7 @@ from scipy.special import expit, logsumexp
 from scipy.stats import multivariate_normal
 
 import laplacenet as ln
+from laplacenet._validation import check_data
 from laplacenet.check import relative_error
 from laplacenet.diagnostics import (LaplaceDiagnostic, _verdict, diagnose, importance_diagnostic, log_q, psis,
                                     sampled_activations)
@@ -228,3 +230,56 @@ def test_result_is_a_frozen_record():
     assert isinstance(result, LaplaceDiagnostic) and result.predictive_mean is None
     with pytest.raises(AttributeError):
         result.khat = 0.0
+
+
+def test_linearised_khat_is_exact_for_a_gaussian_likelihood_at_a_converged_mode():
+    """The linearised network's posterior with a Gaussian likelihood is N(w*, (beta G^T G + alpha)^-1): at a
+    mode trained to rounding, the Gauss-Newton Laplace posterior is that distribution, while the tanh network's
+    own posterior is far from it."""
+    net, w, X, t = _tanh_mode()
+    w, report = ln.train(net, X, t, 0.3, 100.0, w0=w, gtol=1e-12)
+    posterior = ln.laplace(net, w, X, t, 0.3, 100.0, "outer")
+    result = diagnose(posterior, X, t, draws=400, seed=0)
+    glm = result.linearised
+    assert np.ptp(glm.log_ratios) < 1e-6
+    assert glm.khat == -np.inf and glm.verdict == "good" and glm.ess == pytest.approx(400, rel=1e-12)
+    assert result.khat > 0.7  # the same draws against the network itself
+    assert "can be trusted" in result.advice and "method='mc'" in result.advice
+    assert "-inf (exact)" in str(result)
+
+
+def test_linearised_log_posterior_against_an_explicit_linearisation():
+    """-E_lin(w_s) from the Jacobian G at w_MAP formed one pattern at a time, for a classifier."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(25, 2))
+    labels = rng.integers(0, 3, size=25)
+    net = ln.MLP([2, 3, 3], likelihood="categorical")
+    w, _ = ln.train(net, X, labels, 0.5, w0=net.init(2))
+    posterior = ln.laplace(net, w, X, labels, 0.5, None, "outer")
+    samples = posterior.sample(7, seed=1)
+    expected = []
+    for w_s in samples:
+        total = 0.0
+        for x, k in zip(X, labels):
+            def activations(v):
+                return sampled_activations(net, v[None], x[None])[0, 0]
+            a0, h = activations(w), 1e-5
+            G = np.column_stack([(activations(w + h * e) - activations(w - h * e)) / (2 * h)
+                                 for e in np.eye(net.n_params)])  # central differences, O(h^2)
+            a = a0 + G @ (w_s - w)
+            total += logsumexp(a) - a[k]
+        expected.append(-(total + 0.25 * w_s @ w_s))
+    got = ln.diagnostics.linearised_log_posterior(posterior, samples, *check_data(net, X, labels))
+    assert relative_error(got, np.array(expected)) <= 1e-8
+
+
+def test_advice_for_a_linearised_posterior_far_from_gaussian():
+    S = 1000
+    heavy = np.random.default_rng(0).standard_t(1.5, size=S)  # ratios with a heavy tail: k-hat well above 0.7
+    bad = importance_diagnostic(heavy, np.zeros(S), np.zeros((S, 1)))
+    assert bad.verdict == "unreliable"
+    good = importance_diagnostic(np.zeros(S), np.zeros(S), np.zeros((S, 1)))
+    for likelihood, words in (("bernoulli", "probabilities are doubtful"), ("gaussian", "hessian='outer'")):
+        result = replace(good, verdict="unreliable", linearised=bad, likelihood=likelihood)
+        assert words in result.advice and words in str(result)
+    assert "can be trusted" in replace(good, linearised=good, likelihood="bernoulli").advice

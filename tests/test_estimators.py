@@ -28,8 +28,10 @@ def test_regressor_is_fit_evidence_on_the_same_problem():
         result = fit_evidence(ln.MLP([1, 2, 1]), X, y[:, None], "auto", "auto", "outer", cycles=5, seed=0,
                               train_kwargs=FAST)
     assert relative_error(model.w_, result.w) == 0
+    # the loop leaves the symmetry term out; the estimator reports it, as log_evidence does by default
+    symmetry = result.posterior.log_evidence(X, y[:, None], terms=True).symmetry
     assert (model.alpha_, model.beta_, model.gamma_, model.log_evidence_) == \
-        (result.alpha, result.beta, result.gamma, result.log_evidence)
+        (result.alpha, result.beta, result.gamma, result.log_evidence + symmetry)
     assert model.history_ == result.history and model.n_features_in_ == 1 and model.n_outputs_ == 1
     mean, std = model.predict(X[:5], return_std=True)
     expected_mean, expected_var = result.posterior.predict(X[:5])
@@ -49,8 +51,9 @@ def test_standardized_regressor_is_fit_evidence_on_standardized_data_reported_in
     assert relative_error(model.w_, result.w) <= 1e-12 and model.alpha_ == pytest.approx(result.alpha, rel=1e-12)
     assert relative_error(model.x_mean_, x_mean) <= 1e-15 and relative_error(model.x_scale_, x_sd) <= 1e-14
     assert model.beta_ == pytest.approx(result.beta / y_sd ** 2, rel=1e-12)  # the noise precision of y itself
-    # ln p(y) = ln p(y') - N ln sd_y: the evidence of the raw targets
-    assert model.log_evidence_ == pytest.approx(result.log_evidence - len(y) * np.log(y_sd), rel=1e-12)
+    # ln p(y) = ln p(y') - N ln sd_y: the evidence of the raw targets, with the symmetry term the loop leaves out
+    symmetry = result.posterior.log_evidence(*model.posterior_data(X, y), terms=True).symmetry
+    assert model.log_evidence_ == pytest.approx(result.log_evidence - len(y) * np.log(y_sd) + symmetry, rel=1e-12)
     assert [c.log_evidence for c in model.history_] == pytest.approx(
         [c.log_evidence - len(y) * np.log(y_sd) for c in result.history], rel=1e-12)
     mean, std = model.predict(X[:5], return_std=True)
@@ -117,8 +120,12 @@ def test_classifier_binary_with_string_labels():
     model = BayesianMLPClassifier(hidden=(), seed=0, cycles=20, standardize=False).fit(X, y)
     assert list(model.classes_) == ["no", "yes"]
     proba = model.predict_proba(X)
-    p, _ = model.posterior_.predict(X)
+    p, _ = model.posterior_.predict(X, method="bridge")  # for two classes, the MAP network's probability
     assert proba.shape == (50, 2) and relative_error(proba[:, 1], p[:, 0]) == 0
+    assert relative_error(proba[:, 1], model.net_.forward(model.w_, X)[:, 0]) <= 1e-15
+    moderated = model.predict_proba(X, method="linear")
+    assert relative_error(moderated[:, 1], model.posterior_.predict(X)[0][:, 0]) == 0
+    assert np.all(np.abs(moderated - 0.5) <= np.abs(proba - 0.5) + 1e-15)  # moderation pulls towards 1/2
     assert np.allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-15)
     assert np.array_equal(model.predict(X), np.where(p[:, 0] > 0.5, "yes", "no"))
     assert model.score(X, y) == np.mean(model.predict(X) == y) and model.score(X, y) > 0.9
@@ -156,7 +163,9 @@ def test_the_callback_sees_each_restart_at_fixed_hyperparameters():
     model = BayesianMLPRegressor(hidden=2, alpha=0.5, beta=50.0, reestimate=False, restarts=3, seed=1,
                                  standardize=False).fit(X, y, callback=seen.append)
     assert [(c.restart, c.cycle, c.alpha, c.beta) for c in seen] == [(r, 0, 0.5, 50.0) for r in range(3)]
-    assert [c.log_evidence for c in seen] == [run.log_evidence for run in model.restarts_]
+    # the cycles carry the loop's evidence, the restarts the reported one: the symmetry term added
+    symmetry = [run.posterior.log_evidence(X, y[:, None], terms=True).symmetry for run in model.restarts_]
+    assert [c.log_evidence + s for c, s in zip(seen, symmetry)] == [run.log_evidence for run in model.restarts_]
     assert [c.gamma for c in seen] == [run.gamma for run in model.restarts_]
     with pytest.raises(ValueError, match="callback must be callable or None; got 3"):
         BayesianMLPRegressor(hidden=1, reestimate=False).fit(X, y, callback=3)
@@ -169,8 +178,8 @@ def test_params_round_trip_and_repr():
     clone = BayesianMLPRegressor(**params)
     assert clone.get_params() == params
     assert model.set_params(alpha=0.2) is model and model.alpha == 0.2
-    assert "BayesianMLPRegressor(hidden=(3, 2)" in repr(model)
-    with pytest.raises(ValueError, match="'gamma' is not a parameter of BayesianMLPRegressor"):
+    assert repr(model) == "BayesianMLPRegressor(alpha=0.2, hidden=(3, 2))"  # scikit-learn's: the changed ones
+    with pytest.raises(ValueError, match="Invalid parameter 'gamma' for estimator BayesianMLPRegressor"):
         model.set_params(gamma=1.0)
     assert "beta" not in BayesianMLPClassifier().get_params()
 
@@ -182,7 +191,7 @@ def test_unfitted_and_mismatched_inputs_are_named():
         model.predict(X)
     assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
     model.fit(X, y)
-    with pytest.raises(ValueError, match="X has 2 features, but BayesianMLPRegressor was fitted with 1"):
+    with pytest.raises(ValueError, match="X has 2 features, but BayesianMLPRegressor is expecting 1 features"):
         model.predict(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="y must have one row per row of X"):
         BayesianMLPRegressor(hidden=1).fit(X, y[:5])

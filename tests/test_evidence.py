@@ -14,7 +14,7 @@ from laplacenet.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, _wa
 from laplacenet.exceptions import ConvergenceWarning, EvidenceConvergenceWarning
 from laplacenet.laplace import laplace
 
-from .problems import make_problem
+from .problems import make_problem, symmetry_of, wald_counts
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "sinusoid_evidence.py"
 
@@ -26,14 +26,17 @@ def _sinusoid(n=30, seed=0, noise_sd=0.1):
 
 
 def test_terms_add_up_and_match_an_independent_computation():
-    net, w, X, T = make_problem("gaussian", hidden=(3, 2), n_outputs=2, seed=1)
+    net, w, X, T = make_problem("gaussian", hidden=(3, 2), n_outputs=2, n=60, seed=1, weight_scale=4.0)
     alpha = np.array([0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
-    beta = np.array([2.0, 0.5])
+    beta = np.array([20.0, 5.0])
     terms = log_evidence(net, w, X, T, alpha, beta, hessian="outer", symmetry=True, terms=True)
     assert isinstance(terms, EvidenceTerms)
     N, K = X.shape[0], 2
     alpha_w = np.repeat(alpha, net.group_sizes)
     A = full_hessian(net, w, X, T, alpha, beta, method="outer")
+    # the symmetry term counts the units whose weights the posterior tells from zero: here some, not all
+    counts = wald_counts(net.sizes, w, np.diag(np.linalg.inv(A)))
+    assert terms.n_distinguishable == counts == (1, 2)
     expected = {
         "data_fit": -ln.error(net, w, X, T, 0.0, beta),
         "prior": -0.5 * np.sum(alpha_w * w * w),
@@ -41,22 +44,24 @@ def test_terms_add_up_and_match_an_independent_computation():
         "log_alpha": 0.5 * np.sum(np.log(alpha_w)),
         "log_beta": N / 2 * np.sum(np.log(beta)),
         "log_2pi": -N * K / 2 * np.log(2 * np.pi),
-        "symmetry": math.lgamma(4) + 3 * math.log(2) + math.lgamma(3) + 2 * math.log(2),
+        "symmetry": math.lgamma(2) + 1 * math.log(2) + math.lgamma(3) + 2 * math.log(2),
     }
     for name, value in expected.items():
         assert getattr(terms, name) == pytest.approx(value, rel=1e-12), name
     assert terms.total == pytest.approx(sum(expected.values()), rel=1e-12)
-    total = log_evidence(net, w, X, T, alpha, beta, hessian="outer", symmetry=True)
+    total = log_evidence(net, w, X, T, alpha, beta, hessian="outer")  # symmetry=True is the default
     assert isinstance(total, float) and total == terms.total
-    plain = log_evidence(net, w, X, T, alpha, beta, hessian="outer")
-    assert total - plain == pytest.approx(expected["symmetry"], rel=1e-12)
+    plain = log_evidence(net, w, X, T, alpha, beta, hessian="outer", symmetry=False, terms=True)
+    assert plain.symmetry == 0.0 and plain.n_distinguishable is None
+    assert total - plain.total == pytest.approx(expected["symmetry"], rel=1e-12)
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "categorical"])
 def test_classification_evidence_has_no_noise_terms(likelihood):
     net, w, X, T = make_problem(likelihood, hidden=(3,), seed=2)
     terms = log_evidence(net, w, X, T, 0.7, beta=123.0, hessian="outer", terms=True)
-    assert terms.log_beta == 0.0 and terms.log_2pi == 0.0 and terms.symmetry == 0.0
+    assert terms.log_beta == 0.0 and terms.log_2pi == 0.0
+    assert terms.symmetry == pytest.approx(symmetry_of(terms.n_distinguishable), rel=1e-12)
     assert terms.data_fit == pytest.approx(-ln.error(net, w, X, T, 0.0), rel=1e-12)
     assert terms.total == log_evidence(net, w, X, T, 0.7, hessian="outer")  # PRML (5.183): beta plays no part
 
@@ -143,8 +148,9 @@ def test_fit_evidence_fixed_point_of_a_network():
     best = result.history[result.best_cycle]
     assert (best.alpha, best.beta, best.log_evidence) == (result.alpha, result.beta, result.log_evidence)
     assert result.log_evidence == max(c.log_evidence for c in seen)
+    # the loop's objective is the log evidence without the symmetry term
     assert result.log_evidence == pytest.approx(log_evidence(net, result.w, X, T, result.alpha, result.beta,
-                                                             hessian="outer"), rel=1e-12)
+                                                             hessian="outer", symmetry=False), rel=1e-12)
     assert np.array_equal(result.posterior.mean, result.w)
 
 
@@ -237,7 +243,7 @@ def test_gradient_of_the_log_evidence_matches_finite_differences(likelihood, alp
     net, _, X, T = make_problem(likelihood, hidden=(4,), n_outputs=K, n=40, seed=4)
     w, _ = ln.train(net, X, T, alpha, beta, seed=0, gtol=1e-9)
     grad = log_evidence_gradient(net, w, X, T, alpha, beta, **structure)
-    evidence = lambda a, b: log_evidence(net, w, X, T, a, b, **structure)
+    evidence = lambda a, b: log_evidence(net, w, X, T, a, b, symmetry=False, **structure)  # the smooth part
     for g in range(np.size(alpha)):
         expected = _five_point(lambda u, g=g: evidence(_scaled(alpha, g, u), beta), 0.0)
         assert np.ravel(grad.alpha)[g] == pytest.approx(expected, rel=1e-7, abs=1e-9)

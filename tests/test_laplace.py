@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from scipy.special import expit, softmax
+from scipy.stats import norm
 
 import laplacenet as ln
 from laplacenet.check import relative_error
@@ -11,6 +12,7 @@ from laplacenet.curvature.jacobian import output_jacobians
 from laplacenet.evidence import log_evidence, reestimate
 from laplacenet.exceptions import NotPositiveDefiniteError
 from laplacenet.laplace import LaplacePosterior, laplace
+from laplacenet.predictive import laplace_bridge, moderated_bernoulli, moderated_softmax
 from laplacenet.priors import alpha_per_param
 
 from .problems import make_problem
@@ -85,9 +87,57 @@ def test_categorical_generalised_probit():
     a = forward_pass(net, net.unpack(w), X_new).a[-1]
     prob, var = post.predict(X_new, full_cov=True)
     assert relative_error(var, cov) <= 1e-10
-    kappa = 1 / np.sqrt(1 + np.pi / 8 * np.diagonal(cov, axis1=1, axis2=2))
-    assert relative_error(prob, softmax(a * kappa, axis=1)) <= 1e-10
+    K = cov.shape[1]
+    P = np.eye(K) - np.ones((K, K)) / K
+    kappa = 1 / np.sqrt(1 + np.pi / 8 * np.diagonal(P @ cov @ P, axis1=1, axis2=2))  # the centred covariance
+    assert relative_error(prob, softmax((a - a.mean(axis=1, keepdims=True)) * kappa, axis=1)) <= 1e-10
     assert np.allclose(prob.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+
+
+def test_generalised_probit_and_bridge_ignore_a_common_shift_of_the_activations():
+    """softmax(a + c 1) = softmax(a): a covariance along 1 1^T, or a shift of the mean, changes nothing."""
+    rng = np.random.default_rng(4)
+    a = rng.normal(scale=3.0, size=(7, 4))
+    B = rng.normal(size=(7, 4, 4))
+    cov = B @ B.transpose(0, 2, 1)
+    shifted_cov = cov + 25.0 * np.ones((4, 4)) + rng.normal(size=(7, 1, 4)) + rng.normal(size=(7, 4, 1))
+    shifted_cov = (shifted_cov + shifted_cov.transpose(0, 2, 1)) / 2  # u 1^T + 1 u^T: P kills it too
+    for approximation in (moderated_softmax, laplace_bridge):
+        base = approximation(a, cov)
+        assert relative_error(approximation(a + 3.0, shifted_cov), base) <= 1e-12
+        assert np.allclose(base.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+
+
+def test_moderated_output_is_the_exact_integral_of_the_probit_it_stands_for():
+    """PRML (4.152)-(4.153): int Phi(lambda a) N(a | mu, s2) da = Phi(lambda mu / sqrt(1 + lambda^2 s2)) with
+    lambda^2 = pi/8, i.e. sigma(kappa(s2) mu) once sigma is replaced by Phi(lambda .) - checked by Gauss-Hermite."""
+    mu = np.array([-6.0, -1.5, 0.0, 0.7, 4.0])
+    s2 = np.array([0.01, 2.0, 9.0, 0.5, 30.0])
+    lam = np.sqrt(np.pi / 8)
+    x, wq = np.polynomial.hermite_e.hermegauss(200)
+    integral = norm.cdf(lam * (mu[:, None] + np.sqrt(s2)[:, None] * x)) @ wq / wq.sum()
+    kappa = 1 / np.sqrt(1 + np.pi * s2 / 8)
+    assert relative_error(norm.cdf(lam * kappa * mu), integral) <= 1e-12
+    assert relative_error(moderated_bernoulli(mu[:, None], s2[:, None])[:, 0], expit(kappa * mu)) <= 1e-14
+
+
+def test_laplace_bridge_inverts_the_laplace_approximation_of_a_dirichlet():
+    """The Laplace approximation of Dir(gamma) in the softmax basis (MacKay 1998) has mean
+    ln gamma_k - mean_l ln gamma_l and covariance P diag(1/gamma) P; the bridge maps it back to gamma, so the
+    predictive is the Dirichlet mean gamma / sum(gamma) (Hobbhahn, Kristiadi & Hennig 2022)."""
+    rng = np.random.default_rng(9)
+    for K in (2, 3, 10):
+        gamma = rng.uniform(0.5, 40.0, size=(6, K))
+        mean = np.log(gamma) - np.log(gamma).mean(axis=1, keepdims=True)
+        P = np.eye(K) - np.ones((K, K)) / K
+        cov = P @ (np.eye(K)[None] / gamma[:, None, :]) @ P
+        if K == 2:  # the bridge's mean for two classes is the softmax of the mean whatever the variances
+            assert relative_error(laplace_bridge(mean, cov), softmax(mean, axis=1)) <= 1e-12
+            continue
+        assert relative_error(laplace_bridge(mean, cov), gamma / gamma.sum(axis=1, keepdims=True)) <= 1e-12
+    # One logistic output: p(class 1) is the logistic of the activation.
+    a = rng.normal(size=(5, 1))
+    assert relative_error(laplace_bridge(a, np.full((5, 1, 1), 3.0)), expit(a)) <= 1e-14
 
 
 def _gauss_hermite_sigmoid(mu, s2, n=80):
@@ -270,8 +320,10 @@ def test_bad_predict_arguments_are_named():
     post = laplace(*_problem_args().values(), hessian="outer")
     with pytest.raises(ValueError, match="X_new must have 3 columns"):
         post.predict(np.zeros((2, 4)))
-    with pytest.raises(ValueError, match="method must be one of 'linear', 'linear_mc', 'mc'; got 'probit'"):
+    with pytest.raises(ValueError, match="method must be one of 'linear', 'bridge', 'linear_mc', 'mc'; got 'probit'"):
         post.predict(np.zeros((2, 3)), method="probit")
+    with pytest.raises(ValueError, match="method='bridge' is for classification"):
+        post.predict(np.zeros((2, 3)), method="bridge")
     with pytest.raises(ValueError, match="n_samples must be an integer >= 2"):
         post.predict(np.zeros((2, 3)), method="mc", n_samples=1)
     with pytest.raises(ValueError, match="n must be an integer >= 1"):

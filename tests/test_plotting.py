@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -72,6 +73,23 @@ def band(ax, label):
     return found.get_paths()[0].vertices
 
 
+def points_under_legend(ax):
+    """Data points (of lines with markers and of scatters) that the legend of ``ax`` covers, in display pixels."""
+    ax.figure.canvas.draw()
+    legend = ax.get_legend() or ax.figure.legends[0]
+    box = legend.get_window_extent()
+    points = [ln_.get_xydata() for ln_ in ax.get_lines() if ln_.get_marker() not in (None, "None", "", " ")]
+    points += [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
+    pixels = ax.transData.transform(np.concatenate(points))
+    return [p for p in pixels if box.contains(*p)]
+
+
+def outside_axes(ax):
+    """The legend of ``ax`` lies entirely outside the axes' area."""
+    ax.figure.canvas.draw()
+    return not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
+
+
 def numerical_output_jacobian(net, w, x, eps=1e-6):
     """d y(x, w) / d w of a single-output network by central differences: ``(G, W)``."""
     E = np.eye(w.size) * eps
@@ -106,8 +124,9 @@ def test_predictive_bands_are_one_and_two_predictive_standard_deviations(regress
     assert np.allclose(line(ax, "predictive mean").get_ydata(), mean, rtol=1e-12)
     data = line(ax, "data")
     assert np.array_equal(data.get_xdata(), X[:, 0]) and np.array_equal(data.get_ydata(), T[:, 0])
-    assert legend_texts(ax) == ["±2σ", "±1σ", "predictive mean", "data"]
+    assert legend_texts(ax) == ["±2σ", "±1σ", "predictive mean", "data"] and outside_axes(ax)
     assert ax.get_xlabel() == "x" and ax.get_ylabel() == "t"
+    assert ax.get_title() == "Laplace predictive of t, noise included"
     # Outside the data the bands widen (the function is less certain there).
     assert sd[-1] > 2 * sd[1]
 
@@ -125,7 +144,7 @@ def test_predictive_without_noise_draws_the_function_uncertainty_alone(regressio
         assert at_x.max() - at_x.min() == pytest.approx(2 * s, rel=1e-6)
     assert np.allclose(line(ax, "truth").get_ydata(), np.sin(grid))
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("time", "accel")
-    assert "function only" in ax.get_title()
+    assert ax.get_title() == "Laplace predictive of accel, function only, noise excluded"
 
 
 def test_predictive_of_an_estimator_on_given_axes_matches_its_predict(regression):
@@ -135,11 +154,21 @@ def test_predictive_of_an_estimator_on_given_axes_matches_its_predict(regression
     assert plotting.plot_predictive(model, X, T[:, 0], ax=ax) is fig
     vertices = band(ax, "±2σ")
     grid = np.unique(vertices[:, 0])
-    assert grid.size == 200 and grid[0] < X.min() and grid[-1] > X.max()
+    assert grid.size == 200 and (grid[0], grid[-1]) == (X.min(), X.max())  # the data's range, no further
     mean, sd = model.predict(grid[[0, 100]][:, None], return_std=True)
     for g, m, s in zip(grid[[0, 100]], mean, sd):
         at_x = vertices[vertices[:, 0] == g, 1]
         assert (at_x.min(), at_x.max()) == (pytest.approx(m - 2 * s, rel=1e-10), pytest.approx(m + 2 * s, rel=1e-10))
+
+
+def test_predictive_grid_extends_beyond_the_data_when_asked(regression):
+    _, _, X, T, _, _, post = regression
+    ax = plotting.plot_predictive(post, X, T, extend=0.25).axes[0]
+    grid = line(ax, "predictive mean").get_xdata()
+    span = X.max() - X.min()
+    assert grid.size == 200
+    assert grid[0] == pytest.approx(X.min() - 0.25 * span, rel=1e-14)
+    assert grid[-1] == pytest.approx(X.max() + 0.25 * span, rel=1e-14)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -148,6 +177,9 @@ def test_predictive_of_an_estimator_on_given_axes_matches_its_predict(regression
     ({"grid": [0.0, np.nan]}, "grid must be finite"),
     ({"truth": 3.0}, "truth must be callable"),
     ({"ax": "axes"}, "ax must be a matplotlib Axes"),
+    ({"extend": -0.1}, "extend must be a finite number >= 0; got -0.1"),
+    ({"extend": "10%"}, "extend must be a finite number >= 0"),
+    ({"extend": 0.1, "grid": [0.0, 1.0]}, "pass a grid or extend, not both"),
 ])
 def test_predictive_bad_input_is_named(regression, kwargs, match):
     _, _, X, T, _, _, post = regression
@@ -181,8 +213,12 @@ def test_decision_contours_are_the_map_and_the_moderated_probabilities(binary):
     for ax in fig.axes:
         (contours,) = [c for c in ax.collections if isinstance(c, ContourSet)]
         assert np.allclose(contours.levels, [0.1, 0.5, 0.9])
-        assert legend_texts(ax) == ["class 0", "class 1"]
         assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+        # below 1/2 in the colour of class 0 (C0), above in that of class 1 (C3), the boundary black
+        (contours,) = [c for c in ax.collections if isinstance(c, ContourSet)]
+        assert [to_hex(c) for c in contours.get_edgecolor()] == [to_hex("C0"), "#000000", to_hex("C3")]
+    # one legend, outside the right panel, naming the classes
+    assert left.get_legend() is None and legend_texts(right) == ["class 0", "class 1"] and outside_axes(right)
     assert "MAP" in left.get_title() and "moderated" in right.get_title()
     for level in (0.1, 0.5, 0.9):
         assert np.allclose(net.forward(w, contour_vertices(left, level)), level, atol=5e-3)
@@ -199,11 +235,24 @@ def test_decision_plot_of_a_classifier_uses_its_labels():
     labels = np.array(["no", "yes"])[y]
     model = ln.BayesianMLPClassifier(hidden=2, alpha=1.0, reestimate=False, seed=0).fit(X, labels)
     fig = plotting.plot_decision_2d(model, X, labels, levels=[0.5], resolution=20)
-    assert legend_texts(fig.axes[0]) == ["class no", "class yes"]
+    assert legend_texts(fig.axes[1]) == ["class no", "class yes"]
     scattered = [c for c in fig.axes[0].collections if c.get_label() == "class yes"][0]
     assert np.allclose(scattered.get_offsets(), X[labels == "yes"])
     with pytest.raises(ValueError, match=r"T must hold only the classes seen in fit \[.no., .yes.\]; got \[.maybe.\]"):
         plotting.plot_decision_2d(model, X, np.where(y == 1, "maybe", "no"))
+
+
+def test_decision_axes_are_named_by_the_features():
+    pd = pytest.importorskip("pandas")
+    X, y = make_two_class_2d(40, seed=2)
+    frame = pd.DataFrame(X, columns=["bill length (mm)", "bill depth (mm)"])
+    model = ln.BayesianMLPClassifier(hidden=2, alpha=1.0, reestimate=False, seed=0).fit(frame, y)
+    for data in (frame, X):  # the names the estimator saw, whatever the data drawn
+        fig = plotting.plot_decision_2d(model, data, y, levels=[0.5], resolution=20)
+        assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes] == [("bill length (mm)", "bill depth (mm)")] * 2
+    # a posterior takes the names of a DataFrame's columns, and explicit labels win over both
+    fig = plotting.plot_decision_2d(model.posterior_, frame, y, levels=[0.5], resolution=20, ylabel="depth")
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("bill length (mm)", "depth")
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -269,8 +318,8 @@ def test_calibration_curve_bad_input_is_named(probabilities, labels, match):
 def test_binary_calibration_legend_gives_the_expected_calibration_errors(binary):
     net, w, X, y, post = binary
     fig = plotting.plot_calibration(post, X, y, n_bins=8)
-    assert len(fig.axes) == 1
-    ax = fig.axes[0]
+    assert len(fig.axes) == 2
+    ax, counts_ax = fig.axes
     p_map, p_moderated = net.forward(w, X)[:, 0], post.predict(X)[0][:, 0]
     expected = [f"MAP (ECE = {reference_ece(p_map, y, 8):.4f})",
                 f"moderated (ECE = {reference_ece(p_moderated, y, 8):.4f})"]
@@ -282,17 +331,49 @@ def test_binary_calibration_legend_gives_the_expected_calibration_errors(binary)
     curve = line(ax, expected[0])
     assert np.allclose(curve.get_xdata(), [p_map[bins == b].mean() for b in occupied], rtol=1e-12)
     assert np.allclose(curve.get_ydata(), [y[bins == b].mean() for b in occupied], rtol=1e-12)
-    assert ax.get_xlabel() == "predicted probability of class 1"
+    assert counts_ax.get_xlabel() == "predicted probability of class 1"
+    assert points_under_legend(ax) == []
+
+
+def test_calibration_counts_the_points_of_every_bin(binary):
+    """The panel under the diagram: one bar per bin and curve, as high as the points the bin holds."""
+    net, w, X, y, post = binary
+    fig = plotting.plot_calibration(post, X, y, n_bins=5)
+    ax, counts_ax = fig.axes
+    assert counts_ax.get_shared_x_axes().joined(ax, counts_ax) and counts_ax.get_yscale() == "log"
+    assert counts_ax.get_position().y1 <= ax.get_position().y0  # below the diagram
+    bars = counts_ax.patches
+    assert len(bars) == 10
+    for k, p in enumerate((net.forward(w, X)[:, 0], post.predict(X)[0][:, 0])):  # MAP, then moderated
+        expected = np.bincount(np.minimum((p * 5).astype(int), 4), minlength=5)
+        drawn = bars[5 * k: 5 * (k + 1)]
+        assert [bar.get_height() for bar in drawn] == expected.tolist()
+        assert all(bar.get_x() < (b + 1) / 5 and bar.get_x() + bar.get_width() > b / 5 for b, bar in enumerate(drawn))
+    assert sum(bar.get_height() for bar in bars[:5]) == X.shape[0]
+
+
+def test_calibration_of_a_binary_classifier_compares_map_with_the_moderated_output():
+    """predict_proba's default (the Laplace bridge) gives the MAP network's probabilities for two classes, so
+    the diagram draws the moderated output beside them; on given axes the counts go in a panel below."""
+    X, y = make_two_class_2d(60, seed=1)
+    model = ln.BayesianMLPClassifier(hidden=3, alpha=0.5, reestimate=False, seed=0).fit(X, y)
+    fig, ax = plt.subplots(layout="constrained")
+    assert plotting.plot_calibration(model, X, y, ax=ax) is fig
+    moderated = model.predict_proba(X, method="linear")[:, 1]
+    ece = reference_ece(moderated, y, 10)
+    assert f"moderated (ECE = {ece:.4f})" in legend_texts(ax)
+    assert len(fig.axes) == 2 and fig.axes[1].get_position().y1 <= ax.get_position().y0
 
 
 def test_multiclass_calibration_uses_the_top_label(three_class):
     net, w, X, y, post = three_class
-    ax = plotting.plot_calibration(post, X, y).axes[0]
+    fig = plotting.plot_calibration(post, X, y)
+    ax = fig.axes[0]
     P_map, P_moderated = net.forward(w, X), post.predict(X)[0]
     for name, P in (("MAP", P_map), ("moderated", P_moderated)):
         ece = reference_ece(P.max(axis=1), (P.argmax(axis=1) == y).astype(float), 10)
         assert f"{name} (ECE = {ece:.4f})" in legend_texts(ax)
-    assert ax.get_ylabel() == "accuracy" and "confidence" in ax.get_xlabel()
+    assert ax.get_ylabel() == "accuracy" and "confidence" in fig.axes[1].get_xlabel()
 
 
 def test_calibration_refuses_regression(regression):
@@ -452,3 +533,49 @@ def test_history_needs_a_history(regression):
         plotting.plot_history(model)
     with pytest.raises(ValueError, match="source must be an EvidenceResult"):
         plotting.plot_history([1, 2])
+
+
+def test_coverage_figure_of_a_multi_input_regressor_shows_its_own_error_bars():
+    """Predicted against observed with 1.96 sd bars, coverage at every level and the PIT histogram, computed
+    here from predict(return_std=True) and scipy's normal distribution function."""
+    from scipy.stats import kstest, norm
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 3))
+    y = 10.0 + 5.0 * np.tanh(X[:, 0]) - 3.0 * X[:, 1] * X[:, 2] + rng.normal(size=80)
+    model = ln.BayesianMLPRegressor(hidden=(4,), seed=0).fit(X[:60], y[:60])
+    fig = plotting.plot_coverage(model, X[60:], y[60:], bins=5, target="y (mm)")
+    ax_pred, ax_cov, ax_pit = fig.axes
+    mean, sd = model.predict(X[60:], return_std=True)
+    points = ax_pred.lines[0].get_data()
+    assert np.allclose(points[0], y[60:], rtol=1e-14) and np.allclose(points[1], mean, rtol=1e-12)
+    bars = ax_pred.collections[0].get_segments()
+    assert np.allclose([b[1, 1] - b[0, 1] for b in bars], 2 * 1.96 * sd, rtol=1e-10)
+    pit = norm.cdf((y[60:] - mean) / sd)
+    levels, covered = ax_cov.lines[1].get_data()
+    expected = [np.mean((pit >= (1 - p) / 2) & (pit <= (1 + p) / 2)) for p in levels]
+    assert np.allclose(covered, expected, atol=1e-12) and covered[0] <= covered[-1] == 1.0
+    # the 50%, 90% and 95% intervals annotated with their coverage, at their points of the curve
+    notes = {t.get_text(): t.xy for t in ax_cov.texts}
+    for p in (0.5, 0.9, 0.95):
+        inside = np.mean(np.abs(y[60:] - mean) <= norm.ppf(0.5 + p / 2) * sd)
+        assert notes[f"{p:.0%}: {inside:.2f}"] == (pytest.approx(p), pytest.approx(inside))
+    heights = [patch.get_height() for patch in ax_pit.patches]
+    assert heights == np.histogram(pit, bins=5, range=(0, 1))[0].tolist()
+    assert f"KS distance {kstest(pit, 'uniform').statistic:.3f}" in ax_pit.get_title()
+    assert (ax_pred.get_xlabel(), ax_pred.get_ylabel()) == ("observed y (mm)", "predicted y (mm)")
+    # no legend covers a point or a bar
+    assert points_under_legend(ax_pred) == [] and points_under_legend(ax_cov) == []
+    fig.canvas.draw()
+    legend = ax_pit.get_legend().get_window_extent()
+    assert not any(legend.overlaps(bar.get_window_extent()) for bar in ax_pit.patches)
+
+
+def test_coverage_figure_rejects_a_classifier_and_bad_arguments(binary, regression):
+    net, w, X, y, post = binary
+    with pytest.raises(ValueError, match="model must be a regression network"):
+        plotting.plot_coverage(post, X, y)
+    post = regression[-1]
+    with pytest.raises(ValueError, match="bins must be an integer >= 1"):
+        plotting.plot_coverage(post, regression[2], regression[3], bins=0)
+    with pytest.raises(ValueError, match="axes must be 3 matplotlib Axes"):
+        plotting.plot_coverage(post, regression[2], regression[3], axes=plt.subplots(1, 2)[1])

@@ -1,10 +1,13 @@
 """A small Sphinx extension for the laplacenet documentation.
 
-* ``.. api-autosummary::`` - an ``autosummary`` table over names relative to ``laplacenet`` that lists only
-  the names that exist when the docs are built, so an API page can name what an issue plans, one line per
-  name, before it is written. The stub page of every listed name that exists is written to
-  ``gen_modules/`` when the builder starts (stale stubs are removed); a public name of
-  ``laplacenet.__all__`` that no API page lists is a warning.
+* ``.. api-autosummary::`` - an ``autosummary`` table over names relative to ``laplacenet``, one line per
+  name. The stub page of every listed name is written to ``gen_modules/`` when the builder starts (stale
+  stubs are removed). A listed name that does not exist is a warning, so ``sphinx -W`` fails instead of the
+  reference dropping it; so is a public name of ``laplacenet.__all__`` that no API page lists.
+* Names used in code: every ``ln.<name>`` and ``laplacenet.<name>`` (dotted paths included) in a code
+  block or ``>>>`` example of a page must exist in the installed package, and a Python cross-reference
+  (``:func:``, ```name```, ...) written in a page that names nothing is a warning when it points into
+  laplacenet (references into other packages are left to Sphinx).
 * ``.. laplacenet-cli::`` - the command-line reference, generated from ``laplacenet.cli.build_parser()``:
   usage, description, arguments and options of the program and of every subcommand.
 * The gallery source: ``examples/`` is copied to ``gen_modules/_examples`` before sphinx-gallery runs,
@@ -12,7 +15,9 @@
   examples run from a copy and anything they write stays out of the source tree.
 """
 import argparse
+import builtins
 import importlib
+import importlib.util
 import inspect
 import posixpath
 import re
@@ -68,9 +73,9 @@ def resolve(name):
     return obj
 
 
-def listed_names(page_text):
-    """Names in the ``api-autosummary`` blocks of one page, in order."""
-    names, lines, i = [], page_text.splitlines(), 0
+def listed_entries(page_text):
+    """``(name, line number)`` of the entries of the ``api-autosummary`` blocks of one page, in order."""
+    entries, lines, i = [], page_text.splitlines(), 0
     while i < len(lines):
         match = _DIRECTIVE.match(lines[i])
         i += 1
@@ -80,9 +85,34 @@ def listed_names(page_text):
         while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
             entry = lines[i].strip()
             if entry and not entry.startswith(":") and not entry.startswith(".."):
-                names.append(entry.split()[0])
+                entries.append((entry.split()[0], i + 1))
             i += 1
-    return names
+    return entries
+
+
+_CODE_NAME = re.compile(r"(?<![\w.'\"])(ln|laplacenet)\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
+
+
+def code_names(code):
+    """``ln.<path>`` and ``laplacenet.<path>`` in a piece of code, as ``(written, path)`` in order; of a
+    ``>>>`` example only its source lines count (not the output it shows), and a name opening a string
+    (``'laplacenet.model'``) is not one."""
+    if code.lstrip().startswith(">>>"):
+        code = "\n".join(line for line in code.splitlines() if line.lstrip().startswith((">>>", "...")))
+    return [(match.group(0), match.group(2)) for match in _CODE_NAME.finditer(code)]
+
+
+def attribute_exists(path):
+    """Whether ``laplacenet.<path>`` can be reached by attribute access (as code using it would) or, failing
+    that, by importing the submodules it names (``from laplacenet.symmetry import ...``)."""
+    if resolve(path) is not None:
+        return True
+    obj = importlib.import_module(PACKAGE)
+    for part in path.split("."):
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
 
 
 def api_pages(srcdir):
@@ -119,9 +149,13 @@ def write_stubs(app):
     stub_dir.mkdir(exist_ok=True)
     listed = {}
     for page in api_pages(srcdir):
-        for name in listed_names(page.read_text(encoding="utf-8")):
+        for name, line in listed_entries(page.read_text(encoding="utf-8")):
             obj = resolve(name)
-            if obj is not None:
+            if obj is None:
+                logger.warning(f"{PACKAGE}.{name} is listed in an api-autosummary block but is not in {PACKAGE} "
+                               f"(a plain name must be in {PACKAGE}.__all__; a dotted one is looked up through its "
+                               "module)", location=f"{page}:{line}", type="laplacenet", subtype="api")
+            else:
                 listed[name] = obj
     wanted = {f"{PACKAGE}.{name}.rst": _stub(name, obj) for name, obj in listed.items()}
     for path in stub_dir.glob(f"{PACKAGE}.*.rst"):
@@ -153,12 +187,64 @@ class ApiAutosummary(Autosummary):
     def run(self):
         here = posixpath.dirname(self.env.current_document.docname)
         self.options.setdefault("toctree", posixpath.relpath(STUB_DIR, here or "."))
+        # names that do not exist were reported by write_stubs; left out here so autosummary does not fail on them
         kept = [line for line in self.content
                 if not line.strip() or line.strip().startswith(":") or resolve(line.strip().split()[0]) is not None]
-        if not any(line.strip() and not line.strip().startswith(":") for line in kept):
-            return [_paragraph("None of these names is in this version of laplacenet yet.")]
         self.content = StringList(kept, source=self.content.source(0) if self.content else "")
         return super().run()
+
+
+# --- names in code and cross-references of the pages -------------------------------------------------
+
+def check_code_names(app, doctree):
+    """Warn about every ``ln.<name>`` / ``laplacenet.<name>`` of a code block or example that does not exist."""
+    docname = app.env.current_document.docname
+    if _generated(docname):
+        return
+    for block in doctree.findall(lambda node: isinstance(node, (nodes.literal_block, nodes.doctest_block))):
+        if block.get("language", "python") not in ("python", "pycon", "default", "py", "ipython"):
+            continue
+        for written, path in code_names(block.astext()):
+            if not attribute_exists(path):
+                logger.warning(f"{written} is used in code but {PACKAGE}.{path} does not exist", location=block,
+                               type="laplacenet", subtype="code")
+
+
+def check_reference(app, env, node, contnode):
+    """``missing-reference``: a Python cross-reference in a page (not a docstring) that points into laplacenet
+    and names nothing is a warning. Returns None, so Sphinx's own handling goes on."""
+    if node.get("refdomain") != "py" or _generated(node.get("refdoc", "")):
+        return None
+    source = str(node.source or "")
+    if not source.endswith((".rst", ".md")):  # e.g. an autosummary table's docstring summary
+        return None
+    target = node.get("reftarget", "").lstrip("~.")
+    first = target.split(".")[0]
+    if first != PACKAGE:
+        ours = (node.get("py:module") or "").startswith(PACKAGE) and (
+            hasattr(importlib.import_module(PACKAGE), first)
+            or not (hasattr(builtins, first) or importlib.util.find_spec(first)))
+        if not ours:
+            return None  # a builtin or another package's name: ValueError, numpy, scipy, ...
+    path = target[len(PACKAGE) + 1:] if first == PACKAGE else target
+    what = ("is not in the API reference (list it in an api-autosummary block of docs/api/)"
+            if attribute_exists(path) else f"names nothing in {PACKAGE}")
+    logger.warning(f"{node.get('reftype')} reference to {target!r} {what}", location=node, type="laplacenet",
+                   subtype="ref")
+    return None
+
+
+def skip_foreign_members(app, what, name, obj, skip, options):
+    """``autodoc-skip-member``: leave out of the API pages the methods a class inherits from another package
+    (scikit-learn's ``set_fit_request`` and the like, documented there)."""
+    module = getattr(obj, "__module__", None)
+    if what == "class" and isinstance(module, str) and module.split(".")[0] not in (PACKAGE, "builtins"):
+        return True
+    return None
+
+
+def _generated(docname):
+    return docname.startswith((STUB_DIR + "/", "auto_examples/"))
 
 
 # --- command-line reference --------------------------------------------------------------------------
@@ -258,6 +344,8 @@ def stage_examples(app, config):
     """
     srcdir = Path(app.srcdir)
     source = srcdir.parent / "examples"
+    if not source.is_dir():  # a project without a gallery
+        return
     target = srcdir / STAGED_EXAMPLES
     if target.exists():
         shutil.rmtree(target)
@@ -275,6 +363,9 @@ def stage_examples(app, config):
 def setup(app):
     app.connect("config-inited", stage_examples)
     app.connect("builder-inited", write_stubs, priority=400)
+    app.connect("doctree-read", check_code_names)
+    app.connect("missing-reference", check_reference)
+    app.connect("autodoc-skip-member", skip_foreign_members)
     app.add_directive("api-autosummary", ApiAutosummary)
     app.add_directive("laplacenet-cli", CommandLineReference)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -123,7 +123,8 @@ def _preact_hessians(net, layers, fw, slopes, g, output_hessian):
     M = [output_hessian]
     for l in range(len(layers) - 2, -1, -1):
         W = layers[l + 1][0]
-        M_l = slopes[l][:, :, None] * np.matmul(W.T, np.matmul(M[0], W)) * slopes[l][:, None, :]
+        SW = W[None] * slopes[l][:, None, :]  # W diag(h'(a_l)) per pattern, (N, d_{l+1}, d_l)
+        M_l = np.matmul(SW.transpose(0, 2, 1), np.matmul(M[0], SW))  # PRML (5.94)-style backward recursion
         diag = np.arange(W.shape[1])
         M_l[:, diag, diag] += net.activation.d2h(fw.a[l], fw.z[l + 1]) * (g[l + 1] @ W)
         M.insert(0, M_l)

@@ -16,7 +16,7 @@ pre-activation curvature of pattern n:
 import numpy as np
 
 from .._chunks import DEFAULT_CHUNK_ROWS, data_sum, rows_for_budget
-from .._validation import check_positive_int
+from .._validation import check_chunk_size, check_finite_result
 from ..objective import validate_problem
 from ..priors import alpha_per_param
 from .backprop import backprop, forward_pass, hidden_slopes
@@ -146,6 +146,6 @@ def hessian_diagonal(net, w, X, T, alpha, beta=None, kind="exact", *, chunk_size
     if not isinstance(kind, str) or kind not in _KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, DIAGONAL_KINDS))}; got {kind!r}")
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
-    if chunk_size is not None:
-        chunk_size = check_positive_int(chunk_size, "chunk_size")
-    return _KINDS[kind](net, w, X, T, beta, chunk_size) + alpha_per_param(net, alpha)
+    chunk_size = check_chunk_size(chunk_size)
+    return check_finite_result(_KINDS[kind](net, w, X, T, beta, chunk_size) + alpha_per_param(net, alpha),
+                               f"the {kind} Hessian diagonal")

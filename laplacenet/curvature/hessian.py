@@ -1,7 +1,8 @@
 """``hessian(..., method=)``: the dense Hessian of E(w) by any route of PRML 5.4."""
 import numpy as np
 
-from .._config import check_matrix_budget
+from .._config import check_matrix_budget, check_max_bytes
+from .._validation import check_chunk_size, check_finite_result
 from ..check import finite_difference_data_hessian
 from ..objective import validate_problem
 from ..priors import alpha_per_param
@@ -34,13 +35,18 @@ HESSIAN_METHODS = tuple(_DENSE) + tuple(_VECTOR)
 
 
 def data_hessian(net, w, X, T, beta, method="exact", chunk_size=None, fd_method="gradient", max_bytes=None):
-    """Data part of the Hessian on validated arrays: ``(W, W)``, or ``(W,)`` for ``method='diag'``."""
+    """Data part of the Hessian on validated arrays: ``(W, W)``, or ``(W,)`` for ``method='diag'``.
+
+    A :class:`~laplacenet.NonFiniteError` when it overflows (checked in O(W^2), next to the O(N W^2) of forming it).
+    """
     if method in _VECTOR:
-        return _VECTOR[method](net, w, X, T, beta, chunk_size, fd_method)
-    if method not in _DENSE:
+        H = _VECTOR[method](net, w, X, T, beta, chunk_size, fd_method)
+    elif method in _DENSE:
+        check_matrix_budget(net.n_params, f"the {method} Hessian", max_bytes)
+        H = _DENSE[method](net, w, X, T, beta, chunk_size, fd_method)
+    else:
         raise ValueError(f"method must be one of {', '.join(map(repr, HESSIAN_METHODS))}; got {method!r}")
-    check_matrix_budget(net.n_params, f"the {method} Hessian", max_bytes)
-    return _DENSE[method](net, w, X, T, beta, chunk_size, fd_method)
+    return check_finite_result(H, f"the {method} Hessian of the data error")
 
 
 def hessian(net, w, X, T, alpha, beta=None, method="exact", *, fd_method="gradient", chunk_size=None,
@@ -61,11 +67,19 @@ def hessian(net, w, X, T, alpha, beta=None, method="exact", *, fd_method="gradie
         the chunk budget (64 MiB), so peak memory does not grow with N.
     max_bytes : int, optional
         Largest dense matrix allowed; default :func:`laplacenet.get_matrix_budget` (2 GiB).
+
+    Raises
+    ------
+    NonFiniteError
+        When the Hessian overflows float64 (inputs, targets, weights or beta too large).
     """
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
+    chunk_size, max_bytes = check_chunk_size(chunk_size), check_max_bytes(max_bytes)
     H = data_hessian(net, w, X, T, beta, method, chunk_size, fd_method, max_bytes)
     a = alpha_per_param(net, alpha)
     if H.ndim == 1:
-        return H + a
-    H[np.diag_indices_from(H)] += a
+        return check_finite_result(H + a, f"the {method} Hessian")
+    diagonal = np.diag_indices_from(H)
+    H[diagonal] += a
+    check_finite_result(H[diagonal], f"the diagonal of the {method} Hessian")
     return H

@@ -18,7 +18,7 @@ from collections import namedtuple
 import numpy as np
 
 from .._chunks import data_sum, rows_for_budget
-from .._validation import check_positive_int
+from .._validation import check_chunk_size, check_finite_result
 from ..objective import validate_problem
 from .backprop import backprop, forward_pass, hidden_slopes
 
@@ -62,6 +62,8 @@ def data_kron_factors(net, w, X, T, beta, chunk_size=None, per_output=False):
         return tuple(Q) + tuple(z.T @ z for z in fw.z)
 
     sums = data_sum(part, X, T, _chunk_rows(net, chunk_size))
+    for factor in sums:
+        check_finite_result(factor, "a Kronecker factor of the Gauss-Newton matrix")
     return KronFactors(list(sums[:L]), list(sums[L:]), int(X.shape[0]))
 
 
@@ -93,6 +95,4 @@ def kron_factors(net, w, X, T, beta=None, *, chunk_size=None):
         ``output_factors`` ``[Q_l (d_l, d_l)]``, ``input_factors`` ``[Z_l (d_{l-1}, d_{l-1})]`` and ``n_data``.
     """
     w, X, T, _, beta = validate_problem(net, w, X, T, 0.0, beta)
-    if chunk_size is not None:
-        chunk_size = check_positive_int(chunk_size, "chunk_size")
-    return data_kron_factors(net, w, X, T, beta, chunk_size)
+    return data_kron_factors(net, w, X, T, beta, check_chunk_size(chunk_size))

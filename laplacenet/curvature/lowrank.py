@@ -9,8 +9,8 @@ k eigenpairs miss is kept too (a low-rank-plus-diagonal approximation).
 from collections import namedtuple
 
 import numpy as np
-from scipy.linalg import eigh
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.linalg import eigh, qr
+from scipy.sparse.linalg import ArpackError, LinearOperator, eigsh
 
 from .diagonal import exact_diagonal, outer_diagonal
 from .hessian import data_hessian
@@ -39,6 +39,7 @@ def top_eigenpairs(net, w, X, T, beta, rank, kind="outer", chunk_size=None):
     eigenvectors : (W, rank)
     """
     W = net.n_params
+    rng = np.random.default_rng(0)
     if 2 * rank + 1 >= W:
         lam, U = eigh(data_hessian(net, w, X, T, beta, kind, chunk_size), subset_by_index=[W - rank, W - 1],
                       check_finite=False)
@@ -50,7 +51,14 @@ def top_eigenpairs(net, w, X, T, beta, rank, kind="outer", chunk_size=None):
 
         op = LinearOperator((W, W), matvec=lambda v: matmat(np.reshape(v, (-1, 1)))[:, 0], matmat=matmat,
                             dtype=np.float64)
-        lam, U = eigsh(op, k=rank, which="LA", tol=0, v0=np.random.default_rng(0).standard_normal(W))
+        v0 = rng.standard_normal(W)
+        try:
+            lam, U = eigsh(op, k=rank, which="LA", tol=0, v0=v0)
+        except ArpackError:
+            if np.any(op.matvec(v0)):
+                raise
+            # H v0 = 0 for a random v0, so H = 0 (saturated outputs, say), which ARPACK cannot start from
+            lam, U = np.zeros(rank), qr(rng.standard_normal((W, rank)), mode="economic")[0]
     order = np.argsort(lam)[::-1]
     return lam[order], U[:, order]
 

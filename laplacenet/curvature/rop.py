@@ -15,7 +15,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from .._chunks import data_sum, rows_for_budget
-from .._validation import check_positive_int
+from .._validation import check_chunk_size, check_finite_result
 from ..objective import validate_problem
 from ..priors import alpha_per_param
 from .backprop import backprop, forward_pass, hidden_slopes
@@ -156,7 +156,7 @@ def _block_product(chunk_product, net, w, X, T, V, chunk_size):
     for start in range(0, V2.shape[1], width):
         dirs = _split_directions(net, V2[:, start:start + width])
         blocks.append(data_sum(lambda Xc, Tc: chunk_product(layers, dirs, Xc, Tc), X, T, rows))
-    return np.concatenate(blocks).T.reshape(V.shape)
+    return check_finite_result(np.concatenate(blocks).T.reshape(V.shape), "a Hessian-vector product")
 
 
 def data_hvp(net, w, X, T, V, beta, chunk_size=None):
@@ -260,10 +260,10 @@ def hvp(net, w, X, T, v, alpha, beta=None, *, kind="exact", chunk_size=None):
     product = _product_for(kind)
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
     V = _check_directions(net, v)
-    if chunk_size is not None:
-        chunk_size = check_positive_int(chunk_size, "chunk_size")
+    chunk_size = check_chunk_size(chunk_size)
     a = alpha_per_param(net, alpha)
-    return product(net, w, X, T, V, beta, chunk_size) + (a if V.ndim == 1 else a[:, None]) * V
+    return check_finite_result(product(net, w, X, T, V, beta, chunk_size) + (a if V.ndim == 1 else a[:, None]) * V,
+                               "the Hessian-vector product")
 
 
 def hessian_operator(net, w, X, T, alpha, beta=None, kind="exact", *, chunk_size=None):
@@ -285,8 +285,7 @@ def hessian_operator(net, w, X, T, alpha, beta=None, kind="exact", *, chunk_size
     """
     product = _product_for(kind)
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
-    if chunk_size is not None:
-        chunk_size = check_positive_int(chunk_size, "chunk_size")
+    chunk_size = check_chunk_size(chunk_size)
     w = w.copy()
     a = alpha_per_param(net, alpha)[:, None]
 

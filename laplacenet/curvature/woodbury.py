@@ -13,8 +13,10 @@ import numpy as np
 from scipy.linalg import blas, lapack, solve_triangular
 
 from .._chunks import iter_chunks
-from .._config import check_matrix_budget
-from .._validation import check_positive_int
+from .._config import check_matrix_budget, check_max_bytes
+from .._dense import count_non_finite, max_asymmetry, mirror_upper, symmetrise
+from .._validation import SCALE_REMEDY, check_chunk_size, check_positive_int, refuse_complex
+from ..exceptions import NonFiniteError
 from ..objective import validate_problem
 from ..priors import alpha_per_param
 from .jacobian import scaled_jacobians
@@ -38,6 +40,9 @@ class IncrementalInverse:
         a Cholesky factorisation, O(W^3) once); it is copied and symmetrised.
     log_det : float, optional
         ``ln|A|`` of the matrix itself (not of its inverse); computed from that factorisation when omitted.
+    max_bytes : int, optional
+        Largest dense matrix allowed; default :func:`laplacenet.get_matrix_budget`. The state is one W x W
+        matrix (the upper triangle of A^-1); :attr:`inverse` forms a second.
 
     Attributes
     ----------
@@ -52,8 +57,8 @@ class IncrementalInverse:
     ``docs/woodbury.md`` for measurements.
     """
 
-    def __init__(self, inverse, log_det=None):
-        P = _check_symmetric(inverse, "inverse")
+    def __init__(self, inverse, log_det=None, *, max_bytes=None):
+        P = _check_symmetric(inverse, "inverse", max_bytes)
         chol, info = lapack.dpotrf(P, lower=0)
         if info != 0:
             raise ValueError("inverse must be positive definite; its Cholesky factorisation failed "
@@ -63,7 +68,7 @@ class IncrementalInverse:
         self._set_state(P, _check_finite_number(log_det, "log_det"))
 
     @classmethod
-    def from_prior(cls, alpha, n_params):
+    def from_prior(cls, alpha, n_params, *, max_bytes=None):
         """Start from the prior precision ``A_0 = diag(alpha)`` (PRML 5.89 with ``H_0 = alpha I``).
 
         Parameters
@@ -72,8 +77,11 @@ class IncrementalInverse:
             Precision of every parameter (see :func:`laplacenet.priors.alpha_per_param`); all > 0.
         n_params : int
             W.
+        max_bytes : int, optional
+            Largest dense matrix allowed; default :func:`laplacenet.get_matrix_budget`.
         """
         n_params = check_positive_int(n_params, "n_params")
+        refuse_complex(alpha, "alpha")
         try:
             a = np.asarray(alpha, dtype=float)
         except (TypeError, ValueError):
@@ -84,21 +92,42 @@ class IncrementalInverse:
         if not (np.all(np.isfinite(a)) and np.all(a > 0)):
             raise ValueError(f"alpha must be positive and finite; got {alpha!r}")
         a = np.broadcast_to(a, (n_params,))
+        check_matrix_budget(n_params, "the inverse prior precision", check_max_bytes(max_bytes))
+        inverse = np.zeros((n_params, n_params), order="F")
+        inverse[np.diag_indices(n_params)] = 1.0 / a
         self = cls.__new__(cls)
-        self._set_state(np.asfortranarray(np.diag(1.0 / a)), float(np.sum(np.log(a))))
+        self._set_state(inverse, float(np.sum(np.log(a))))
         return self
 
     @classmethod
-    def from_matrix(cls, A):
-        """Start from a symmetric positive-definite ``A`` (W, W), inverted through its Cholesky factor."""
-        A = _check_symmetric(A, "A")
-        chol, info = lapack.dpotrf(A, lower=0)
+    def from_matrix(cls, A, *, max_bytes=None):
+        """Start from a symmetric positive-definite ``A`` (W, W), inverted through its Cholesky factor.
+
+        One W x W matrix is formed (a symmetrised copy of A, factored and inverted in place), subject to
+        ``max_bytes`` (default :func:`laplacenet.get_matrix_budget`).
+        """
+        A = _check_symmetric(A, "A", max_bytes)
+        chol, info = lapack.dpotrf(A, lower=0, overwrite_a=1)
         if info != 0:
             raise ValueError(f"A must be positive definite; its Cholesky factorisation failed (LAPACK dpotrf "
                              f"info={info})")
-        upper, info = lapack.dpotri(chol, lower=0)  # upper triangle of A^-1
+        log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
+        upper, info = lapack.dpotri(chol, lower=0, overwrite_c=1)  # upper triangle of A^-1
         self = cls.__new__(cls)
-        self._set_state(np.asfortranarray(upper), 2.0 * float(np.sum(np.log(np.diag(chol)))))
+        self._set_state(upper, log_det)
+        return self
+
+    @classmethod
+    def from_cholesky(cls, L):
+        """Start from the lower Cholesky factor ``L`` (W, W) of a positive-definite ``A = L L^T``.
+
+        ``A^-1`` is formed from the factor (LAPACK ``dpotri``, one W x W matrix) without factoring A again.
+        """
+        upper, info = lapack.dpotri(L.T, lower=0)  # L^T is the upper factor of A; one F-ordered copy
+        if info != 0:
+            raise ValueError(f"L must be a nonsingular Cholesky factor; LAPACK dpotri failed (info={info})")
+        self = cls.__new__(cls)
+        self._set_state(upper, 2.0 * float(np.sum(np.log(np.diag(L)))))
         return self
 
     def _set_state(self, upper, log_det, n_updates=0, n_downdates=0):
@@ -128,9 +157,26 @@ class IncrementalInverse:
         return self._full
 
     def _full_matrix(self):
-        full = np.triu(self._upper)
-        full += np.triu(self._upper, 1).T
-        return full
+        return mirror_upper(np.array(self._upper, order="F"))
+
+    def inverse_diagonal(self):
+        """``(W,)``: the diagonal of ``A^-1`` (without forming the full matrix)."""
+        return np.diag(self._upper).copy()
+
+    def inverse_times(self, B):
+        """``A^-1 B`` for ``B`` (W,) or (W, m), from the stored triangle (BLAS ``dsymm``; no full inverse formed)."""
+        W = self.n_params
+        refuse_complex(B, "B")
+        try:
+            B = np.asarray(B, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"B must be an array of numbers of shape ({W},) or ({W}, m)") from None
+        if B.ndim not in (1, 2) or B.shape[0] != W:
+            raise ValueError(f"B must have shape ({W},) or ({W}, m) (W = n_params); got shape {B.shape}")
+        if not np.all(np.isfinite(B)):
+            raise ValueError("B must be finite; it contains NaN or inf")
+        product = blas.dsymm(1.0, self._upper, B.reshape(W, -1), side=0, lower=0)
+        return product[:, 0] if B.ndim == 1 else product
 
     def copy(self):
         """An independent copy (to update one and keep the other)."""
@@ -169,6 +215,7 @@ class IncrementalInverse:
 
     def _check_rows(self, B):
         W = self.n_params
+        refuse_complex(B, "B")
         try:
             B = np.asarray(B, dtype=float)
         except (TypeError, ValueError):
@@ -191,6 +238,7 @@ class IncrementalInverse:
             b = B[0]
             c = blas.dsymv(1.0, P, b, lower=0)                  # A^-1 b
             s = 1.0 + sign * float(b @ c)                       # 1 + b^T A^-1 b, PRML (5.89); |A'| = s|A| (C.15)
+            _check_finite_fold(c, s)
             self._check_pivots(np.array([s]), sign)
             P = blas.dsyr(-sign / s, c, a=P, lower=0, overwrite_a=1)  # PRML (5.88), (5.89)
             log_det_change = np.log(s)
@@ -199,6 +247,7 @@ class IncrementalInverse:
             S = B @ C
             S *= sign
             S[np.diag_indices(k)] += 1.0                        # I +- B A^-1 B^T (k, k)
+            _check_finite_fold(C, S)
             L, info = lapack.dpotrf(S, lower=1)
             pivots = np.diag(L) ** 2 if info == 0 else np.array([-np.inf])
             self._check_pivots(pivots, sign)
@@ -280,30 +329,41 @@ def inverse_outer_hessian(net, w, X, T, alpha, beta=None, block_size=1, chunk_si
     """
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta, allow_zero_alpha=False)
     block_size = check_positive_int(block_size, "block_size")
-    if chunk_size is not None:
-        chunk_size = check_positive_int(chunk_size, "chunk_size")
+    chunk_size, max_bytes = check_chunk_size(chunk_size), check_max_bytes(max_bytes)
     check_matrix_budget(net.n_params, "the inverse outer-product Hessian", max_bytes)
-    state = IncrementalInverse.from_prior(alpha_per_param(net, alpha), net.n_params)
+    state = IncrementalInverse.from_prior(alpha_per_param(net, alpha), net.n_params, max_bytes=max_bytes)
     fold_in_outer_data(state, net, w, X, T, beta, block_size, chunk_size)
     return state if return_state else state._full_matrix()
 
 
-def _check_symmetric(A, name):
-    """``A`` as a finite, square, symmetric (to ``SYMMETRY_RTOL``) float array, symmetrised and F-ordered."""
+def _check_finite_fold(C, S):
+    """A NonFiniteError when ``A^-1 B^T`` or ``I +- B A^-1 B^T`` of a fold has overflowed (before any change)."""
+    if not (np.all(np.isfinite(C)) and np.all(np.isfinite(S))):
+        raise NonFiniteError(f"folding rows into the inverse overflowed float64 (A^-1 B^T or I + B A^-1 B^T "
+                             f"is not finite): the rows are too large for this matrix. {SCALE_REMEDY}")
+
+
+def _check_symmetric(A, name, max_bytes=None):
+    """``A`` as a finite, square, symmetric (to ``SYMMETRY_RTOL``) float array: a symmetrised F-ordered copy.
+
+    The copy is the one W x W matrix formed, subject to the matrix budget.
+    """
+    refuse_complex(A, name)
     try:
         A = np.asarray(A, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a square 2-D array of numbers") from None
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty square 2-D array; got shape {A.shape}")
-    if not np.all(np.isfinite(A)):
+    check_matrix_budget(A.shape[0], f"a copy of {name}", check_max_bytes(max_bytes))
+    if count_non_finite(A):
         raise ValueError(f"{name} must be finite; it contains NaN or inf")
-    asym = float(np.max(np.abs(A - A.T)))
-    scale = float(np.max(np.abs(A)))
+    asym = max_asymmetry(A)
+    scale = max(float(np.max(A)), -float(np.min(A)))  # max|A| without a W x W temporary
     if asym > SYMMETRY_RTOL * scale:
         raise ValueError(f"{name} must be symmetric; max|{name} - {name}^T| / max|{name}| = {asym / scale:.3g} "
                          f"exceeds {SYMMETRY_RTOL:g}")
-    return np.asfortranarray(0.5 * (A + A.T))
+    return symmetrise(np.array(A, order="F"))
 
 
 def _check_finite_number(value, name):

@@ -262,3 +262,20 @@ def test_matrix_constructors_validate(matrix, message):
 def test_log_det_must_be_a_finite_number(value):
     with pytest.raises(ValueError, match="log_det"):
         IncrementalInverse(np.eye(2), log_det=value)
+
+
+def test_from_cholesky_and_the_products_of_the_stored_triangle_match_direct_inverses():
+    rng = np.random.default_rng(3)
+    G = rng.normal(size=(40, 30))
+    A = G.T @ G + 0.5 * np.eye(30)
+    L = np.linalg.cholesky(A)
+    state = IncrementalInverse.from_cholesky(L)
+    inverse = np.linalg.inv(A)
+    assert relative_error(state.inverse, inverse) < 1e-12
+    assert state.log_det == pytest.approx(log_det(A), rel=1e-13)
+    B = rng.normal(size=(30, 4))
+    assert relative_error(state.inverse_times(B), inverse @ B) < 1e-12
+    assert relative_error(state.inverse_times(B[:, 0]), inverse @ B[:, 0]) < 1e-12
+    assert relative_error(state.inverse_diagonal(), np.diag(inverse)) < 1e-12
+    with pytest.raises(ValueError, match=r"B must have shape \(30,\) or \(30, m\)"):
+        state.inverse_times(B.T)
