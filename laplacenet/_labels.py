@@ -1,4 +1,5 @@
 """Class labels of the classifier: checked, encoded as indices into the sorted distinct labels, and decoded.
+Labels given later (to score, diagnose or export) are encoded as indices into the classes already known.
 
 Labels may be of any one sortable type (numbers, strings, booleans) and numpy or dask; the distinct labels of a
 dask ``y`` are computed in one pass, the indices stay lazy.
@@ -12,7 +13,7 @@ from ._chunks import is_dask_array
 from ._sklearn import DataConversionWarning
 from ._validation import refuse_complex
 
-__all__ = ["class_labels", "take_labels"]
+__all__ = ["class_labels", "label_indices", "take_labels"]
 
 
 def class_labels(y, n_rows):
@@ -44,6 +45,28 @@ def class_labels(y, n_rows):
     if classes.size < 2:
         raise ValueError(f"y must hold at least two classes; got one class, {classes.tolist()}")
     return classes, labels
+
+
+def label_indices(labels, classes, name="y", known="the classes"):
+    """The index ``(N,)`` of each label of ``labels`` (N,) among ``classes`` (C,) (distinct, in any order); a label
+    that is not one of them, or of a type that does not compare with them, is a ValueError naming ``name`` and
+    listing ``known`` ``classes``."""
+    values = np.asarray(labels)
+    values = values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be a vector of class labels; got shape {values.shape}")
+    order = np.argsort(classes)
+    try:
+        index = order[np.clip(np.searchsorted(classes, values, sorter=order), 0, classes.size - 1)]
+    except TypeError:  # labels that do not compare with the classes: None, NA, str among numbers
+        kinds = sorted({type(v).__name__ for v in values.tolist()})
+        raise ValueError(f"{name} must hold only {known} {classes.tolist()}; got labels of the types {kinds}") \
+            from None
+    unknown = classes[index] != values
+    if np.any(unknown):
+        raise ValueError(f"{name} must hold only {known} {classes.tolist()}; got "
+                         f"{np.unique(values[unknown])[:5].tolist()}")
+    return index
 
 
 def take_labels(values, index):

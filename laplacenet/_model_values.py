@@ -7,13 +7,16 @@ reads, so that ``save`` never writes a file ``load`` refuses.
 * The dense posterior precision A, its inverse and the Kronecker factors are symmetric, to the relative
   tolerance :class:`~laplacenet.IncrementalInverse` accepts (``SYMMETRY_RTOL`` of their largest entry).
 * The numbers of the metadata a fit computed (the posterior's jitter and ln|A|, the fitted gamma and log
-  evidence) are finite.
+  evidence) are numbers, and every number of the metadata (the ``extra`` of the user included) is finite: JSON
+  has no NaN or infinity.
+* The feature names, when there are any, are strings, one per input of the network.
 
 A value that breaks a rule gives a description of the problem (None when all is well); the caller says
 where it is.
 """
 import math
 import numbers
+import reprlib
 
 import numpy as np
 
@@ -53,4 +56,34 @@ def metadata_problem(metadata):
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             return f"its metadata field {'.'.join(keys)!r} must be a finite number; got {value!r}"
+    found = _non_finite_number(metadata)
+    if found:
+        return f"its metadata field {found[0]!r} must be a finite number; got {found[1]!r}"
+    return _feature_names_problem(metadata)
+
+
+def _non_finite_number(metadata):
+    """``(path, value)`` of a number of the metadata that is NaN or infinite (``'extra.scores[2]'``), or None."""
+    stack = [("", metadata)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, value
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
     return None
+
+
+def _feature_names_problem(metadata):
+    """What is wrong with the feature names of the metadata, or None (none stored, or one string per input)."""
+    fitted, network = metadata.get("fitted"), metadata.get("network")
+    names = fitted.get("feature_names_in") if isinstance(fitted, dict) else None
+    sizes = network.get("sizes") if isinstance(network, dict) else None
+    if names is None or not (isinstance(sizes, list) and sizes):
+        return None
+    if isinstance(names, list) and len(names) == sizes[0] and all(isinstance(name, str) for name in names):
+        return None
+    return (f"its metadata field 'fitted.feature_names_in' must be a list of {sizes[0]!r} strings (one per input "
+            f"of the network); got {reprlib.repr(names)}")

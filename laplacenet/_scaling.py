@@ -14,6 +14,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum, is_dask_array
+from ._validation import check_finite_result
 
 __all__ = ["Scaling", "fit_scaling", "identity_scaling"]
 
@@ -75,20 +76,51 @@ def identity_scaling(n_inputs, n_outputs=None):
 
 def fit_scaling(X, T=None, chunk_size=DEFAULT_CHUNK_ROWS):
     """Means and standard deviations of the columns of validated ``X (N, D)`` (and ``T (N, K)``): one pass,
-    chunked, over numpy or dask arrays."""
+    chunked, over numpy or dask arrays.
+
+    Raises :class:`~laplacenet.NonFiniteError` when a standard deviation, or that of the targets squared (their
+    variance, whose inverse is beta), is beyond float64.
+    """
     x_shift, x_scale = _moments(X, chunk_size)
     if T is None:
         return Scaling(x_shift, x_scale)
-    return Scaling(x_shift, x_scale, *_moments(T, chunk_size))
+    y_shift, y_scale = _moments(T, chunk_size)
+    with np.errstate(over="ignore"):
+        check_finite_result(np.square(y_scale), "the variance of the regression targets",
+                            "Rescale y (divide it by a power of ten): beta and the predictive variances are in "
+                            "its units squared.")
+    return Scaling(x_shift, x_scale, y_shift, y_scale)
 
 
 def _moments(A, chunk_size):
     """Column means and standard deviations ``(C,)``, in two passes (no cancellation for large means); a
-    deviation of zero (a constant column) becomes 1."""
+    deviation of zero (a constant column) becomes 1. Where a square overflowed, the columns are measured again
+    in units of their mean absolute deviation."""
     N = A.shape[0]
     if is_dask_array(A):
         A = A.rechunk({1: -1})
-    mean = data_sum(lambda Ac, _: Ac.sum(axis=0), A, A, chunk_size) / N
-    variance = data_sum(lambda Ac, _: np.square(Ac - mean).sum(axis=0), A, A, chunk_size) / N
-    scale = np.sqrt(variance)
+    mean = _column_sum(A, chunk_size, lambda Ac: Ac) / N
+    scale = np.sqrt(_column_sum(A, chunk_size, lambda Ac: np.square(Ac - mean)) / N)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+        mean, scale = _rescaled_moments(A, chunk_size)
+    check_finite_result(scale, "the standard deviation of a column of the data")
     return mean, np.where(scale <= 1e-12 * np.maximum(np.abs(mean), 1.0), 1.0, scale)
+
+
+def _rescaled_moments(A, chunk_size):
+    """The moments of :func:`_moments` for columns beyond 1e154, where squares overflow: the mean as a sum of
+    ``A / N``, the deviations ``d`` measured in units of their mean absolute value m, so that ``(d / m)^2 <= N^2``:
+    the standard deviation is ``m sqrt(mean((d / m)^2))``. Three passes."""
+    N = A.shape[0]
+    mean = _column_sum(A, chunk_size, lambda Ac: Ac / N)
+    spread = _column_sum(A, chunk_size, lambda Ac: np.abs(Ac - mean) / N)
+    unit = np.where(spread > 0, spread, 1.0)
+    return mean, spread * np.sqrt(_column_sum(A, chunk_size, lambda Ac: np.square((Ac - mean) / unit)) / N)
+
+
+def _column_sum(A, chunk_size, term):
+    """``term(A).sum(axis=0)``, chunk by chunk; an overflow gives inf, silently (the caller measures again)."""
+    def chunk_sum(Ac, _):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return term(Ac).sum(axis=0)
+    return data_sum(chunk_sum, A, A, chunk_size)

@@ -2,10 +2,11 @@
 
 With scikit-learn >= 1.6 (the extra ``laplacenet[sklearn]``; an older release is ignored) the estimators derive
 from its ``BaseEstimator`` and ``RegressorMixin`` / ``ClassifierMixin``: tags, ``clone``, ``is_classifier``,
-pipelines, searches and ``check_estimator`` see them as scikit-learn's own, ``score`` is scikit-learn's, and
-inputs are converted by its ``validate_data``. Without it, small stand-ins keep the same protocol -
-``get_params`` / ``set_params``, the same ``score`` conventions, ``n_features_in_`` and ``feature_names_in_`` -
-so that scikit-learn stays an optional dependency.
+pipelines, searches and ``check_estimator`` see them as scikit-learn's own, and inputs are converted by its
+``validate_data``. Without it, small stand-ins keep the same protocol - ``get_params`` / ``set_params``,
+``n_features_in_`` and ``feature_names_in_`` - so that scikit-learn stays an optional dependency. Either way
+``score`` is :func:`r2_score` or :func:`accuracy_score`: scikit-learn's scores by its conventions, which never
+overflow and never raise NumPy's errors on labels that do not compare.
 """
 import inspect
 import warnings
@@ -14,11 +15,11 @@ import numpy as np
 from scipy.sparse import issparse
 
 from ._chunks import is_dask_array
-from ._validation import check_X
+from ._validation import check_X, refuse_complex
 from .exceptions import NotFittedError as _NotFittedError
 
 __all__ = ["HAVE_SKLEARN", "BaseEstimator", "RegressorMixin", "ClassifierMixin", "DataConversionWarning",
-           "NotFittedError", "validate_X"]
+           "NotFittedError", "validate_X", "accuracy_score", "r2_score"]
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -64,21 +65,11 @@ except ImportError:
             return f"{type(self).__name__}({', '.join(changed)})"
 
     class RegressorMixin:
-        """``score`` as scikit-learn's regressors define it."""
-
-        def score(self, X, y, sample_weight=None):
-            """Coefficient of determination R^2 of :meth:`predict`, averaged over the outputs (1 for a constant
-            ``y`` predicted exactly, 0 for a constant ``y`` missed, as scikit-learn's ``r2_score``)."""
-            return _r2_score(y, self.predict(X), sample_weight)
+        """Nothing: the regressor defines ``score`` itself (:func:`r2_score`), with scikit-learn or without."""
 
     class ClassifierMixin:
-        """``score`` as scikit-learn's classifiers define it."""
-
-        def score(self, X, y, sample_weight=None):
-            """Accuracy of :meth:`predict`."""
-            predicted = np.asarray(self.predict(X))
-            y = _one_per_row(y, predicted.shape[0], "y")
-            return float(np.average(predicted == y, weights=_weights(sample_weight, y.shape[0])))
+        """Nothing: the classifier defines ``score`` itself (:func:`accuracy_score`), with scikit-learn or
+        without."""
 
 
 def validate_X(estimator, X, reset):
@@ -96,11 +87,25 @@ def validate_X(estimator, X, reset):
     if HAVE_SKLEARN:
         if is_dask_array(X):  # read partition by partition later, never gathered here
             return validate_data(estimator, check_X(X), reset=reset, skip_check_array=True)
-        return validate_data(estimator, X, reset=reset, dtype=np.float64)
+        try:
+            return validate_data(estimator, X, reset=reset, dtype=np.float64)
+        except TypeError as ex:  # scikit-learn's estimator checks expect a TypeError for objects that are no numbers
+            if _numbers(X):  # a TypeError of scikit-learn's own (column names of mixed types)
+                raise
+            raise TypeError(f"X must be a 2-D array of numbers; {ex}") from None
     names = _feature_names(X)
     X = check_X(X)
     _check_features(estimator, names, X.shape[1], reset)
     return X
+
+
+def _numbers(X):
+    """Whether ``X`` converts to a float array (a TypeError of NumPy's for None or pd.NA among numbers)."""
+    try:
+        np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _feature_names(X):
@@ -152,17 +157,47 @@ def _weights(sample_weight, n_rows):
     return None if sample_weight is None else _one_per_row(sample_weight, n_rows, "sample_weight").astype(float)
 
 
-def _r2_score(y, predicted, sample_weight):
+def accuracy_score(y, predicted, sample_weight=None):
+    """The (weighted) fraction of the labels ``y`` (N,) equal to ``predicted`` (N,), as scikit-learn's
+    ``accuracy_score``; a label of any type, missing or of no class seen in fit, is a wrong prediction."""
+    predicted = np.asarray(predicted)
+    y = _one_per_row(y, predicted.shape[0], "y")
+    if object in (predicted.dtype, y.dtype):  # label by label: pd.NA == label is NA, which is no bool
+        matches = np.array([_same_label(a, b) for a, b in zip(predicted.tolist(), y.tolist())], dtype=bool)
+    else:
+        matches = predicted == y
+    return float(np.average(matches, weights=_weights(sample_weight, y.shape[0])))
+
+
+def _same_label(a, b):
+    """``a == b`` for two labels, False when the comparison is not a truth value (a missing label)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def r2_score(y, predicted, sample_weight=None):
     """R^2 of ``predicted`` (N,) or (N, K) for ``y``, averaged over the outputs, with scikit-learn's convention for
-    a constant output: 1 when predicted exactly, else 0 (not -inf or NaN)."""
+    a constant output: 1 when predicted exactly, else 0 (not -inf or NaN). Finite for any finite ``y``: R^2 does not
+    depend on the units of y, and values beyond 2^500 are measured in units of a power of two (exactly), so that
+    no square overflows."""
     predicted = np.asarray(predicted, dtype=float)
     predicted = predicted.reshape(predicted.shape[0], -1)
-    y = np.asarray(y, dtype=float)
+    refuse_complex(y, "y")
+    try:
+        y = np.asarray(y, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("y must hold numbers (regression targets); it could not be converted to float") from None
     y = y.reshape(y.shape[0], -1) if y.ndim else y
     if y.shape != predicted.shape:
         raise ValueError(f"y must have the shape of the predictions {predicted.shape}; got {np.shape(y)}")
     if not np.all(np.isfinite(y)):
         raise ValueError("y must be finite; it contains NaN or inf")
+    largest = max(float(np.max(np.abs(y), initial=0.0)), float(np.max(np.abs(predicted), initial=0.0)))
+    if largest > 2.0 ** 500:
+        unit = 2.0 ** np.frexp(largest)[1]
+        y, predicted = y / unit, predicted / unit
     weights = _weights(sample_weight, y.shape[0])
     weights = np.ones(y.shape[0]) if weights is None else weights
     residual = weights @ (y - predicted) ** 2

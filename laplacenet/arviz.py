@@ -5,7 +5,6 @@ The draws are INDEPENDENT draws from the Laplace Gaussian N(w_MAP, A^-1) (PRML 5
 ArviZ and xarray are imported inside the functions, never when laplacenet is imported.
 """
 import os
-import secrets
 import warnings
 
 import numpy as np
@@ -13,6 +12,8 @@ from scipy.special import expit, softmax
 
 from ._chunks import chunk_slices
 from ._fingerprint import Fingerprint, differences
+from ._labels import label_indices
+from ._files import write_atomically
 from ._validation import check_data, check_positive_int
 from ._version import __version__
 from .curvature.backprop import forward_pass
@@ -153,7 +154,8 @@ def write_netcdf(data, path):
     """Write an ``InferenceData`` or a ``DataTree`` to netCDF (engine h5netcdf), atomically.
 
     The file is written under a temporary name in the same directory and renamed over ``path``
-    (``os.replace``), so ``path`` is never left half-written.
+    (``os.replace``), so ``path`` is never left half-written; temporaries left by a killed writer are removed by
+    the next write, as for :func:`laplacenet.save`.
 
     Parameters
     ----------
@@ -170,14 +172,7 @@ def write_netcdf(data, path):
     if not (isinstance(data, xarray.DataTree) or _is_inference_data(data)):
         raise ValueError(f"data must be an arviz.InferenceData or an xarray.DataTree; got {type(data).__name__}")
     path = os.fspath(path)
-    directory, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-    try:
-        data.to_netcdf(temporary, engine="h5netcdf")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_atomically(path, lambda temporary: data.to_netcdf(temporary, engine="h5netcdf"), "the netCDF file")
     return path
 
 
@@ -242,7 +237,8 @@ def _checked_data(net, fitted, X, y, classes, labels):
     if fitted is not None:
         return check_data(net, X, fitted._encoded_targets(y), "X", "y")
     if classes is not None:
-        return check_data(net, X, _label_indices(y, labels), "X", "y")
+        index = label_indices(y, labels, "y", "the labels of classes")
+        return check_data(net, X, index.astype(float) if labels.size == 2 else index, "X", "y")
     try:
         return check_data(net, X, y, "X", "y")
     except ValueError as ex:
@@ -251,22 +247,6 @@ def _checked_data(net, fitted, X, y, classes, labels):
         raise ValueError(f"{ex}. A LaplacePosterior knows its {labels.size} classes as 0..{labels.size - 1}: pass "
                          f"classes=[...] (the label of each output, in order) for other labels, or export the "
                          f"fitted estimator") from None
-
-
-def _label_indices(y, labels):
-    """The index of every label of ``y`` (N,) among ``labels`` (C,); labels not among them are an error."""
-    values = np.asarray(y)
-    values = values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
-    if values.ndim != 1:
-        raise ValueError(f"y must be a vector of class labels; got shape {values.shape}")
-    order = np.argsort(labels)
-    found = np.clip(np.searchsorted(labels, values, sorter=order), 0, labels.size - 1)
-    index = order[found]
-    unknown = labels[index] != values
-    if np.any(unknown):
-        raise ValueError(f"y must hold only the labels of classes {labels.tolist()}; got "
-                         f"{np.unique(values[unknown])[:5].tolist()}")
-    return index.astype(float) if labels.size == 2 else index
 
 
 def _unit_coordinates(net, fitted, X, y, feature_names, labels):

@@ -20,10 +20,11 @@ from ._cli_parser import (COMPARE_FILES, DEMO, DEMO_FILES, HESSIANS, TASKS, Usag
                           hidden_text)
 from ._config import set_matrix_budget
 from ._datafiles import numeric, read_data
+from ._labels import class_labels, label_indices
 from ._version import __version__
 from .comparison import ModelComparison, compare_models
 from .estimators import AUTO_HIDDEN, BayesianMLPClassifier, BayesianMLPRegressor
-from .exceptions import ConvergenceWarning
+from .exceptions import ConvergenceWarning, NonFiniteError
 
 __all__ = ["main", "build_parser", "HESSIANS"]
 
@@ -48,6 +49,9 @@ def main(argv=None):
             warnings.simplefilter("default")
             try:
                 _COMMANDS[args.command](args)
+            except NonFiniteError:  # it says what overflowed: numpy's floating-point warnings on the way add nothing
+                caught[:] = [w for w in caught if not _floating_point_warning(w)]
+                raise
             finally:
                 _show_warnings(caught, args)
         return 0
@@ -101,6 +105,12 @@ def _show_warnings(caught, args):
         if ours and first not in shown:
             shown.add(first)
             _say("warning", first + _options_hint(first, args))
+
+
+def _floating_point_warning(w):
+    """Whether the caught warning ``w`` is numpy's report of an overflow, a NaN, a division by zero or an
+    underflow."""
+    return issubclass(w.category, RuntimeWarning) and " encountered in " in str(w.message)
 
 
 def _progress(args, **kwargs):
@@ -396,8 +406,7 @@ def _compare(args):
                                                     n_features=data.X.shape[1])
     classes = None
     if args.task != "regression":
-        classes, y = np.unique(y, return_inverse=True)  # labels 0..C-1
-        y = y.reshape(-1)
+        classes, y = class_labels(y, len(y))  # labels 0..C-1
     test_data = {} if test is None else {"X_test": test.X, "T_test": _test_targets(test, args.task, classes)}
     rows = []
     total = len(args.hidden) * args.restarts * args.cycles
@@ -426,25 +435,27 @@ def _test_targets(test, task, classes):
         return numeric(test.y, f"--test target {', '.join(test.targets or ['y'])}", "regression needs numbers")
     if test.y.ndim != 1:
         raise ValueError(f"--test: --task {task} needs one target column of class labels; got {test.y.shape[1]}")
-    index = np.clip(np.searchsorted(classes, test.y), 0, classes.size - 1)
-    unknown = classes[index] != test.y
-    if np.any(unknown):
-        raise ValueError(f"--test: TEST holds labels that are not in DATA: {np.unique(test.y[unknown])[:5].tolist()} "
-                         f"(DATA's: {classes.tolist()})")
-    return index
+    try:
+        return label_indices(test.y, classes, "the target of TEST", "the labels of DATA")
+    except ValueError as ex:
+        raise ValueError(f"--test: {ex}") from None
 
 
 def _task_targets(data, task):
     """The targets checked for ``task``: numbers for regression, one column of labels otherwise."""
     if data.y is None:
         raise ValueError("DATA holds no targets (an NPZ file needs an array y or T besides X)")
+    name = f"target {', '.join(data.targets or ['y'])}"
     if task == "regression":
-        return numeric(data.y, f"target {', '.join(data.targets or ['y'])}",
-                        "regression needs numbers (--task binary or multiclass for class labels)")
+        return numeric(data.y, name, "regression needs numbers (--task binary or multiclass for class labels)")
     if data.y.ndim != 1:
         raise ValueError(f"--task {task} needs one target column of class labels; got {data.y.shape[1]}")
-    n_classes = np.unique(data.y).size
-    if (task == "binary") != (n_classes == 2) or n_classes < 2:
+    try:
+        n_classes = class_labels(data.y, len(data.y))[0].size
+    except ValueError as ex:  # missing labels, labels of mixed types, a regression target, one class
+        message = str(ex)
+        raise ValueError(name + message[1:] if message.startswith("y ") else f"{name}: {message}") from None
+    if (task == "binary") != (n_classes == 2):
         need = "exactly 2 classes" if task == "binary" else "at least 3 classes (use --task binary for 2)"
         raise ValueError(f"--task {task} needs {need}; the target has {n_classes}")
     return data.y

@@ -10,7 +10,7 @@ from ._threads import blas_threads_for
 from ._validation import check_data, check_positive_int, check_X
 from .estimators import check_hidden
 from .hyper import EvidenceCycle, fit_evidence
-from .likelihoods import get_likelihood
+from .likelihoods import class_indices, get_likelihood, number_array
 from .network import MLP
 from .symmetry import posterior_symmetry
 
@@ -140,7 +140,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         raise ValueError("hidden_sizes must name at least one architecture")
     restarts = check_positive_int(restarts, "restarts")
     X = check_X(X)
-    K = _n_outputs(lik, T)
+    K = _n_outputs(lik, T, X.shape[0])
     if (X_test is None) != (T_test is None):
         raise ValueError("X_test and T_test must be given together")
     if callback is not None and not callable(callback):
@@ -234,20 +234,37 @@ def _with_hidden(callback, hidden):
     return lambda info: callback(ComparisonCycle(**vars(info), hidden=hidden))
 
 
-def _n_outputs(lik, T):
+def _n_outputs(lik, T, n_rows):
     """Outputs implied by the targets: K columns (Gaussian), 1 (Bernoulli), the classes (categorical).
 
-    For dask labels the largest is computed (one pass over T).
+    Categorical labels must be integers 0..K-1, K (the largest label + 1) at most ``n_rows``: K is the width of
+    the network's output and of the one-hot targets. Dask labels are read once for their smallest and largest;
+    the others are checked per partition as the fit reads them.
     """
     T = T if is_dask_array(T) else np.asarray(T)
     if lik.name == "bernoulli":
         return 1
     if lik.name == "gaussian":
-        return 1 if T.ndim == 1 else T.shape[-1]
+        return 1 if T.ndim <= 1 else T.shape[-1]
     if T.ndim == 2 and T.shape[1] > 1:
         return T.shape[1]
-    largest = T.max().compute() if is_dask_array(T) else np.max(T)
-    return max(2, int(largest) + 1)
+    if T.size == 0:  # no labels: check_data says that T has no row per row of X
+        return 2
+    try:
+        if is_dask_array(T):
+            import dask
+            number_array(np.empty(0, dtype=T.dtype))  # strings are refused before they are read
+            labels = class_indices(number_array(np.array(dask.compute(T.min(), T.max()))))
+        else:
+            labels = class_indices(number_array(T.reshape(-1)))
+    except ValueError as ex:
+        raise ValueError(f"{ex}. For labels of another kind, encode them as 0..K-1 (np.unique(T, "
+                         f"return_inverse=True)) or fit a BayesianMLPClassifier (compare_estimators)") from None
+    n_classes = max(2, int(labels.max()) + 1)
+    if n_classes > n_rows:
+        raise ValueError(f"T must hold integer class labels in 0..K-1, at most one class per row: its largest label "
+                         f"{int(labels.max())} would make {n_classes} classes, more than its {n_rows} rows")
+    return n_classes
 
 
 def _error(net, w, X, T, scaling):

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ._chunks import data_sum, map_rows, rows_for_budget
-from ._validation import check_data, check_positive_int, check_X
+from ._validation import check_data, check_finite_result, check_positive_int, check_X
 from .curvature.outer import jacobian_chunk_rows
 from .laplace import LaplacePosterior
 from .predictive import _activation_sampler
@@ -197,14 +197,19 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
     rows = draw_chunk_rows(net, draws, posterior.chunk_size)
     mean, variance = weighted_predictive(posterior, samples, np.exp(result.log_weights), X_new, rows)
     if fitted is not None and fitted.scaling_.y_scale is not None:
-        mean, variance = fitted.scaling_.means(mean), fitted.scaling_.variances(variance)
+        with np.errstate(over="ignore"):
+            mean, variance = fitted.scaling_.means(mean), fitted.scaling_.variances(variance)
+    remedy = "Rescale X_new as the inputs the posterior was built from were rescaled."
+    check_finite_result(mean, "the importance-weighted predictive mean at X_new", remedy)
+    check_finite_result(variance, "the importance-weighted predictive variance at X_new", remedy)
     return replace(result, predictive_mean=mean, predictive_variance=variance)
 
 
 def importance_diagnostic(log_p_draws, log_q_draws, samples):
     """:class:`LaplaceDiagnostic` from ``ln p~(w_s)`` and ``ln q(w_s)`` (S,) of S independent draws ``samples``."""
     log_p_draws, log_q_draws = np.asarray(log_p_draws, dtype=float), np.asarray(log_q_draws, dtype=float)
-    log_ratios = log_p_draws - log_q_draws
+    with np.errstate(invalid="ignore"):
+        log_ratios = check_finite_result(log_p_draws - log_q_draws, "the log importance ratios ln p~(w_s) - ln q(w_s)")
     S = log_ratios.size
     spread = float(np.ptp(log_ratios))
     scale = float(np.max(np.abs(log_p_draws)) + np.max(np.abs(log_q_draws)))

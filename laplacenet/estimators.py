@@ -24,11 +24,12 @@ import numpy as np
 
 from ._chunks import is_dask_array
 from ._fingerprint import fingerprint
-from ._labels import class_labels, take_labels
+from ._labels import class_labels, label_indices, take_labels
 from ._scaling import Scaling, fit_scaling, identity_scaling
-from ._sklearn import BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin, validate_X
+from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin, accuracy_score, r2_score,
+                       validate_X)
 from ._threads import blas_threads_for
-from ._validation import check_data, check_positive_int, check_seed, check_X
+from ._validation import check_data, check_finite_result, check_positive_int, check_seed, check_X
 from .evidence import posterior_evidence_terms
 from .hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
 from .laplace import build_posterior, check_options, validate_bayesian
@@ -374,10 +375,20 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
         scaling = self.scaling_
         with blas_threads_for(self.net_.n_params):
             mean, variance = self.posterior_.predict(self._check_X(X))
-        mean, variance = scaling.means(mean), scaling.variances(variance)
+        with np.errstate(over="ignore"):
+            mean, variance = scaling.means(mean), scaling.variances(variance)
+        if not is_dask_array(mean):  # finite on the fitted scale; in y's units, beyond float64 at inputs far out
+            remedy = "Give X on the scale of the inputs of fit, or fit to y in larger units (y divided by 10^k)."
+            check_finite_result(mean, "the predictive mean in the units of y", remedy)
+            check_finite_result(variance, "the predictive variance in the units of y", remedy)
         if self._y_ndim == 1:
             mean, variance = mean[:, 0], variance[:, 0]
         return (mean, np.sqrt(variance)) if return_std else mean
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 of :meth:`predict` for ``y``, averaged over the outputs, as scikit-learn's ``r2_score``: 1 for a
+        constant ``y`` predicted exactly, 0 for one missed; finite for any finite ``y`` (no square overflows)."""
+        return r2_score(y, self.predict(X), sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -443,15 +454,7 @@ class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
 
     def _encoded_targets(self, y, name="y"):
         """Labels as indices into ``classes_`` (0/1 floats for two classes); unknown labels are an error."""
-        labels = np.asarray(y)
-        labels = labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
-        if labels.ndim != 1:
-            raise ValueError(f"{name} must be a vector of class labels; got shape {labels.shape}")
-        index = np.clip(np.searchsorted(self.classes_, labels), 0, self.classes_.size - 1)
-        unknown = self.classes_[index] != labels
-        if np.any(unknown):
-            raise ValueError(f"{name} must hold only the classes seen in fit {self.classes_.tolist()}; got "
-                             f"{np.unique(labels[unknown])[:5].tolist()}")
+        index = label_indices(y, self.classes_, name, "the classes seen in fit")
         return index.astype(float) if self.classes_.size == 2 else index
 
     def predict_proba(self, X, *, method="bridge"):
@@ -472,3 +475,8 @@ class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
         """The most probable class of each row of ``X`` under :meth:`predict_proba` (lazy for a dask ``X``)."""
         prob = self.predict_proba(X)  # before classes_: unfitted, this says so
         return take_labels(self.classes_, np.argmax(prob, axis=1))
+
+    def score(self, X, y, sample_weight=None):
+        """The accuracy of :meth:`predict` for the labels ``y``, as scikit-learn's ``accuracy_score``; a label of
+        any type, missing or of a class not seen in fit, counts as a wrong prediction."""
+        return accuracy_score(y, np.asarray(self.predict(X)), sample_weight)

@@ -3,7 +3,8 @@
 The file is a compressed NPZ archive. Its ``metadata`` entry is a 0-d unicode array holding a JSON document:
 the format name and version, the laplacenet version that wrote it, the estimator class and its constructor
 parameters, the network (sizes, activation, likelihood), the posterior's form and options, a summary of the
-fitted scalars and, for classifiers, the dtype of the class labels. The other entries are float, int, bool
+fitted scalars, the feature names of a model fitted on a DataFrame and, for classifiers, the dtype of the class
+labels. The other entries are float, int, bool
 or unicode arrays: the MAP weights, alpha and beta, what the posterior's precision A is built from, and
 every restart with its evidence history. A is stored as the arrays its builder in :mod:`laplacenet.laplace`
 or :mod:`laplacenet.posteriors` takes - the dense or diagonal A itself (with A^-1 after Woodbury updates),
@@ -86,8 +87,9 @@ def save(estimator, path, *, extra=None):
         When ``estimator`` is not fitted.
     ValueError
         When ``estimator`` is not a laplacenet estimator, a parameter, the class labels or ``extra`` cannot be
-        stored without pickling, or it holds a value :func:`load` refuses (NaN or inf, a beta or alpha that
-        is not positive, an asymmetric precision, metadata nested too deeply): nothing is written then.
+        stored without pickling (or as JSON: an integer beyond 64 bits), or it holds a value :func:`load`
+        refuses (NaN or inf, in an array or in the metadata, ``extra`` included; a beta or alpha that is not
+        positive, an asymmetric precision, metadata nested too deeply): nothing is written then.
     OSError
         When the file cannot be written; the message names ``path``.
     """
@@ -133,6 +135,8 @@ def _encode(estimator):
               "gamma": float(estimator.gamma_), "log_evidence": float(estimator.log_evidence_),
               "converged": bool(estimator.converged_), "alpha": _to_json(estimator.alpha_, "alpha_"),
               "restart_messages": [run.message for run in runs], "restart_at_bound": [run.at_bound for run in runs]}
+    if hasattr(estimator, "feature_names_in_"):  # fitted on a DataFrame: predict checks the columns against them
+        fitted["feature_names_in"] = [str(name) for name in estimator.feature_names_in_]
     if estimator.hidden_table_ is not None:  # hidden='auto': the table the architecture was chosen from
         fitted["hidden_table"] = _to_json(estimator.hidden_table_.to_dicts(), "hidden_table_")
     metadata = {
@@ -238,7 +242,8 @@ def load(path):
 
     Every fitted attribute comes back: ``net_``, ``w_``, ``posterior_``, ``alpha_``, ``beta_``, ``gamma_``,
     ``log_evidence_``, ``history_``, ``converged_``, ``restarts_``, ``best_restart_``, ``n_features_in_``,
-    ``hidden_``, ``hidden_table_`` and ``n_outputs_`` or ``classes_``. ``predict``, ``predict(return_std=True)``
+    ``hidden_``, ``hidden_table_``, ``feature_names_in_`` (when it was fitted on a DataFrame with string column
+    names) and ``n_outputs_`` or ``classes_``. ``predict``, ``predict(return_std=True)``
     and ``predict_proba`` give the same bits as before saving. Only the kept restart's posterior is stored: the
     other entries of ``restarts_`` have ``posterior=None``.
 
@@ -395,6 +400,9 @@ def _decode(reader):
     estimator.history_, estimator.converged_ = kept.history, kept.converged
     estimator.restarts_, estimator.best_restart_ = runs, best
     estimator.n_features_in_ = net.n_inputs
+    names = reader.field("fitted").get("feature_names_in")  # checked by metadata_problem
+    if names is not None:
+        estimator.feature_names_in_ = np.array(names, dtype=object)
     estimator.hidden_, estimator.hidden_table_ = tuple(net.sizes[1:-1]), _decode_hidden_table(reader)
     estimator.x_mean_, estimator.x_scale_ = _decode_scaling(reader, "x", net.n_inputs, estimator)
     if cls is BayesianMLPRegressor:
@@ -532,6 +540,9 @@ def _to_json(value, where):
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, numbers.Integral):
+        if not -2**63 <= value < 2**64:
+            raise ValueError(f"cannot save {where}: an integer of {int(value).bit_length()} bits (JSON readers hold "
+                             f"integers of at most 64)")
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
-__all__ = ["Likelihood", "LIKELIHOODS", "get_likelihood"]
+__all__ = ["Likelihood", "LIKELIHOODS", "get_likelihood", "class_indices", "number_array"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _gauss_hessian_sqrt(y, beta):
 
 
 def _gauss_targets(T, K):
-    T = np.asarray(T, dtype=float)
+    T = number_array(T, "numbers")
     if T.ndim == 1 and K == 1:
         T = T[:, None]
     if T.ndim != 2 or T.shape[1] != K:
@@ -93,7 +93,7 @@ def _bern_hessian_sqrt(y, beta):
 
 
 def _bern_targets(T, K):
-    T = np.asarray(T)
+    T = number_array(T, "0 and 1 for a Bernoulli likelihood")
     if T.ndim == 1:
         T = T[:, None]
     if T.ndim != 2 or T.shape[1] != 1:
@@ -144,25 +144,51 @@ def _cat_hessian_sqrt(y, beta):
 
 
 def _cat_targets(T, K):
-    T = np.asarray(T)
+    T = number_array(T, f"integer class labels in 0..{K - 1} (or be one-hot of shape (N, {K}))")
     if T.ndim == 2 and T.shape[1] == 1:
         T = T[:, 0]
     if T.ndim == 1:
-        try:
-            labels = T.astype(float)
-        except (TypeError, ValueError):
-            raise ValueError(f"T must hold integer class labels in 0..{K - 1}; got dtype {T.dtype}") from None
-        if not (np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
-                and labels.min() >= 0 and labels.max() <= K - 1):
-            raise ValueError(f"T must hold integer class labels in 0..{K - 1} (or be one-hot of shape (N, {K})); "
-                             f"got values in [{labels.min()}, {labels.max()}]")
-        return np.eye(K)[labels.astype(np.int64)]
+        return np.eye(K)[class_indices(T, K)]
     if T.ndim != 2 or T.shape[1] != K:
         raise ValueError(f"T must be integer labels of shape (N,) or one-hot of shape (N, {K}); got shape {T.shape}")
-    T = T.astype(float)
     if not (np.all((T == 0) | (T == 1)) and np.all(T.sum(axis=1) == 1)):
         raise ValueError(f"T of shape (N, {K}) must be one-hot: 0/1 entries with exactly one 1 per row")
     return T
+
+
+def class_indices(labels, n_classes=None):
+    """Class labels ``(N,)`` (floats, see :func:`number_array`) as int64 indices, once every label is an integer in
+    ``0..n_classes-1`` (``n_classes`` None: any non-negative integer). The message names the labels that are not,
+    and begins with ``T`` (the name :func:`laplacenet._validation.canonical_targets` replaces)."""
+    classes = "0..K-1" if n_classes is None else f"0..{n_classes - 1}"
+    expected = f"integer class labels in {classes} (or be one-hot of shape (N, {n_classes or 'K'}))"
+    finite = np.isfinite(labels)
+    if not np.all(finite):
+        raise ValueError(f"T must hold {expected}; got NaN or inf: {np.unique(labels[~finite])[:5].tolist()}")
+    fractional = labels != np.round(labels)
+    if np.any(fractional):
+        raise ValueError(f"T must hold {expected}; got non-integer labels such as "
+                         f"{np.unique(labels[fractional])[:5].tolist()}")
+    outside = (labels < 0) | (labels > (np.inf if n_classes is None else n_classes - 1))
+    if np.any(outside):
+        raise ValueError(f"T must hold {expected}; got labels outside {classes} such as "
+                         f"{np.unique(labels[outside])[:5].tolist()}")
+    return labels.astype(np.int64)
+
+
+def number_array(T, expected="integer class labels in 0..K-1 (or be one-hot of shape (N, K))"):
+    """``T`` as a float array; strings and objects that are no numbers (None, NA) are a ValueError saying that
+    T must hold ``expected``."""
+    try:
+        T = np.asarray(T)
+    except (TypeError, ValueError):  # ragged sequences
+        raise ValueError(f"T must hold {expected}; it could not be converted to an array") from None
+    if T.dtype.kind in "USV":
+        raise ValueError(f"T must hold {expected}; got strings (dtype {T.dtype})")
+    try:
+        return T.astype(float)
+    except (TypeError, ValueError):
+        raise ValueError(f"T must hold {expected}; got values that are not numbers (dtype {T.dtype})") from None
 
 
 LIKELIHOODS = {

@@ -392,7 +392,8 @@ def test_compare_test_data_of_a_classifier(species_csv, tmp_path, capsys):
     test.to_csv(tmp_path / "test.csv", index=False)
     _check_error_line(capsys, main(["compare", str(species_csv), "--target", "species", "--task", "multiclass",
                                     "--hidden", "1", "--test", str(tmp_path / "test.csv"), "--quiet", "--out",
-                                    str(tmp_path / "c")]), "--test", "['emperor']", "not in DATA")
+                                    str(tmp_path / "c")]),
+                      "--test: the target of TEST must hold only the labels of DATA", "['emperor']")
 
 
 def test_compare_checks_its_output_directory_before_fitting(regression_csv, tmp_path, capsys, monkeypatch):
@@ -542,6 +543,39 @@ def test_errors_of_predict_and_export_data(regression_csv, tmp_path, capsys):
     frame.to_csv(tmp_path / "gap.csv", index=False)
     _check_error_line(capsys, main(["predict", str(model), str(tmp_path / "gap.csv"), "--out",
                                     str(tmp_path / "p.csv")]), "feature column 'x2'", "missing")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize("command", ["fit", "compare"])
+def test_npz_class_labels_that_are_missing_or_infinite_are_refused(tmp_path, capsys, command, bad):
+    # compare of multi-class labels with NaN made NaN a class and exited 0; --task binary counted it as classes
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    for task, n_classes in (("multiclass", 3), ("binary", 2)):
+        y = np.arange(30) % float(n_classes)
+        y[4] = bad
+        np.savez(tmp_path / "labels.npz", X=X, y=y)
+        out = tmp_path / ("m.npz" if command == "fit" else "c")
+        status = main([command, str(tmp_path / "labels.npz"), "--target", "y", "--task", task, "--out", str(out),
+                       *FAST])
+        _check_error_line(capsys, status, "target y", "missing or infinite labels", f"[{bad}]")
+        assert not out.exists()
+
+
+def test_predict_refuses_inputs_that_overflow(tmp_path, capsys):
+    # the case, a linear model at inputs of 1e300, wrote a mean of -8.7e299 and a std of inf and exited 0;
+    # then NumPy's overflow warning came as a line before the error
+    frame = _regression_frame()
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    model, out = tmp_path / "m.npz", tmp_path / "p.csv"
+    assert main(["fit", str(tmp_path / "train.csv"), "--target", "y", "--hidden", "0", "--cycles", "2", "--quiet",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    frame[["x1", "x2"]].assign(x1=1e300).to_csv(tmp_path / "far.csv", index=False)
+    for target in (str(out), "-"):
+        _check_error_line(capsys, main(["predict", str(model), str(tmp_path / "far.csv"), "--out", target]),
+                          "is not finite", "overflowed", "Rescale")
+        assert not out.exists()
+    assert capsys.readouterr().out == ""
 
 
 # --- demo --------------------------------------------------------------------------------------------

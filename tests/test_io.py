@@ -179,6 +179,41 @@ def test_metadata_describes_the_model(binary_classifier, tmp_path):
         assert entry.dtype.kind == "U" and entry.ndim == 0 and json.loads(str(entry[()])) == meta
 
 
+def test_feature_names_survive_a_round_trip(tmp_path):
+    # they were lost: the loaded model warned "X has feature names, but ... was fitted without feature names"
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(_inputs(30), columns=["bill", "flipper"])
+    model = BayesianMLPRegressor(hidden=2, cycles=2, train_kwargs=FAST).fit(X, np.sin(2 * X["bill"].to_numpy()))
+    path = tmp_path / "model.npz"
+    io.save(model, path)
+    loaded = io.load(path)
+    assert io.read_metadata(path)["fitted"]["feature_names_in"] == ["bill", "flipper"]
+    assert loaded.feature_names_in_.dtype == object and loaded.feature_names_in_.tolist() == ["bill", "flipper"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(loaded.predict(X), model.predict(X))
+    with pytest.raises(ValueError, match="feature names should match"):
+        loaded.predict(X.rename(columns={"bill": "beak"}))
+    unnamed = BayesianMLPClassifier(hidden=(), cycles=2).fit(X.to_numpy(), X["bill"].to_numpy() > 0)
+    assert "feature_names_in" not in io.read_metadata(_saved(unnamed, tmp_path / "unnamed.npz"))["fitted"]
+    assert not hasattr(io.load(tmp_path / "unnamed.npz"), "feature_names_in_")
+
+
+def _saved(model, path):
+    io.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("names", [["bill"], ["bill", 3], "bill,flipper", ["bill", None], {"0": "bill"}])
+def test_stored_feature_names_must_be_one_string_per_input(tmp_path, names):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(_inputs(30), columns=["bill", "flipper"])
+    saved = _saved(BayesianMLPRegressor(hidden=(), cycles=2).fit(X, X["bill"].to_numpy()), tmp_path / "m.npz")
+    fitted = {**io.read_metadata(saved)["fitted"], "feature_names_in": names}
+    with pytest.raises(ValueError, match=r"'fitted.feature_names_in' must be a list of 2 strings \(one per input"):
+        io.load(_changed_metadata(saved, tmp_path / "bad.npz", fitted=fitted))
+
+
 def test_save_is_atomic_and_leaves_no_temporary_files(regressor, binary_classifier, tmp_path, monkeypatch):
     path = tmp_path / "model.npz"
     io.save(regressor, path)
@@ -212,6 +247,28 @@ def test_save_refuses_what_it_cannot_store(regressor, tmp_path):
     with pytest.raises(ValueError, match="extra must be a dict"):
         io.save(regressor, tmp_path / "m.npz", extra=["not", "a", "dict"])
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("value, named", [
+    (float("nan"), r"field 'extra.score' must be a finite number; got nan"),
+    (np.array([1.0, -np.inf]), r"field 'extra.score.__ndarray__\[1\]' must be a finite number; got -inf"),
+    ((1, float("inf")), r"field 'extra.score.__tuple__\[1\]' must be a finite number; got inf"),
+    (10 ** 30, r"cannot save extra\['score'\]: an integer of 100 bits"),
+], ids=["nan", "array", "tuple", "int"])
+def test_extra_holds_json_numbers_only(regressor, tmp_path, value, named):
+    # NaN and inf were written as the NaN and Infinity of Python's json, which JSON does not have; an integer of
+    # more than 4300 digits escaped json.dumps as its own ValueError
+    with pytest.raises(ValueError, match=named):
+        io.save(regressor, tmp_path / "m.npz", extra={"score": value})
+    assert os.listdir(tmp_path) == []
+
+
+def test_load_refuses_non_finite_numbers_anywhere_in_the_metadata(regressor, tmp_path):
+    saved = tmp_path / "model.npz"
+    io.save(regressor, saved, extra={"scores": [1.0, 2.0]})
+    edited = _changed_metadata(saved, tmp_path / "edited.npz", extra={"scores": [1.0, float("nan")]})
+    with pytest.raises(ValueError, match=r"its metadata field 'extra.scores\[1\]' must be a finite number; got nan"):
+        io.load(edited)
 
 
 def _rewritten(source, target, **changes):

@@ -1,14 +1,23 @@
 """Issue 13: overflow never becomes a NaN result, the matrix budget bounds every dense matrix, arguments are
 checked by kind, remedies fit the call; and a property-based test of the public entry points on bad arrays."""
+import contextlib
+import dataclasses
+import io
+import numbers
 import os
+import re
+import tempfile
 import tracemalloc
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import laplacenet as ln
+from laplacenet import cli
+from laplacenet.arviz import read_netcdf
 from laplacenet.check import numerical_hessian
 
 from .problems import make_problem
@@ -100,6 +109,110 @@ def test_the_core_refuses_to_return_overflowed_values():
 def test_the_error_is_a_value_error_exported_with_the_others():
     assert issubclass(ln.NonFiniteError, ValueError)
     assert "NonFiniteError" in ln.__all__ and ln.exceptions.NonFiniteError is ln.NonFiniteError
+
+
+# --- item 2: class labels that are no classes are refused on every route ----------------------------------
+
+_NOT_CLASS_INDICES = {  # labels of three classes (K = 3) with one bad entry, and what the error names
+    "nan": (np.nan, "NaN or inf"), "inf": (np.inf, "NaN or inf"), "negative": (-1, r"outside 0\.\.2.*\[-1"),
+    "fraction": (0.5, r"non-integer.*\[0\.5\]"), "K": (3, r"outside 0\.\.2.*\[3"),
+    "huge": (1e9, r"outside 0\.\.2.*\[1000000000"),
+}
+
+
+def _labels_with(bad, n=12):
+    labels = np.arange(n) % 3.0
+    labels[4] = bad
+    return labels
+
+
+@pytest.mark.parametrize("case", sorted(_NOT_CLASS_INDICES))
+@pytest.mark.parametrize("as_dask", [False, True], ids=["numpy", "dask"])
+def test_categorical_labels_that_are_not_class_indices_are_named(case, as_dask):
+    bad, named = _NOT_CLASS_INDICES[case]
+    net, w, X, _ = make_problem("categorical", n=12)
+    T = _labels_with(bad)
+    if as_dask:
+        da = pytest.importorskip("dask.array")
+        X, T = da.from_array(X, chunks=4), da.from_array(T, chunks=4)
+    for call in (lambda: ln.error(net, w, X, T, 0.1), lambda: ln.laplace(net, w, X, T, 0.1),
+                 lambda: ln.fit_evidence(net, X, T, cycles=1)):
+        with pytest.raises(ValueError, match=r"T must hold integer class labels in 0\.\.2 .*" + named):
+            call()
+
+
+@pytest.mark.parametrize("T, named", [
+    (np.resize(["a", "b", "c"], 12), r"got strings \(dtype <U1\)"),
+    (np.resize(np.eye(3).astype(str), (12, 3)), r"got strings \(dtype <U32\)"),
+    (np.array([0, 1, pd.NA] * 4, dtype=object), r"not numbers \(dtype object\)"),
+    (np.resize(np.array([0, 1, None], dtype=object), 12), r"NaN or inf: \[nan\]"),
+], ids=["str", "str-one-hot", "NA", "None"])
+def test_categorical_labels_that_are_no_numbers_are_named(T, named):
+    net, w, X, _ = make_problem("categorical", n=12)
+    with pytest.raises(ValueError, match=r"T must hold integer class labels in 0\.\.2 .*" + named):
+        ln.error(net, w, X, T, 0.1)
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "negative", "fraction", "huge", "str", "too many classes"])
+@pytest.mark.parametrize("as_dask", [False, True], ids=["numpy", "dask"])
+def test_compare_models_refuses_labels_that_are_not_class_indices(case, as_dask):
+    # strings were a numpy UFuncTypeError, a label of 1e9 a MemoryError (a one-hot T of 1e9 columns), NaN "cannot
+    # convert float NaN to integer"; the number of classes is the largest label + 1, at most one per row
+    X = np.random.default_rng(0).normal(size=(12, 2))
+    if case == "str":
+        T, named = np.resize(["a", "b", "c"], 12), r"got strings \(dtype <U1\).*np\.unique.*BayesianMLPClassifier"
+    elif case == "too many classes":
+        T, named = np.where(np.arange(12) == 4, 12, np.arange(12) % 3), r"13 classes.*more than its 12 rows"
+    else:
+        bad, named = _NOT_CLASS_INDICES[case]
+        T, named = _labels_with(bad), named.replace(r"0\.\.2", r"0\.\.K-1")
+        if case == "huge":  # a larger label means more classes: at most one per row
+            named = r"1000000001 classes.*more than its 12 rows"
+    if as_dask:
+        da = pytest.importorskip("dask.array")
+        X, T = da.from_array(X, chunks=4), da.from_array(T, chunks=4)
+    with pytest.raises(ValueError, match=r"T must hold integer class labels .*" + named):
+        ln.compare_models(X, T, [1], 1, "categorical", cycles=1)
+
+
+def test_dask_labels_of_the_classifier_must_be_classes():
+    da = pytest.importorskip("dask.array")
+    X = da.from_array(np.random.default_rng(0).normal(size=(12, 2)), chunks=4)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="y must not hold missing or infinite labels"):
+            ln.BayesianMLPClassifier(hidden=(2,), cycles=1).fit(X, da.from_array(_labels_with(bad), chunks=4))
+
+
+# --- the user shell: the standardisation and the estimators' results in the user's units -------------------
+
+def test_standardisation_of_huge_columns_is_finite():
+    # the squares of deviations beyond 1e154 overflowed: x_scale_ was inf and the fit ignored the inputs
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=20)
+    small = ln.BayesianMLPRegressor(hidden=(2,), cycles=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        large = ln.BayesianMLPRegressor(hidden=(2,), cycles=2).fit(X * 1e200, y)
+    assert np.allclose(large.x_scale_, small.x_scale_ * 1e200, rtol=1e-12)
+    assert np.allclose(large.x_mean_, small.x_mean_ * 1e200, rtol=1e-12)
+    assert np.allclose(large.predict(X * 1e200), small.predict(X), rtol=1e-8, atol=1e-10)
+
+
+def test_regression_targets_whose_variance_overflows_are_refused():
+    # targets of 1e200 gave y_scale_ inf, beta_ 0, log_evidence_ -inf and predictions of -inf with std inf
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    for fit in (lambda y: ln.BayesianMLPRegressor(hidden=(2,), cycles=2).fit(X, y),
+                lambda y: ln.compare_models(X, y, [1], 1, cycles=2)):
+        with pytest.raises(ln.NonFiniteError, match="variance of the regression targets is not finite.*Rescale y"):
+            fit(np.sin(X[:, 0]) * 1e200)
+
+
+def test_predictions_in_the_users_units_are_finite_or_refused():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    model = ln.BayesianMLPRegressor(hidden=(), cycles=2).fit(X, X[:, 0] * 1e150)
+    assert np.all(np.isfinite(model.predict(X, return_std=True)))
+    with pytest.raises(ln.NonFiniteError, match="predictive variance in the units of y is not finite"):
+        model.predict(X * 1e10, return_std=True)  # finite on the fitted scale, beyond float64 in the user's units
 
 
 # --- item 3: the budget bounds every dense matrix, and the peaks are measured ---------------------------------
@@ -378,3 +491,238 @@ def test_bad_arrays_give_a_finite_result_or_a_named_error(likelihood, entry, arg
             assert raised_in.startswith(PACKAGE_DIR), f"{type(ex).__name__} raised in {raised_in}: {ex}"
             return
     assert _is_finite(result), f"{entry} returned a non-finite result for {kind} {argument}"
+
+
+# --- the Bayesian layer and the user shell on bad arrays ------------------------------------------------------
+
+try:
+    import sklearn
+    SKLEARN_DIR = os.path.dirname(sklearn.__file__)
+except ImportError:  # the estimators validate X themselves
+    SKLEARN_DIR = PACKAGE_DIR
+
+
+def _raised_in(ex):
+    """The file of the innermost frame of ``ex``'s traceback: where it was raised."""
+    frame = ex.__traceback__
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame.tb_frame.f_code.co_filename
+
+
+def _assert_named_error(ex):
+    """A ValueError of laplacenet's (or of scikit-learn's validation of X, which the estimators use), or a TypeError
+    laplacenet raised for an argument of the wrong type, naming it; nothing from NumPy, pandas, xarray, ..."""
+    raised_in = _raised_in(ex)
+    ours = raised_in.startswith(PACKAGE_DIR)
+    assert ours or (isinstance(ex, ValueError) and raised_in.startswith(SKLEARN_DIR)), \
+        f"{type(ex).__name__} raised in {raised_in}: {ex}"
+    assert not isinstance(ex, TypeError) or any(name in str(ex) for name in ("X", "y", "T", "extra")), ex
+
+
+def _finite(value):
+    """Whether every number in ``value`` is finite: arrays and numbers, sequences, dicts, the results of laplacenet
+    (dataclasses, posteriors, comparisons, fitted estimators) and ArviZ containers. A k-hat of -inf (the draws are
+    exactly the posterior's) or +inf is a value of k-hat, not an overflow; NaN never is."""
+    if value is None or isinstance(value, (str, bool, np.bool_, ln.MLP)):
+        return True
+    if isinstance(value, (numbers.Number, np.ndarray)):
+        a = np.asarray(value)
+        return a.dtype.kind not in "fc" or bool(np.all(np.isfinite(a)))
+    if isinstance(value, (tuple, list)):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, ln.LaplacePosterior):
+        return _finite((value.mean, value.log_det, value.variances(), value.alpha, value.beta))
+    if isinstance(value, ln.LaplaceDiagnostic):
+        return not np.isnan(value.khat) and all(_finite(getattr(value, field.name)) for field in
+                                                dataclasses.fields(value) if field.name != "khat")
+    if dataclasses.is_dataclass(value):
+        return all(_finite(getattr(value, field.name)) for field in dataclasses.fields(value))
+    if isinstance(value, ln.ModelComparison):
+        return _finite(value.rows)
+    if isinstance(value, (ln.BayesianMLPRegressor, ln.BayesianMLPClassifier)):
+        return _finite({name: v for name, v in vars(value).items() if name.endswith("_")})
+    if hasattr(value, "groups"):  # ArviZ's InferenceData
+        return all(_finite(variable.values) for group in value.groups() for variable in value[group].data_vars.values())
+    raise AssertionError(f"no rule for a {type(value).__name__}")
+
+
+def _shell_problem(likelihood):
+    net, w, X, T = make_problem(likelihood, "tanh", hidden=(2,), n_inputs=2, n=8, seed=3)
+    estimator = ln.BayesianMLPRegressor if likelihood == "gaussian" else ln.BayesianMLPClassifier
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = estimator(hidden=(2,), cycles=2).fit(X, T)
+    return net, w, X, T, model
+
+
+_SHELL = {likelihood: _shell_problem(likelihood) for likelihood in ("gaussian", "bernoulli", "categorical")}
+
+
+def _shell_entry_points(likelihood, net, w, X, T, model):
+    regression = likelihood == "gaussian"
+    estimator = type(model)
+
+    def fitted(a):
+        hyper = {"alpha": a["alpha"], **({"beta": a["beta"]} if regression else {})}
+        return estimator(hidden=(2,), cycles=2, **hyper).fit(a["X"], a["T"])
+
+    calls = {
+        "fit_evidence": lambda a: ln.fit_evidence(net, a["X"], a["T"], a["alpha"], a["beta"], "outer", cycles=2),
+        "reestimate": lambda a: ln.reestimate(net, a["w"], a["X"], a["T"], a["alpha"], a["beta"], "outer"),
+        "compare_models": lambda a: ln.compare_models(a["X"], a["T"], [1], 1, likelihood, alpha=a["alpha"],
+                                                      beta=a["beta"], cycles=2),
+        "fit": fitted,
+        "predict": (lambda a: model.predict(a["X"], return_std=True)) if regression else
+                   (lambda a: model.predict(a["X"])),
+        "predict_proba": (lambda a: model.predict_proba(a["X"])) if not regression else  # a regressor has none:
+                         (lambda a: model.predict(a["X"])),                            # predict, without std
+        "score": lambda a: model.score(a["X"], a["T"]),
+        "diagnose": lambda a: ln.diagnose(model, a["X"], a["T"], draws=25, seed=0),
+        "to_inference_data": lambda a: ln.to_inference_data(model, a["X"], a["T"], draws=13, chains=2, seed=0),
+    }
+    return calls
+
+
+_SHELL_CALLS = {likelihood: _shell_entry_points(likelihood, *problem) for likelihood, problem in _SHELL.items()}
+
+
+def _bad_objects(value, rng):
+    """``value`` as an object array with missing values and strings among its numbers."""
+    value = np.array(value, dtype=object)
+    value.flat[rng.choice(value.size, size=min(value.size, 3), replace=False)] = [None, "n/a", pd.NA][:value.size]
+    return value
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(likelihood=st.sampled_from(sorted(_SHELL)), entry=st.sampled_from(sorted(_SHELL_CALLS["gaussian"])),
+       argument=st.sampled_from(["X", "T", "w", "alpha", "beta"]),
+       kind=st.sampled_from(["nan", "inf", "huge", "complex", "shape", "empty", "objects"]), seed=st.integers(0, 2**16))
+def test_the_bayesian_layer_and_the_estimators_give_a_finite_result_or_a_named_error(likelihood, entry, argument,
+                                                                                     kind, seed):
+    net, w, X, T, _ = _SHELL[likelihood]
+    args = {"w": w, "X": X, "T": T, "alpha": 0.5, "beta": 2.0}
+    rng = np.random.default_rng(seed)
+    args[argument] = _bad_objects(args[argument], rng) if kind == "objects" else _bad(kind, args[argument], rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = _SHELL_CALLS[likelihood][entry](args)
+        except (ValueError, TypeError) as ex:
+            _assert_named_error(ex)
+            return
+    assert _finite(result), f"{entry} returned a non-finite result for {kind} {argument}"
+
+
+_EXTRA_LEAVES = st.sampled_from([
+    None, True, 3, np.int64(7), -2**70, 2**64, 1.5, np.float32(0.5), float("nan"), float("inf"), np.float64(-np.inf),
+    "text", "\ud800", "a\x00b", b"bytes", 1 + 2j, frozenset({1}), np.array([1.0, np.nan]), np.array([[1, 2]]),
+    np.array(["a"]), np.array([None]), np.array([1j]), np.datetime64("2020-01-01"), pd.NA, print])
+_EXTRAS = st.recursive(_EXTRA_LEAVES, lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner) |
+                       st.dictionaries(st.sampled_from(["a", "b", "__tuple__", "__ndarray__", 1, None]), inner,
+                                       max_size=3), max_leaves=8)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(extra=_EXTRAS | st.dictionaries(st.text(max_size=3), _EXTRAS, max_size=3))
+def test_save_with_any_extra_writes_a_file_load_reads_or_names_the_problem(extra):
+    _, _, X, _, model = _SHELL["gaussian"]
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "model.npz")
+        try:
+            ln.save(model, path, extra=extra)
+        except ValueError as ex:
+            assert _raised_in(ex).startswith(PACKAGE_DIR) and "extra" in str(ex), ex
+            assert os.listdir(directory) == []
+            return
+        loaded = ln.load(path)
+        assert ("extra" in ln.io.read_metadata(path)) == (extra is not None)
+    assert np.array_equal(loaded.predict(X, return_std=True), model.predict(X, return_std=True))
+
+
+# --- the command line on bad data files: exit status 2 and one line, or finite files ----------------------------
+
+def _good_frame(task, n=12):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, size=(n, 2))
+    y = {"regression": np.sin(2 * x[:, 0]), "binary": np.arange(n) % 2, "multiclass": np.arange(n) % 3}[task]
+    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "y": y})
+
+
+@pytest.fixture(scope="module")
+def cli_models(tmp_path_factory):
+    """A model per task, fitted on good data by the command line, for ``predict`` and ``export``."""
+    directory = tmp_path_factory.mktemp("cli")
+    for task in ("regression", "binary", "multiclass"):
+        _good_frame(task).to_csv(directory / f"{task}.csv", index=False)
+        assert cli.main(["fit", str(directory / f"{task}.csv"), "--target", "y", "--task", task, "--hidden", "2",
+                         "--cycles", "2", "--quiet", "--out", str(directory / f"{task}.npz")]) == 0
+    return directory
+
+
+def _spoiled(frame, column, kind, rng):
+    """``frame`` with ``column`` made bad: a value of ``kind`` in one row, or every row."""
+    if kind == "empty":
+        return frame
+    frame = frame.astype({column: object if kind in ("text", "complex") else float})
+    rows = slice(None) if rng.random() < 0.3 else [int(rng.integers(len(frame)))]
+    value = {"nan": np.nan, "inf": -np.inf if rng.random() < 0.5 else np.inf, "huge": 1e300 * rng.choice([-1, 1]),
+             "text": "n/a", "complex": 1 + 2j, "constant": 1.0}[kind]
+    frame.loc[frame.index[rows], column] = value
+    return frame
+
+
+def _write_data(path, frame, form, kind):
+    """The data file: CSV, NPZ of arrays X and y, or NPZ of columns; ``empty`` keeps the header (or no row)."""
+    if kind == "empty":
+        frame = frame.iloc[:0]
+    if form == "csv":
+        frame.to_csv(path, index=False)
+    elif form == "npz-arrays":
+        np.savez(path, X=frame[["x1", "x2"]].to_numpy(), y=frame["y"].to_numpy())
+    else:
+        np.savez(path, **{name: frame[name].to_numpy() for name in frame.columns})
+
+
+def _finite_outputs(command, task, out):
+    """Whether what a command wrote holds finite numbers only."""
+    if command == "fit":
+        return _finite(ln.load(out))
+    if command == "compare":  # the columns left empty: test_error without --test data, beta of a classifier
+        empty = ["test_error"] + ([] if task == "regression" else ["beta"])
+        return _finite(pd.read_csv(out / "evidence.csv").drop(columns=empty).select_dtypes("number").to_numpy())
+    if command == "predict":
+        return _finite(pd.read_csv(out).select_dtypes("number").to_numpy())
+    return _finite(read_netcdf(out))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(["fit", "compare", "predict", "export"]),
+       task=st.sampled_from(["regression", "binary", "multiclass"]), column=st.sampled_from(["x1", "y"]),
+       kind=st.sampled_from(["nan", "inf", "huge", "text", "complex", "constant", "empty"]),
+       form=st.sampled_from(["csv", "npz-arrays", "npz-columns"]), seed=st.integers(0, 2**16))
+def test_the_command_line_on_bad_data_exits_2_with_one_line_or_writes_finite_numbers(cli_models, command, task,
+                                                                                      column, kind, form, seed):
+    data = cli_models / ("data.csv" if form == "csv" else "data.npz")
+    _write_data(data, _spoiled(_good_frame(task), column, kind, np.random.default_rng(seed)), form, kind)
+    out = cli_models / {"fit": "out.npz", "compare": "compared", "predict": "out.csv", "export": "out.nc"}[command]
+    argv = {"fit": ["fit", str(data), "--target", "y", "--task", task, "--hidden", "2", "--cycles", "2"],
+            "compare": ["compare", str(data), "--target", "y", "--task", task, "--hidden", "1", "--cycles", "2"],
+            "predict": ["predict", str(cli_models / f"{task}.npz"), str(data)],
+            "export": ["export", str(cli_models / f"{task}.npz"), str(data), "--draws", "13", "--chains", "2"]}[command]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = cli.main(argv + ["--quiet", "--out", str(out)])
+    lines = stderr.getvalue().splitlines()
+    assert "Traceback" not in stderr.getvalue() and all(line.startswith("laplacenet: ") for line in lines), lines
+    if status == 0:
+        assert not any(line.startswith("laplacenet: error: ") for line in lines), lines
+        assert _finite_outputs(command, task, out), f"{command} wrote non-finite numbers for {kind} {column} ({form})"
+    else:
+        assert status == 2 and lines and lines[-1].startswith("laplacenet: error: "), (status, lines)
+        assert sum(line.startswith("laplacenet: error: ") for line in lines) == 1, lines
+        # a ValueError or OSError says what is wrong; any other exception is shown with its type: it escaped
+        assert not re.match(r"laplacenet: error: \w+(Error|Exception): ", lines[-1]), lines[-1]

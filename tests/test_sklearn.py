@@ -154,16 +154,26 @@ def test_sample_weight_is_refused_with_the_reason():
 
 
 def test_scores_follow_scikit_learn():
+    from sklearn.metrics import accuracy_score, r2_score
     X, y = _sinusoid(n=30)
     regressor = BayesianMLPRegressor(hidden=(2,), cycles=3).fit(X, y)
+    assert regressor.score(X, y) == pytest.approx(r2_score(y, regressor.predict(X)), rel=1e-14)
     assert regressor.score(X, np.full(30, 1.5)) == 0.0  # constant y, missed: 0, not -inf
     with pytest.raises(ValueError, match="NaN"):
         regressor.score(X, np.where(np.arange(30) == 3, np.nan, y))
+    # targets beyond 1e154: scikit-learn's squares overflow to NaN; R^2 does not depend on the units of y
+    huge = y * 2.0 ** 1000
+    assert regressor.score(X, huge) == pytest.approx(r2_score(huge / 2.0 ** 1000, regressor.predict(X) / 2.0 ** 1000),
+                                                     rel=1e-14)
     labels = np.where(y > np.median(y), "high", "low")
     classifier = BayesianMLPClassifier(hidden=(2,), cycles=3).fit(X, labels)
-    assert classifier.score(X, labels) == np.mean(classifier.predict(X) == labels)
-    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+    assert classifier.score(X, labels) == accuracy_score(labels, classifier.predict(X))
+    with pytest.raises(ValueError, match=r"y must have one row per prediction \(30\); got shape \(1,\)"):
         classifier.score(X, labels[:1])  # never broadcast
+    # labels that do not compare with the classes (scikit-learn: a TypeError of NumPy's) are wrong predictions
+    mixed = labels.astype(object)
+    mixed[:3] = None
+    assert classifier.score(X, mixed) == np.mean(classifier.predict(X)[3:] == labels[3:]) * 27 / 30
 
 
 @pytest.mark.parametrize("labels", [np.array(["b", "a", "c"]), np.array([2.0, -1.0, 7.0]),

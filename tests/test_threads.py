@@ -29,14 +29,26 @@ def test_a_fit_with_one_and_with_two_blas_threads_gives_the_same_predictions():
     assert one.log_evidence == pytest.approx(two.log_evidence, rel=1e-10)
 
 
-def test_small_networks_run_with_one_blas_thread_and_large_ones_as_configured():
+def test_fits_of_any_size_run_with_one_blas_thread():
+    """Two threads made the evidence loop of a 3760-weight network stop elsewhere (test probabilities 0.036
+    apart): every fit runs on one thread, so the configured count cannot change its result."""
     with threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
-        with blas_threads_for(SMALL_NETWORK):
-            assert set(_blas_threads()) <= {1}
-        with blas_threads_for(SMALL_NETWORK + 1):
-            assert _blas_threads() == before
+        for n_params in (10, SMALL_NETWORK + 1, 10**6):
+            with blas_threads_for(n_params):
+                assert set(_blas_threads()) <= {1}
         assert _blas_threads() == before
+
+
+def test_an_estimator_fit_beyond_2000_weights_runs_on_one_thread():
+    seen = []
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(30, 60)), rng.normal(size=30)
+    model = ln.BayesianMLPRegressor(hidden=(40,), cycles=1, seed=0, train_kwargs={"method": "L-BFGS-B"})
+    with threadpool_limits(limits=2, user_api="blas"):
+        model.fit(X, y, callback=lambda cycle: seen.extend(_blas_threads()))
+        assert set(_blas_threads()) == {2}  # restored afterwards
+    assert model.net_.n_params > SMALL_NETWORK and seen and set(seen) == {1}
 
 
 @pytest.mark.parametrize("method", ["L-BFGS-B", "newton-cg", "newton"])
