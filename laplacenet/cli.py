@@ -167,16 +167,7 @@ def _error_name(regression):
 
 def _comparison_table(comparison, regression):
     """The rows of ``compare``, their columns named for what they hold (mean squared error or error rate)."""
-    error = _error_name(regression)
-    lines = [f"{'hidden':>10} {'restart':>7} {'W':>5} {'log evidence':>13} {'gamma':>8} {'alpha':>10} {'beta':>10} "
-             f"{'train ' + error:>16} {'test ' + error:>16}"]
-    for r in comparison.rows:
-        alpha = f"{r.alpha:.4g}" if np.ndim(r.alpha) == 0 else "grouped"
-        beta = "-" if r.beta is None else (f"{r.beta:.4g}" if np.ndim(r.beta) == 0 else "per output")
-        test = "-" if r.test_error is None else f"{r.test_error:.4g}"
-        lines.append(f"{hidden_text(r.hidden):>10} {r.restart:>7} {r.n_params:>5} {r.log_evidence:>13.4f} "
-                     f"{r.gamma:>8.3f} {alpha:>10} {beta:>10} {r.train_error:>16.4g} {test:>16}")
-    return lines
+    return comparison.table_lines(_error_name(regression), hidden_text)
 
 
 def _fill(bar):

@@ -72,16 +72,21 @@ class ModelComparison:
         return len(self.rows)
 
     def __str__(self):
-        header = f"{'hidden':>10} {'restart':>7} {'W':>5} {'log evidence':>13} {'gamma':>8} {'alpha':>10} " \
-                 f"{'beta':>10} {'train err':>10} {'test err':>10}"
-        lines = [header]
+        return "\n".join(self.table_lines())
+
+    def table_lines(self, error="err", hidden=str):
+        """The text table, a line per row: ``error`` names the training and test error columns (e.g. ``'MSE'``
+        or ``'error rate'``), ``hidden`` renders the widths."""
+        width = max(10, len(error) + 6)
+        lines = [f"{'hidden':>10} {'restart':>7} {'W':>5} {'log evidence':>13} {'gamma':>8} {'alpha':>10} "
+                 f"{'beta':>10} {'train ' + error:>{width}} {'test ' + error:>{width}}"]
         for r in self.rows:
             alpha = f"{r.alpha:.4g}" if np.ndim(r.alpha) == 0 else "grouped"
             beta = "-" if r.beta is None else (f"{r.beta:.4g}" if np.ndim(r.beta) == 0 else "per output")
             test = "-" if r.test_error is None else f"{r.test_error:.4g}"
-            lines.append(f"{str(r.hidden):>10} {r.restart:>7} {r.n_params:>5} {r.log_evidence:>13.4f} "
-                         f"{r.gamma:>8.3f} {alpha:>10} {beta:>10} {r.train_error:>10.4g} {test:>10}")
-        return "\n".join(lines)
+            lines.append(f"{hidden(r.hidden):>10} {r.restart:>7} {r.n_params:>5} {r.log_evidence:>13.4f} "
+                         f"{r.gamma:>8.3f} {alpha:>10} {beta:>10} {r.train_error:>{width}.4g} {test:>{width}}")
+        return lines
 
     def __repr__(self):
         return f"ModelComparison({len(self.rows)} rows; best {self.best().hidden})"
