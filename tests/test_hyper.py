@@ -121,7 +121,8 @@ def test_the_warning_names_the_reason_and_carries_the_trace():
 
 def test_a_hyperparameter_pushed_to_the_bound_is_reported():
     X, T = _sinusoid(n=25)
-    with pytest.warns(EvidenceConvergenceWarning, match=r"alpha, beta reached the bound \(a factor 1.5 from the start\): the evidence pushes them"):
+    reached = r"alpha, beta reached the bound \(a factor 1.5 from the start\): the evidence pushes them"
+    with pytest.warns(EvidenceConvergenceWarning, match=reached):
         result = fit_evidence(ln.MLP([1, 3, 1]), X, T, 1e3, 1.0, "outer", method="fixed_point",
                               options={"bound": 1.5, "cycles": 4}, seed=0)
     assert "alpha" in result.at_bound
