@@ -13,18 +13,10 @@ predictions and :func:`laplacenet.compare_models` run on one BLAS thread, whatev
 threadpoolctl is imported here, when a limit is taken, not when laplacenet is.
 """
 
-__all__ = ["SMALL_NETWORK", "blas_threads_for", "training_threads"]
-
-#: kept for code that reads it: every fit now runs on one BLAS thread, whatever its number of weights
-SMALL_NETWORK = 2000
+__all__ = ["one_blas_thread"]
 
 
-def blas_threads_for(n_params):
-    """A context manager: one BLAS thread for the fit of a network (``n_params`` is no longer consulted)."""
+def one_blas_thread():
+    """A context manager: BLAS limited to one thread inside, restored after."""
     from threadpoolctl import threadpool_limits
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def training_threads(method, n_params):
-    """A context manager for MAP training by ``method``: one BLAS thread."""
-    return blas_threads_for(n_params)

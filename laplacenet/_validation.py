@@ -144,9 +144,14 @@ def check_beta(net, beta, name="beta"):
     return float(b) if b.ndim == 0 else b.copy()
 
 
+def _is_integer(value, minimum):
+    """Whether ``value`` is an integer (not a bool) of at least ``minimum``."""
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Integral) and value >= minimum
+
+
 def check_positive_int(value, name, minimum=1):
     """An integer >= ``minimum``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+    if not _is_integer(value, minimum):
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
 
@@ -155,7 +160,7 @@ def check_chunk_size(chunk_size, name="chunk_size"):
     """Rows of data per chunk: None (each route sizes its own chunks) or an integer >= 1."""
     if chunk_size is None:
         return None
-    if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
+    if not _is_integer(chunk_size, 1):
         raise ValueError(f"{name} must be an integer >= 1 (rows of data per chunk) or None; got {chunk_size!r}")
     return int(chunk_size)
 
@@ -164,7 +169,7 @@ def check_seed(seed, name="seed"):
     """A random seed: None or a non-negative integer (restarts add their index to it)."""
     if seed is None:
         return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if not _is_integer(seed, 0):
         raise ValueError(f"{name} must be None or a non-negative integer; got {seed!r}")
     return int(seed)
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._chunks import is_dask_array
 from ._scaling import fit_scaling, identity_scaling
-from ._threads import blas_threads_for
+from ._threads import one_blas_thread
 from ._validation import check_data, check_positive_int, check_X
 from .estimators import check_hidden
 from .hyper import EvidenceCycle, fit_evidence
@@ -160,7 +160,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         test = None if X_test is None else check_data(net, X_test, T_test, "X_test", "T_test")
         scaling = _scaling(net, X, T_checked, standardize)
         N = X.shape[0]
-        with blas_threads_for(net.n_params):
+        with one_blas_thread():
             result = fit_evidence(net, scaling.inputs(X), T_checked if scaling.y_scale is None else
                                   scaling.targets(T_checked), alpha, beta, hessian, options=options, cycles=cycles,
                                   tol=tol, restarts=restarts, seed=seed, train_kwargs=train_kwargs,

@@ -28,7 +28,7 @@ from ._labels import class_labels, label_indices, take_labels
 from ._scaling import Scaling, fit_scaling, identity_scaling
 from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin, accuracy_score, r2_score,
                        validate_X)
-from ._threads import blas_threads_for
+from ._threads import one_blas_thread
 from ._validation import check_data, check_finite_result, check_positive_int, check_seed, check_X
 from .evidence import posterior_evidence_terms
 from .hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
@@ -126,7 +126,7 @@ class _BayesianMLP(BaseEstimator):
         beta = getattr(self, "beta", None)
         structure = dict(subset=self.subset, rank=self.rank, lowrank_hessian=self.lowrank_hessian,
                          lowrank_diag=self.lowrank_diag)
-        with blas_threads_for(net.n_params):
+        with one_blas_thread():
             if self.reestimate:
                 result = fit_evidence(net, X, T, self.alpha, beta, self.hessian, options=self.evidence,
                                       cycles=self.cycles, tol=self.tol, restarts=restarts, seed=self.seed,
@@ -373,7 +373,7 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
         """Predictive mean ``(N,)`` or ``(N, K)``, and with ``return_std`` its standard deviation (5.173),
         noise included; lazy dask arrays for a dask ``X`` (``dask.compute(mean, std)`` computes both at once)."""
         scaling = self.scaling_
-        with blas_threads_for(self.net_.n_params):
+        with one_blas_thread():
             mean, variance = self.posterior_.predict(self._check_X(X))
         with np.errstate(over="ignore"):
             mean, variance = scaling.means(mean), scaling.variances(variance)
@@ -467,7 +467,7 @@ class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
         :ref:`concepts-predictives`); for two classes its probabilities are the MAP network's.
         """
         X = self._check_X(X)
-        with blas_threads_for(self.net_.n_params):
+        with one_blas_thread():
             prob, _ = self.posterior_.predict(X, method, seed=0)
         return np.hstack([1.0 - prob, prob]) if self.classes_.size == 2 else prob
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._newton import Objective, Outcome, Stopping, newton_cg, newton_decrement, newton_dense
-from ._threads import training_threads
+from ._threads import one_blas_thread
 from ._validation import check_chunk_size, check_finite_result, check_positive_int, check_seed, check_w
 from .exceptions import ConvergenceWarning
 from .objective import validate_problem
@@ -162,7 +162,7 @@ def train(net, X, T, alpha, beta=None, w0=None, method="auto", *, restarts=1, se
     starts = [np.array(check_w(net, w0, "w0"))] if w0 is not None else []  # a copy: w is returned
     starts += [net.init(base_seed + i) for i in range(len(starts), restarts)]
     minimiser = _MINIMISERS.get(method) or functools.partial(_gradient_method, method=method)
-    with training_threads(method, net.n_params):
+    with one_blas_thread():
         runs = [minimiser(obj, w_start, stop) for w_start in starts]
     errors = [run.E for run in runs]
     best = int(np.argmin(errors))

@@ -4,7 +4,10 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import laplacenet as ln
-from laplacenet._threads import SMALL_NETWORK, blas_threads_for
+from laplacenet._threads import one_blas_thread
+
+#: the size up to which fits used to be limited to one thread (beyond, two threads changed the results)
+FORMER_LIMIT = 2000
 
 
 def _blas_threads():
@@ -29,18 +32,17 @@ def test_a_fit_with_one_and_with_two_blas_threads_gives_the_same_predictions():
     assert one.log_evidence == pytest.approx(two.log_evidence, rel=1e-10)
 
 
-def test_fits_of_any_size_run_with_one_blas_thread():
-    """Two threads made the evidence loop of a 3760-weight network stop elsewhere (test probabilities 0.036
-    apart): every fit runs on one thread, so the configured count cannot change its result."""
+def test_one_blas_thread_inside_and_the_configured_count_restored():
     with threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
-        for n_params in (10, SMALL_NETWORK + 1, 10**6):
-            with blas_threads_for(n_params):
-                assert set(_blas_threads()) <= {1}
+        with one_blas_thread():
+            assert set(_blas_threads()) <= {1}
         assert _blas_threads() == before
 
 
 def test_an_estimator_fit_beyond_2000_weights_runs_on_one_thread():
+    """Two threads made the evidence loop of a 3760-weight network stop elsewhere (test probabilities 0.036
+    apart): every fit runs on one thread, so the configured count cannot change its result."""
     seen = []
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(30, 60)), rng.normal(size=30)
@@ -48,7 +50,7 @@ def test_an_estimator_fit_beyond_2000_weights_runs_on_one_thread():
     with threadpool_limits(limits=2, user_api="blas"):
         model.fit(X, y, callback=lambda cycle: seen.extend(_blas_threads()))
         assert set(_blas_threads()) == {2}  # restored afterwards
-    assert model.net_.n_params > SMALL_NETWORK and seen and set(seen) == {1}
+    assert model.net_.n_params > FORMER_LIMIT and seen and set(seen) == {1}
 
 
 @pytest.mark.parametrize("method", ["L-BFGS-B", "newton-cg", "newton"])

@@ -166,15 +166,10 @@ class IncrementalInverse:
     def inverse_times(self, B):
         """``A^-1 B`` for ``B`` (W,) or (W, m), from the stored triangle (BLAS ``dsymm``; no full inverse formed)."""
         W = self.n_params
-        refuse_complex(B, "B")
-        try:
-            B = np.asarray(B, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError(f"B must be an array of numbers of shape ({W},) or ({W}, m)") from None
+        B = _float_array(B, f"({W},) or ({W}, m)")
         if B.ndim not in (1, 2) or B.shape[0] != W:
             raise ValueError(f"B must have shape ({W},) or ({W}, m) (W = n_params); got shape {B.shape}")
-        if not np.all(np.isfinite(B)):
-            raise ValueError("B must be finite; it contains NaN or inf")
+        _check_finite(B)
         product = blas.dsymm(1.0, self._upper, B.reshape(W, -1), side=0, lower=0)
         return product[:, 0] if B.ndim == 1 else product
 
@@ -215,17 +210,12 @@ class IncrementalInverse:
 
     def _check_rows(self, B):
         W = self.n_params
-        refuse_complex(B, "B")
-        try:
-            B = np.asarray(B, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError(f"B must be an array of numbers of shape (k, {W}) or ({W},)") from None
+        B = _float_array(B, f"(k, {W}) or ({W},)")
         if B.ndim == 1:
             B = B[None, :]
         if B.ndim != 2 or B.shape[1] != W:
             raise ValueError(f"B must have shape (k, {W}) or ({W},) (W = n_params); got shape {np.shape(B)}")
-        if not np.all(np.isfinite(B)):
-            raise ValueError("B must be finite; it contains NaN or inf")
+        _check_finite(B)
         return np.ascontiguousarray(B)
 
     def _fold(self, B, sign):
@@ -376,3 +366,17 @@ def _check_finite_number(value, name):
     if not np.isfinite(value):
         raise ValueError(f"{name} must be a finite number; got {value!r}")
     return value
+
+
+def _float_array(B, shapes):
+    """``B`` as a float64 array; complex or non-numeric input is a ValueError naming the ``shapes`` expected."""
+    refuse_complex(B, "B")
+    try:
+        return np.asarray(B, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"B must be an array of numbers of shape {shapes}") from None
+
+
+def _check_finite(B):
+    if not np.all(np.isfinite(B)):
+        raise ValueError("B must be finite; it contains NaN or inf")
