@@ -11,7 +11,8 @@ cycle by cycle (a step tried and not kept is marked). The second shows the linea
 outside it grows quickly.
 
 MacKay's fixed point of (5.178, 5.180) ignores how ln|A| moves with w_MAP, so it is near, not at, the maximum
-of the Laplace evidence; ``method='fixed_point'`` would get there and return the best state it passed.
+of the Laplace evidence; the default method follows the slope with w retrained to the maximum itself, and
+``method='fixed_point'`` would stop at MacKay's point and return the best state it passed.
 
 The outer-product Hessian is used for the re-estimation: the exact one has eigenvalues just above -alpha
 at hidden units the prior has pruned, and those make gamma negative (see ``laplacenet.fit_evidence``).

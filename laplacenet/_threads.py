@@ -8,7 +8,8 @@ units 4 times slower even on an idle machine. And the results must not depend on
 threads the W x W factorisations of a large network round differently, the evidence loop (which stops on a
 tolerance) then stops at a different point, and digits with 50 hidden units (W = 3760) gave test probabilities
 up to 0.036 apart and one class changed (``docs/performance.md``). So MAP training, the estimators' fits and
-predictions and :func:`laplacenet.compare_models` run on one BLAS thread, whatever the network.
+predictions, :func:`laplacenet.fit_evidence` and :func:`laplacenet.compare_models` run on one BLAS thread,
+whatever the network.
 
 threadpoolctl is imported here, when a limit is taken, not when laplacenet is.
 """

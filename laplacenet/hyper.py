@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
+from ._threads import one_blas_thread
 from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_seed, check_w
-from .evidence import (check_reestimable, data_curvature, evidence_hessian, evidence_slope, evidence_statistics,
-                       posterior_evidence_terms, reestimate_from)
-from .exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
+from .evidence import (CG_STEPS, check_reestimable, data_curvature, evidence_hessian, evidence_slope,
+                       evidence_statistics, posterior_evidence_terms, reestimate_from, retrained_slope)
+from .exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
 from .laplace import build_posterior, check_number, check_options
 from .training import check_train_kwargs, train
 
@@ -233,6 +234,7 @@ class _Problem:
         self.structure, self.jitter, self.chunk_size = structure, jitter, chunk_size
         self.train_kwargs, self.callback, self.restart = train_kwargs, callback, restart
         self.history = []
+        self.keep_covariance = False  # whether the statistics keep A^-1 (the gradient method's slope reads it)
 
     def evaluate(self, alpha, beta, w0, maxiter=None, accepted=True):
         """Train from ``w0`` at (alpha, beta), build the posterior, evaluate the evidence; record a cycle.
@@ -247,7 +249,7 @@ class _Problem:
         H, pieces = data_curvature(net, w, X, T, beta, self.structure, self.chunk_size)
         posterior = build_posterior(net, w, X, T, alpha, beta, self.structure, self.jitter, self.chunk_size, H=H)
         evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, self.chunk_size).total
-        stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior)
+        stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, self.keep_covariance)
         state = _State(alpha, beta, w, report, posterior, evidence, stats, len(self.history))
         self.history.append(EvidenceCycle(self.restart, state.cycle, alpha, beta, state.gamma, evidence,
                                           report.error, report.converged, bool(accepted)))
@@ -330,6 +332,8 @@ def _fixed_point(problem, alpha, beta, w, options, coords):
             state = problem.evaluate(alpha, beta, state.w)
         except NotPositiveDefiniteError as ex:
             return best, False, f"the posterior after cycle {state.cycle} is not positive definite ({ex})"
+        except NonFiniteError as ex:  # the weights grew without bound (alpha -> 0 on separable data)
+            return best, False, f"the training after cycle {state.cycle} overflowed ({ex})"
         if abs(state.log_evidence - previous) < options.tol:
             best = state if state.log_evidence >= best.log_evidence and _well_determined(state, problem) else best
             return best, True, f"the log evidence changed by less than tol={options.tol:g}"
@@ -347,12 +351,14 @@ def _fixed_point(problem, alpha, beta, w, options, coords):
 def _gradient(problem, alpha, beta, w, options, coords):
     """Trust-region ascent of ln Z in log coordinates; a step counts only if the retrained evidence rises.
 
-    The model is ln Z at the trained w (its slope and Hessian, :func:`_local_model`), whose curvature is larger
-    than that of ln Z with w retrained: its steps err on the short side, and the radius (at most
-    ``MAX_RADIUS``) bounds them as well.
+    The model has the slope of ln Z with w retrained (:func:`_slope`) and, at first, the Hessian at fixed w
+    (:func:`_model_hessian`), more curved than that of ln Z with w retrained; secant updates from the slopes of
+    accepted steps correct it (:func:`_secant_update`), and the radius (at most ``MAX_RADIUS``) bounds the steps.
     """
+    problem.keep_covariance = True
     state = problem.evaluate(alpha, beta, w)
-    slope, hess = _local_model(problem, state)
+    slope, hess = _slope(problem, state), _model_hessian(problem, state)
+    _release_covariance(state)
     radius = options.radius
     for _ in range(options.cycles - 1):
         theta = coords.theta(state.alpha, state.beta)
@@ -366,7 +372,7 @@ def _gradient(problem, alpha, beta, w, options, coords):
         size = np.max(np.abs(step))
         try:
             trial = problem.evaluate(*coords.hyperparameters(theta + step), state.w, accepted=None)
-        except NotPositiveDefiniteError:  # the retrained weights are no minimum there: a failed step
+        except (NotPositiveDefiniteError, NonFiniteError):  # no minimum there, or one out of float64: failed
             radius = size / 4.0
             continue
         gain = trial.log_evidence - state.log_evidence
@@ -382,11 +388,31 @@ def _gradient(problem, alpha, beta, w, options, coords):
             radius = min(2.0 * radius, MAX_RADIUS)
         elif gain < 0.25 * predicted:
             radius = size / 2.0
-        state = trial
-        slope, hess = _local_model(problem, state)
+        step = coords.theta(trial.alpha, trial.beta) - theta
+        state, previous_slope = trial, slope
+        slope = _slope(problem, state)
+        hess = _secant_update(hess, step, slope - previous_slope, lambda: _model_hessian(problem, state))
+        _release_covariance(state)
         if gain < options.tol:
             return state, True, f"the log evidence rose by less than tol={options.tol:g}"
     return state, False, f"cycles={options.cycles} reached"
+
+
+def _release_covariance(state):
+    """Drop the W x W A^-1 the slope and model were built from (a rejected trial's goes with the trial)."""
+    state.stats = state.stats._replace(covariance=None)
+
+
+def _secant_update(hess, step, change, fallback):
+    """The model Hessian after a step ``step`` that changed the slope by ``change`` (BFGS on ``-hess``): the fixed-w
+    curvature overstates that of ln Z with w retrained, and the secant corrects it; ``fallback()`` where the step
+    showed no concavity."""
+    B, y = -hess, -change
+    curvature = float(y @ step)
+    Bs = B @ step
+    if curvature <= 1e-12 * float(step @ Bs) or not np.isfinite(curvature):
+        return fallback()
+    return -(B + np.outer(y, y) / curvature - np.outer(Bs, Bs) / float(step @ Bs))
 
 
 def _well_determined(state, problem):
@@ -399,14 +425,27 @@ def _well_determined(state, problem):
     return stats.residuals is None or stats.gamma < problem.X.shape[0] * problem.net.n_outputs
 
 
-def _local_model(problem, state):
-    """Slope and Hessian of ln Z in theta at ``state`` (exact where available and concave, else the curvature of
-    MacKay's update)."""
-    slope = evidence_slope(problem.X, state.alpha, state.beta, state.stats, problem.net.n_outputs)
+def _slope(problem, state):
+    """The slope of ln Z in theta at ``state`` with w retrained (:func:`retrained_slope`); at fixed w where the
+    data curvature next to w is not positive definite (an exact Hessian of a structured posterior)."""
+    net, stats = problem.net, state.stats
+    slope = evidence_slope(problem.X, state.alpha, state.beta, stats, net.n_outputs)
+    try:
+        slope = slope + retrained_slope(net, state.w, problem.X, problem.T, state.alpha, state.beta, stats,
+                                        state.posterior, problem.structure, problem.chunk_size, stats.covariance,
+                                        CG_STEPS)
+    except NotPositiveDefiniteError:
+        pass
+    return slope
+
+
+def _model_hessian(problem, state):
+    """The Hessian of ln Z in theta at fixed w (exact where available and concave, else the curvature of MacKay's
+    update): the model's first curvature, more curved than that of ln Z with w retrained."""
     hess = evidence_hessian(problem.net, state.alpha, state.beta, state.stats, state.posterior)
     if hess is None or not np.all(np.linalg.eigvalsh(hess) < 0.0):
         hess = _fixed_point_curvature(state)
-    return slope, hess
+    return hess
 
 
 def _fixed_point_curvature(state):
@@ -453,11 +492,14 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
     builds the Laplace posterior there and evaluates the log evidence (5.175, 5.183). How the hyperparameters
     move between cycles is the ``method``:
 
-    * ``'gradient'`` (default) - a trust-region ascent of ln Z in (ln alpha, ln beta): the gradient
-      (:func:`laplacenet.log_evidence_gradient`) and Hessian of ln Z at the trained w give a Newton step no
-      longer than the trust radius; it is kept only if the log evidence after retraining is higher, and the
-      radius grows or shrinks with the ratio of the gain to the model's prediction. Converged when the model
-      predicts a gain below ``tol``. The evidence of the returned state is the highest evaluated, by construction.
+    * ``'gradient'`` (default) - a trust-region ascent of ln Z in (ln alpha, ln beta) with w_MAP retrained: the
+      gradient with w retrained (:func:`laplacenet.log_evidence_gradient` with ``retrained=True``: the one at
+      fixed w plus the change of ln|A| as w_MAP moves) and a Hessian (at fixed w, then corrected by BFGS secant
+      updates) give a Newton step no longer than the trust radius; it is kept only if the log evidence after
+      retraining is higher, and the radius grows or shrinks with the ratio of the gain to the model's
+      prediction. Converged when the model predicts a gain below ``tol``. The evidence of the returned state is
+      the highest evaluated, by construction. Its maximum is not MacKay's fixed point wherever the curvature
+      depends on w (any hidden layer); the concepts page on the evidence derives it.
     * ``'fixed_point'`` - MacKay's updates (5.178, 5.180) after every training. Their fixed point is the
       stationary point of ln Z at fixed w, but the path ignores how w_MAP moves: when W is comparable to N it
       can drift toward interpolation (beta growing, gamma -> N) while the evidence falls. The best state is
@@ -533,12 +575,13 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
     base_seed = check_seed(seed) or 0
     starts += [net.init(base_seed + r) for r in range(len(starts), restarts)]
     runs = []
-    for r, w_start in enumerate(starts):
-        problem = _Problem(net, X, T, structure, jitter, chunk_size, train_kwargs, callback, r)
-        groups = _reestimated_groups(net, alpha, structure)
-        coords = _Coordinates(alpha, beta, groups, options.bound)
-        best, converged, message = _METHODS[options.method](problem, alpha, beta, w_start, options, coords)
-        runs.append(problem.result(best, converged, message, _at_bound(net, coords, best)))
+    with one_blas_thread():  # the loop's end point must not depend on how the BLAS threads round
+        for r, w_start in enumerate(starts):
+            problem = _Problem(net, X, T, structure, jitter, chunk_size, train_kwargs, callback, r)
+            groups = _reestimated_groups(net, alpha, structure)
+            coords = _Coordinates(alpha, beta, groups, options.bound)
+            best, converged, message = _METHODS[options.method](problem, alpha, beta, w_start, options, coords)
+            runs.append(problem.result(best, converged, message, _at_bound(net, coords, best)))
     kept_index = int(np.argmax([run.log_evidence for run in runs]))
     kept = runs[kept_index]
     _warn_if_unsettled(kept, options)

@@ -13,7 +13,7 @@ data Hessian (``hessian='lowrank'``), or a dense A over the output layer alone (
 from typing import NamedTuple, Optional
 
 import numpy as np
-from scipy.linalg import LinAlgError, blas, cholesky, eigvalsh, lapack, solve_triangular
+from scipy.linalg import LinAlgError, blas, cho_solve, cholesky, eigvalsh, lapack, solve_triangular
 from scipy.sparse.linalg import LinearOperator
 
 from ._chunks import is_dask_array, iter_chunks, rows_for_budget
@@ -284,6 +284,13 @@ class LaplacePosterior:
         """
         return self._form.covariance()
 
+    def solve(self, B):
+        """``A^-1 B`` for ``B`` of shape (dim,) or (dim, m), dim the number of weights the posterior covers."""
+        B = np.asarray(B, dtype=float)
+        if B.ndim not in (1, 2) or B.shape[0] != self._form.dim:
+            raise ValueError(f"B must have shape ({self._form.dim},) or ({self._form.dim}, m); got {B.shape}")
+        return self._form.solve(B)
+
     def variances(self):
         """``(W,)``: the posterior variance of every weight, the diagonal of A^-1 (0 for weights held fixed)."""
         out = np.zeros(self.mean.size)
@@ -450,6 +457,9 @@ class _Cholesky(Form):
         mirror_upper(inverse.T)  # the lower triangle of A^-1 onto its upper one, in place
         return inverse
 
+    def solve(self, B):
+        return cho_solve((self.L, True), B, check_finite=False)
+
     def variances(self):
         # diag(A^-1) = column sums of squares of L^-1: a third of the work of the whole inverse
         L_inv, info = lapack.dtrtri(self.L, lower=1)
@@ -492,6 +502,9 @@ class _Diagonal(Form):
     def covariance(self):
         return 1.0 / self.a
 
+    def solve(self, B):
+        return B / (self.a if B.ndim == 1 else self.a[:, None])
+
     def variances(self):
         return 1.0 / self.a
 
@@ -520,6 +533,9 @@ class _Woodbury(Form):
 
     def covariance(self):
         return self.state._full_matrix()
+
+    def solve(self, B):
+        return self.state.inverse_times(B)
 
     def variances(self):
         return self.state.inverse_diagonal()

@@ -73,7 +73,8 @@ def check_finite_curvature(values, hessian):
 class Form:
     """What a Laplace posterior needs from its precision A over ``dim`` parameters.
 
-    ``log_det``; ``covariance()``; ``deviations(Z (n, dim))`` -> rows of ``S z`` with ``S S^T = A^-1``;
+    ``log_det``; ``covariance()``; ``solve(B (dim,) or (dim, m))`` -> ``A^-1 B``; ``deviations(Z (n, dim))`` ->
+    rows of ``S z`` with ``S S^T = A^-1``;
     ``activation_covariance(G (n, K, dim))`` -> ``G A^-1 G^T``; ``linearised_covariance(inputs, deltas)``, the
     same from the factors of G (see :func:`layer_jacobians`); ``variances()`` -> diag(A^-1); and
     ``jacobian_width``, the columns of G it builds per output (to size chunks of test points).

@@ -297,3 +297,51 @@ def test_the_hessian_of_the_log_evidence_in_log_hyperparameters_matches_finite_d
     columns = [_five_point(lambda u, e=e: model(theta + u * e)[0], 0.0) for e in np.eye(theta.size)]
     assert np.allclose(hess, np.column_stack(columns), rtol=1e-6, atol=1e-8)
     assert np.array_equal(hess, hess.T) and np.all(np.linalg.eigvalsh(hess) < 0)  # concave at fixed w
+
+
+@pytest.mark.parametrize("likelihood, alpha, beta, hessian", [
+    ("gaussian", 0.7, 2.5, "exact"),
+    ("gaussian", np.array([0.5, 2.0, 1.5, 3.0]), np.array([2.5, 0.5]), "exact"),
+    ("bernoulli", 1.3, None, "exact"),
+    ("categorical", np.array([0.5, 2.0, 1.5, 3.0]), None, "exact"),
+    ("gaussian", 0.7, 2.5, "outer"),
+    ("categorical", np.array([0.5, 2.0, 1.5, 3.0]), None, "outer"),
+    ("bernoulli", 1.3, None, "diag"),
+    ("gaussian", 0.7, 2.5, "kron"),
+])
+def test_the_gradient_with_w_retrained_matches_finite_differences_of_the_retrained_evidence(likelihood, alpha, beta,
+                                                                                             hessian):
+    """d ln Z(alpha, beta, w_MAP(alpha, beta)) / d theta for dense, diagonal and Kronecker posteriors; dw/dtheta by
+    the implicit function theorem on the exact Hessian of E (by CG where the posterior's A is another)."""
+    K = {"gaussian": np.size(beta), "bernoulli": 1, "categorical": 3}[likelihood]
+    net, _, X, T = make_problem(likelihood, hidden=(4,), n_outputs=K, n=40, seed=4)
+    w, _ = ln.train(net, X, T, alpha, beta, seed=0, gtol=1e-12)
+    grad = log_evidence_gradient(net, w, X, T, alpha, beta, hessian=hessian, retrained=True)
+    at_fixed_w = log_evidence_gradient(net, w, X, T, alpha, beta, hessian=hessian)
+
+    def retrained(a, b):
+        w_ab, report = ln.train(net, X, T, a, b, w0=w, gtol=1e-12)
+        assert report.converged
+        return log_evidence(net, w_ab, X, T, a, b, hessian=hessian, symmetry=False)
+
+    pairs = [(np.ravel(grad.alpha)[g], np.ravel(at_fixed_w.alpha)[g],
+              _five_point(lambda u, g=g: retrained(_scaled(alpha, g, u), beta), 0.0)) for g in range(np.size(alpha))]
+    pairs += [(np.ravel(grad.beta)[k], np.ravel(at_fixed_w.beta)[k],
+               _five_point(lambda u, k=k: retrained(alpha, _scaled(beta, k, u)), 0.0)) for k in range(np.size(beta))
+              if beta is not None]
+    scale = max(abs(expected) for _, _, expected in pairs)
+    for total, fixed, expected in pairs:  # the change of ln|A| along dw/dtheta: a central difference
+        assert total == pytest.approx(expected, rel=1e-6, abs=1e-6 * scale)
+    assert max(abs(fixed - expected) for _, fixed, expected in pairs) > 1e-3  # w moving matters here
+
+
+def test_the_gradient_with_w_retrained_is_the_one_at_fixed_w_for_a_linear_gaussian_model():
+    """No hidden layer: A = beta Phi^T Phi + alpha I does not depend on w, and MacKay's fixed point is the maximum."""
+    net, _, X, T = make_problem("gaussian", hidden=(), n_outputs=1, n=30, seed=3)
+    w, _ = ln.train(net, X, T, 0.4, 3.0, gtol=1e-12)
+    for hessian in ("exact", "outer", "diag", "kron"):  # a difference of curvatures, or of ln|A| (kron)
+        total = log_evidence_gradient(net, w, X, T, 0.4, 3.0, hessian=hessian, retrained=True)
+        fixed = log_evidence_gradient(net, w, X, T, 0.4, 3.0, hessian=hessian)
+        assert (total.alpha, total.beta) == (fixed.alpha, fixed.beta)
+    with pytest.raises(TypeError, match="retrained"):
+        log_evidence_gradient(net, w, X, T, 0.4, 3.0, retrained="yes")
