@@ -148,8 +148,13 @@ def newton_decrement(obj, w, g, precondition, rtol=1e-2, delay=4, maxiter=None):
     d, rz = z.copy(), r @ z
     energy, rises = 0.0, []
     for _ in range(maxiter or 2 * g.size):
+        if not rz > 0.0:  # the residual underflowed (a gradient of ~1e-160 and below): nothing left to add
+            break
         Ad = obj.gnvp(w, d)
-        step = rz / (d @ Ad)
+        curvature = d @ Ad
+        if not curvature > 0.0:
+            break
+        step = rz / curvature
         energy += step * rz
         rises.append(step * rz)
         r -= step * Ad

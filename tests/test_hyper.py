@@ -29,6 +29,8 @@ class _ScriptedProblem:
 
     def evaluate(self, alpha, beta, w0, maxiter=None, accepted=True):
         evidence = self.evidences[len(self.history)]
+        if isinstance(evidence, Exception):  # the training or the posterior failed at this cycle
+            raise evidence
         report = ln.TrainReport(self.trained[len(self.history)], 1, 0.0, 0.0, "")
         stats = EvidenceStatistics(np.zeros(1, dtype=int), np.ones(1), np.ones(1), None, None, None)
         state = _State(alpha, beta, np.array([float(len(self.history))]), report, None, evidence, stats,
@@ -69,6 +71,13 @@ def test_a_state_whose_training_did_not_converge_is_never_kept_over_one_that_did
     problem, best, converged, message = _scripted_fixed_point([-10.0, -5.0, -2.0, -6.0, -7.0, -8.0],
                                                               trained=[True, True, False, True, True, True])
     assert best.cycle == 1 and best.report.converged  # cycle 2 had the higher evidence at unconverged weights
+
+
+def test_a_training_that_overflows_ends_the_loop_at_the_best_state_and_says_so():
+    overflow = ln.NonFiniteError("the gradient of the data error is not finite")
+    problem, best, converged, message = _scripted_fixed_point([-10.0, -5.0, overflow])
+    assert best.cycle == 1 and not converged
+    assert "the training after cycle 1 overflowed (the gradient of the data error is not finite)" in message
 
 
 def test_converging_to_a_lower_value_returns_the_earlier_peak():

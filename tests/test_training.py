@@ -102,6 +102,17 @@ def test_the_decrement_is_sqrt_g_A_inverse_g_at_a_non_optimal_w(method):
     assert report.decrement == pytest.approx(expected, rel=1e-3)
 
 
+def test_the_decrement_of_a_gradient_whose_squares_underflow_is_zero_not_nan():
+    """A pruned network (alpha large, weights ~1e-60) has gradients whose products underflow; the decrement's CG
+    must stop there, not divide 0 by 0 (which reached the evidence loop as a NonFiniteError)."""
+    from laplacenet._newton import Objective, _diagonal_preconditioner, newton_decrement
+    net, w, X, T, alpha, beta = _case("bernoulli", (4,), False, False)
+    obj = Objective(net, np.asarray(X, float), np.asarray(T, float)[:, None], alpha, beta)
+    g = np.full(net.n_params, 1e-170)
+    value = newton_decrement(obj, 1e-60 * w, g, _diagonal_preconditioner(np.ones(net.n_params)))
+    assert value == 0.0
+
+
 @pytest.mark.parametrize("method, maxiter", [(m, k) for m in TRAIN_METHODS for k in (1, 3, None)])
 def test_converged_exactly_when_the_test_holds(method, maxiter):
     net, w, X, T, alpha, beta = _case("bernoulli", (4,), False, False)
