@@ -335,6 +335,27 @@ def test_the_gradient_with_w_retrained_matches_finite_differences_of_the_retrain
     assert max(abs(fixed - expected) for _, fixed, expected in pairs) > 1e-3  # w moving matters here
 
 
+@pytest.mark.parametrize("structure", [{"hessian": "lowrank", "rank": 5}, {"hessian": "outer", "subset": "last_layer"}])
+def test_the_gradient_with_w_retrained_of_the_low_rank_and_subset_posteriors(structure):
+    """Low rank: a difference of ln|A| along dw/dtheta, against the retrained evidence. A subset posterior's A does
+    not give dw/dtheta for the weights it leaves out: the slope at fixed w, as documented."""
+    net, _, X, T = make_problem("gaussian", hidden=(4,), n_outputs=1, n=40, seed=4)
+    w, _ = ln.train(net, X, T, 0.7, 2.5, seed=0, gtol=1e-12)
+    total = log_evidence_gradient(net, w, X, T, 0.7, 2.5, retrained=True, **structure)
+    fixed = log_evidence_gradient(net, w, X, T, 0.7, 2.5, **structure)
+    if "subset" in structure:
+        assert (total.alpha, total.beta) == (fixed.alpha, fixed.beta)
+        return
+
+    def retrained(a, b):
+        w_ab, _ = ln.train(net, X, T, a, b, w0=w, gtol=1e-12)
+        return log_evidence(net, w_ab, X, T, a, b, symmetry=False, **structure)
+
+    assert total.alpha == pytest.approx(_five_point(lambda u: retrained(0.7 * np.exp(u), 2.5), 0.0), rel=1e-6)
+    assert total.beta == pytest.approx(_five_point(lambda u: retrained(0.7, 2.5 * np.exp(u)), 0.0), rel=1e-6)
+    assert abs(total.alpha - fixed.alpha) > 0.1
+
+
 def test_the_gradient_with_w_retrained_is_the_one_at_fixed_w_for_a_linear_gaussian_model():
     """No hidden layer: A = beta Phi^T Phi + alpha I does not depend on w, and MacKay's fixed point is the maximum."""
     net, _, X, T = make_problem("gaussian", hidden=(), n_outputs=1, n=30, seed=3)
