@@ -16,7 +16,7 @@ SCALE_REMEDY = ("Rescale the problem: standardise the inputs X (and the targets 
                 "beta, or start from smaller weights.")
 
 
-def _float_array(value, name, expected):
+def float_array(value, name, expected):
     """``value`` as a float64 array; a complex one is refused before the cast, which would drop its imaginary part."""
     try:
         a = np.asarray(value)
@@ -49,7 +49,7 @@ def check_X(X, n_inputs=None, name="X"):
         from ._dask import check_dask_X
         refuse_complex(X, name)
         return check_dask_X(X, n_inputs, name)
-    X = _float_array(X, name, "a 2-D array of numbers")
+    X = float_array(X, name, "a 2-D array of numbers")
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (N, D); got {X.ndim}-D with shape {X.shape}")
     if X.shape[0] == 0:
@@ -93,7 +93,7 @@ def canonical_targets(check_targets, T, n_outputs, name_T="T"):
 
 def check_w(net, w, name="w"):
     """``w`` as a finite float64 vector of length ``net.n_params``."""
-    w = _float_array(w, name, f"a vector of {net.n_params} numbers")
+    w = float_array(w, name, f"a vector of {net.n_params} numbers")
     if w.shape != (net.n_params,):
         raise ValueError(f"{name} must be a vector of length {net.n_params} for {net!r}; got shape {w.shape}")
     if not np.all(np.isfinite(w)):
@@ -111,7 +111,7 @@ def check_alpha(net, alpha, allow_zero=True, name="alpha"):
     if isinstance(alpha, (bool, np.bool_)) or alpha is None:
         raise ValueError(f"{name} must be a {bound} finite number or {net.n_groups} of them (one per prior "
                          f"group {net.group_names}); got {alpha!r}")
-    a = _float_array(alpha, name, f"a {bound} finite number or {net.n_groups} of them")
+    a = float_array(alpha, name, f"a {bound} finite number or {net.n_groups} of them")
     if a.ndim == 1 and a.shape[0] == 1:
         a = a[0]
     if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != net.n_groups):
@@ -134,7 +134,7 @@ def check_beta(net, beta, name="beta"):
     if isinstance(beta, (bool, np.bool_)) or beta is None:
         raise ValueError(f"{name} must be a positive finite number (or {K} of them, one per output) for a "
                          f"Gaussian likelihood; got {beta!r}")
-    b = _float_array(beta, name, f"a positive finite number or {K} of them")
+    b = float_array(beta, name, f"a positive finite number or {K} of them")
     if b.ndim == 1 and b.shape[0] == 1:
         b = b[0]
     if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != K):

@@ -19,8 +19,8 @@ from scipy.sparse.linalg import LinearOperator
 from ._chunks import is_dask_array, iter_chunks, rows_for_budget
 from ._config import BAYESIAN_REMEDY, check_matrix_budget
 from ._dense import mirror_upper
-from ._validation import (check_alpha, check_beta, check_chunk_size, check_data, check_finite_result,
-                          check_positive_int, check_w)
+from ._validation import (float_array, check_alpha, check_beta, check_chunk_size, check_data,
+                          check_finite_result, check_positive_int, check_w)
 from .curvature.hessian import HESSIAN_METHODS, data_hessian
 from .curvature.jacobian import scaled_jacobians
 from .curvature.kron import data_kron_factors
@@ -285,10 +285,14 @@ class LaplacePosterior:
         return self._form.covariance()
 
     def solve(self, B):
-        """``A^-1 B`` for ``B`` of shape (dim,) or (dim, m), dim the number of weights the posterior covers."""
-        B = np.asarray(B, dtype=float)
-        if B.ndim not in (1, 2) or B.shape[0] != self._form.dim:
-            raise ValueError(f"B must have shape ({self._form.dim},) or ({self._form.dim}, m); got {B.shape}")
+        """``A^-1 B`` for ``B`` of shape (dim,) or (dim, m), dim the number of weights the posterior covers (all,
+        or the output layer's with ``subset='last_layer'``)."""
+        dim = self._form.dim
+        B = float_array(B, "B", f"a real ({dim},) or ({dim}, m) array")
+        if B.ndim not in (1, 2) or B.shape[0] != dim:
+            raise ValueError(f"B must have shape ({dim},) or ({dim}, m); got {B.shape}")
+        if not np.all(np.isfinite(B)):
+            raise ValueError("B must be finite; it has inf or NaN values")
         return self._form.solve(B)
 
     def variances(self):

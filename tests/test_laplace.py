@@ -377,3 +377,25 @@ def test_posterior_log_evidence_equals_log_evidence(hessian):
     assert posterior.log_evidence(X, T, terms=True).total == pytest.approx(posterior.log_evidence(X, T), rel=1e-14)
     with pytest.raises(ValueError, match="X must hold the 30 patterns"):
         posterior.log_evidence(X[:10], T[:10])
+
+
+@pytest.mark.parametrize("hessian", ["outer", "diag", "kron"])
+def test_solve_is_the_inverse_precision_times_b(hessian):
+    net, w, X, T = make_problem("gaussian", hidden=(3,), n_outputs=2, n=30, seed=6)
+    w, _ = ln.train(net, X, T, 0.7, 2.0, w0=w, gtol=1e-10)
+    post = laplace(net, w, X, T, 0.7, 2.0, hessian=hessian)
+    A = post.precision.to_dense() if hasattr(post.precision, "to_dense") else np.asarray(post.precision)
+    A = np.diag(A) if A.ndim == 1 else A
+    B = np.random.default_rng(0).normal(size=(net.n_params, 3))
+    assert relative_error(post.solve(B), np.linalg.solve(A, B)) <= 1e-10
+    assert relative_error(post.solve(B[:, 0]), np.linalg.solve(A, B[:, 0])) <= 1e-10
+    if hessian == "outer":  # the inverse kept by Woodbury updates
+        updated = post.update(X[:5], T[:5])
+        A_updated = np.asarray(updated.precision)
+        assert relative_error(updated.solve(B), np.linalg.solve(A_updated, B)) <= 1e-10
+    with pytest.raises(ValueError, match=r"B must have shape \(%d,\)" % net.n_params):
+        post.solve(B[:-1])
+    with pytest.raises(ValueError, match="B must be finite"):
+        post.solve(np.full(net.n_params, np.nan))
+    with pytest.raises(ValueError, match="B must be a real"):
+        post.solve(["a"] * net.n_params)
