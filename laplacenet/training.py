@@ -27,8 +27,10 @@ TRAIN_METHODS = ("auto", "newton", "newton-cg") + _GRADIENT_METHODS
 FALLBACK_GTOL = 1e-6
 #: iteration limits when ``maxiter`` is None: Newton iterations, and quasi-Newton / CG iterations
 DEFAULT_MAXITER = {"newton": 1000, "newton-cg": 1000, "gradient": 20000}
-#: Newton-CG steps that polish a gradient method's result when it stops short of the test
+#: Newton-CG steps after a gradient method: polishing its result, or leaving the saddle point it stopped at
 POLISH_STEPS = 20
+#: rounds of (first-order method, Newton-CG polish) at most
+GRADIENT_ROUNDS = 3
 #: 'auto' takes the dense method while one of its iterations costs at most this many Hessian-vector products
 DENSE_BUDGET = 40.0
 
@@ -119,7 +121,8 @@ def train(net, X, T, alpha, beta=None, w0=None, method="auto", *, restarts=1, se
         ``'newton'``: trust-region Newton on the dense exact Hessian, factored by Cholesky (Levenberg-Marquardt
         damping). ``'newton-cg'``: trust-region Newton-CG (Steihaug) on Hessian-vector products by the
         R-operator, no W x W matrix. ``'L-BFGS-B'``, ``'BFGS'``, ``'CG'``: ``scipy.optimize.minimize`` with the
-        analytic gradient, then up to 20 Newton-CG steps if it stops short of the test. ``'auto'`` (default):
+        analytic gradient, then Newton-CG: up to 20 steps if it stopped short of the test, and its check for
+        negative curvature where it passed (three such rounds at most). ``'auto'`` (default):
         'newton' while a dense iteration is cheap, else 'L-BFGS-B' (see :func:`auto_method`).
     restarts : int
         Number of starts; the one of lowest E is kept and every final E is reported.
@@ -222,27 +225,34 @@ _MINIMISERS = {"newton": newton_dense, "newton-cg": newton_cg}
 
 
 def _gradient_method(obj, w, stop, *, method):
-    """scipy's quasi-Newton or CG method, then Newton-CG polishing when it stops short of the test.
+    """scipy's quasi-Newton or CG method, then Newton-CG: polishing where it stopped short of the test, and where
+    it passed, the Lanczos check for negative curvature (a first-order method can stop at a saddle point, whose
+    gradient is as small as a minimum's), followed out of the saddle if found. A polish that runs out of its
+    ``POLISH_STEPS`` hands back to the first method (at most ``GRADIENT_ROUNDS`` rounds).
 
     Without ``gtol`` it aims at ||g|| <= tol sqrt(min alpha), which implies lambda <= tol (A >= min(alpha) I),
     and the decrement is computed once at the end.
     """
     bound = stop.gtol if stop.by_gradient else stop.tol * np.sqrt(obj.prior.min())
-    # L-BFGS-B compares its gtol with the largest gradient component; ask for the 2-norm bound.
-    options = {"maxiter": stop.maxiter, "gtol": bound / np.sqrt(w.size)}
-    if method == "L-BFGS-B":
-        options.update(ftol=0.0, maxcor=30, maxfun=2 * stop.maxiter)
-    res = minimize(obj.value_and_gradient, w, jac=True, method=method, options=options)
-    w, n_iter, message = res.x, int(res.nit), f"{method}: {res.message}"
-    E, g = obj.value_and_gradient(w)
-    decrement = np.nan if stop.by_gradient else _decrement_at(obj, w, g)
-    if stop.met(g, decrement) or n_iter >= stop.maxiter:
-        decrement = _decrement_at(obj, w, g) if np.isnan(decrement) else decrement
-        return Outcome(w, float(E), g, n_iter, decrement, message)
-    polish = newton_cg(obj, w, Stopping(stop.tol, stop.gtol, min(POLISH_STEPS, stop.maxiter - n_iter),
-                                        stop.by_gradient))
-    return Outcome(polish.w, polish.E, polish.g, n_iter + polish.n_iter, polish.decrement,
-                   f"{message}; {polish.n_iter} Newton-CG polishing steps ({polish.message})",
+    n_iter, messages = 0, []
+    for _ in range(GRADIENT_ROUNDS):
+        # L-BFGS-B compares its gtol with the largest gradient component; ask for the 2-norm bound.
+        options = {"maxiter": stop.maxiter - n_iter, "gtol": bound / np.sqrt(w.size)}
+        if method == "L-BFGS-B":
+            options.update(ftol=0.0, maxcor=30, maxfun=2 * (stop.maxiter - n_iter))
+        res = minimize(obj.value_and_gradient, w, jac=True, method=method, options=options)
+        w, n_iter = res.x, n_iter + int(res.nit)
+        messages.append(f"{method}: {res.message}")
+        if n_iter >= stop.maxiter:
+            E, g = obj.value_and_gradient(w)
+            return Outcome(w, float(E), g, n_iter, _decrement_at(obj, w, g), "; ".join(messages))
+        steps = min(POLISH_STEPS, stop.maxiter - n_iter)
+        polish = newton_cg(obj, w, Stopping(stop.tol, stop.gtol, steps, stop.by_gradient))
+        w, n_iter = polish.w, n_iter + polish.n_iter
+        messages.append(f"{polish.n_iter} Newton-CG polishing steps ({polish.message})")
+        if polish.n_iter < steps or n_iter >= stop.maxiter:
+            break
+    return Outcome(polish.w, polish.E, polish.g, n_iter, polish.decrement, "; ".join(messages),
                    polish.negative_curvature)
 
 

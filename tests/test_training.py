@@ -102,6 +102,20 @@ def test_the_decrement_is_sqrt_g_A_inverse_g_at_a_non_optimal_w(method):
     assert report.decrement == pytest.approx(expected, rel=1e-3)
 
 
+def test_lbfgs_started_symmetric_leaves_the_saddle_point_it_reaches():
+    """Two identical hidden units stay identical under L-BFGS-B, which stops at the symmetric stationary point, a
+    saddle; the Lanczos check after it finds the negative curvature and the fit ends at a minimum."""
+    X, T = _sinusoid()
+    net = ln.MLP([1, 2, 1])
+    w0 = net.pack([(np.array([[1.0], [1.0]]), np.array([0.3, 0.3])), (np.array([[0.5, 0.5]]), np.array([0.0]))])
+    w, report = ln.train(net, X, T, 0.01, 100.0, w0=w0, method="L-BFGS-B")
+    H = ln.hessian(net, w, X, T, 0.01, 100.0, method="exact")
+    assert report.converged and np.linalg.eigvalsh(H)[0] > 0.0
+    (W1, _), _ = net.unpack(w)
+    assert abs(W1[0, 0] - W1[1, 0]) > 0.1  # the units have split
+    assert "Newton-CG polishing" in report.message
+
+
 def test_the_decrement_of_a_gradient_whose_squares_underflow_is_zero_not_nan():
     """A pruned network (alpha large, weights ~1e-60) has gradients whose products underflow; the decrement's CG
     must stop there, not divide 0 by 0 (which reached the evidence loop as a NonFiniteError)."""
