@@ -35,6 +35,9 @@ EVIDENCE_METHODS = ("fixed_point", "gradient", "online")
 #: the largest trust radius of the gradient method in ln alpha, ln beta (a factor e^2 = 7.4 per step): longer
 #: steps buy few cycles and can cost a retraining at hyperparameters far from any good one
 MAX_RADIUS = 2.0
+#: ``'online'``: the hyperparameters have settled when no ln alpha or ln beta moves by more than this in a step
+#: (the evidence at unconverged weights moves by more than ``tol`` long after they have)
+ONLINE_SETTLED = 1e-3
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ class EvidenceOptions:
         At most this many evaluations of (train, posterior, evidence) per restart.
     tol : float
         Converged when the log evidence changes by less than this between cycles (``'fixed_point'``,
-        ``'online'``), or when the gain the local model of ln Z predicts is below it (``'gradient'``). Nats,
-        absolute: differences of the log evidence are what model comparison reads, whatever N.
+        ``'online'``, which also stops once no ln alpha or ln beta moves by more than ``ONLINE_SETTLED``), or
+        when the gain the local model of ln Z predicts is below it (``'gradient'``). Nats, absolute: differences
+        of the log evidence are what model comparison reads, whatever N.
     patience : int
         Stop after the log evidence has been below the best seen for this many cycles running.
     fall_tol : float
@@ -471,7 +475,8 @@ def _online(problem, alpha, beta, w, options, coords):
         except ValueError:  # undefined at these unconverged weights: train further at the same values
             target = (state.alpha, state.beta)
         alpha, beta = _clipped_move(coords, state, target, options.radius)
-        if previous is not None and abs(state.log_evidence - previous) < options.tol:
+        settled = np.max(np.abs(coords.theta(alpha, beta) - coords.theta(state.alpha, state.beta))) < ONLINE_SETTLED
+        if settled or (previous is not None and abs(state.log_evidence - previous) < options.tol):
             break
         previous = state.log_evidence
     final = problem.evaluate(alpha, beta, w)

@@ -139,6 +139,18 @@ def test_the_gradient_method_stops_at_a_maximum_of_the_evidence_with_w_retrained
         assert retrained(fit.alpha * factor) < fit.log_evidence
 
 
+def test_the_online_schedule_stops_when_the_hyperparameters_settle():
+    """At unconverged weights the evidence keeps moving by more than any tol; the hyperparameters settle."""
+    X, T = _sinusoid(40, seed=2)
+    fit = fit_evidence(ln.MLP([1, 4, 1]), X, T, "auto", "auto", "outer", method="online", seed=0, tol=1e-300,
+                       cycles=50)
+    online = [c for c in fit.history if not c.accepted]  # the online steps; the final training is the last cycle
+    assert len(fit.history) < 50 and fit.converged
+    last, before = online[-1], online[-2]
+    moves = [abs(np.log(last.alpha / before.alpha)), abs(np.log(last.beta / before.beta))]
+    assert max(moves) < 0.01
+
+
 def test_the_warning_names_the_reason_and_carries_the_trace():
     X, T = _sinusoid(n=20)
     with pytest.warns(EvidenceConvergenceWarning, match=r"did not converge \(cycles=2 reached\)") as info:
