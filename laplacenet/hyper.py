@@ -251,7 +251,8 @@ class _Problem:
             kwargs.update(maxiter=maxiter, warn=False)
         w, report = train(net, X, T, alpha, beta, w0=w0, **kwargs)
         H, pieces = data_curvature(net, w, X, T, beta, self.structure, self.chunk_size)
-        posterior = build_posterior(net, w, X, T, alpha, beta, self.structure, self.jitter, self.chunk_size, H=H)
+        posterior = build_posterior(net, w, X, T, alpha, beta, self.structure, self.jitter, self.chunk_size, H=H,
+                                    take_H=True)
         evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, self.chunk_size).total
         stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, self.keep_covariance)
         state = _State(alpha, beta, w, report, posterior, evidence, stats, len(self.history))

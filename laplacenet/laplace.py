@@ -194,13 +194,14 @@ def posterior_curvature(net, w, X, T, beta, hessian, chunk_size=None):
     return data_hessian(net, w, X, T, beta, structure.hessian, chunk_size)
 
 
-def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=None, H=None):
+def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=None, H=None, take_H=False):
     """:func:`laplace` on validated arguments; ``hessian`` is a string or a :class:`Structure`, ``H`` the
-    data curvature of :func:`posterior_curvature` when already at hand."""
+    data curvature of :func:`posterior_curvature` when already at hand (``take_H``: the caller has no further use
+    for it, and a dense or diagonal one becomes A in place instead of being copied)."""
     structure = as_structure(hessian)
     name = structure.hessian
-    fresh = H is None
-    if fresh:
+    fresh = H is None or take_H
+    if H is None:
         H = posterior_curvature(net, w, X, T, beta, structure, chunk_size)
     if name == "kron":
         A = form = KroneckerPrecision(net, H, alpha, jitter)
