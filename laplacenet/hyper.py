@@ -3,8 +3,9 @@
 Three ways to move the hyperparameters, one guard around them all:
 
 * ``'fixed_point'`` - MacKay's re-estimation (5.178, 5.180) after every training to convergence;
-* ``'gradient'`` - a trust-region ascent on the log evidence in (ln alpha, ln beta): the gradient and Hessian of
-  ln Z at the trained w propose a step, the step is kept only if the evidence *after retraining* is higher;
+* ``'gradient'`` - a trust-region ascent on the log evidence in (ln alpha, ln beta): its gradient with w retrained
+  (the change of ln|A| as w_MAP moves included) and a secant-corrected Hessian propose a step, the step is kept
+  only if the evidence *after retraining* is higher;
 * ``'online'`` - a few optimiser iterations between re-estimation steps, training to convergence only at the end
   (Immer et al. 2021, "Scalable marginal likelihood estimation for model selection in deep learning").
 
@@ -337,7 +338,7 @@ def _fixed_point(problem, alpha, beta, w, options, coords):
             state = problem.evaluate(alpha, beta, state.w)
         except NotPositiveDefiniteError as ex:
             return best, False, f"the posterior after cycle {state.cycle} is not positive definite ({ex})"
-        except NonFiniteError as ex:  # the weights grew without bound (alpha -> 0 on separable data)
+        except NonFiniteError as ex:  # a training that overflowed float64: no state to evaluate there
             return best, False, f"the training after cycle {state.cycle} overflowed ({ex})"
         if abs(state.log_evidence - previous) < options.tol:
             best = state if state.log_evidence >= best.log_evidence and _well_determined(state, problem) else best
