@@ -156,22 +156,23 @@ def check_positive_int(value, name, minimum=1):
     return int(value)
 
 
+def _optional_integer(value, name, minimum, expected):
+    """None, or an integer >= ``minimum``; a ValueError saying that ``name`` must be ``expected`` otherwise."""
+    if value is None:
+        return None
+    if not _is_integer(value, minimum):
+        raise ValueError(f"{name} must be {expected}; got {value!r}")
+    return int(value)
+
+
 def check_chunk_size(chunk_size, name="chunk_size"):
     """Rows of data per chunk: None (each route sizes its own chunks) or an integer >= 1."""
-    if chunk_size is None:
-        return None
-    if not _is_integer(chunk_size, 1):
-        raise ValueError(f"{name} must be an integer >= 1 (rows of data per chunk) or None; got {chunk_size!r}")
-    return int(chunk_size)
+    return _optional_integer(chunk_size, name, 1, "an integer >= 1 (rows of data per chunk) or None")
 
 
 def check_seed(seed, name="seed"):
     """A random seed: None or a non-negative integer (restarts add their index to it)."""
-    if seed is None:
-        return None
-    if not _is_integer(seed, 0):
-        raise ValueError(f"{name} must be None or a non-negative integer; got {seed!r}")
-    return int(seed)
+    return _optional_integer(seed, name, 0, "None or a non-negative integer")
 
 
 def check_finite_result(value, what, remedy=SCALE_REMEDY):

@@ -423,7 +423,8 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
         return np.zeros(n_alpha + n_beta)
     chunk_rows = chunk_size or DEFAULT_CHUNK_ROWS
     index = net.group_index if np.ndim(alpha) == 1 else np.zeros(net.n_params, dtype=np.int64)
-    pushes = [np.where(index == g, alpha_per_param(net, alpha) * w, 0.0) for g in stats.groups]
+    prior_push = alpha_per_param(net, alpha) * w
+    pushes = [np.where(index == g, prior_push, 0.0) for g in stats.groups]
     if n_beta == 1:
         pushes.append(data_gradient(net, w, X, T, beta, chunk_rows))
     elif n_beta:

@@ -299,6 +299,13 @@ def test_the_hessian_of_the_log_evidence_in_log_hyperparameters_matches_finite_d
     assert np.array_equal(hess, hess.T) and np.all(np.linalg.eigvalsh(hess) < 0)  # concave at fixed w
 
 
+def _retrained_evidence(net, w, X, T, alpha, beta, **structure):
+    """ln Z without the symmetry term at w_MAP(alpha, beta), trained from ``w`` to a converged minimum."""
+    w_ab, report = ln.train(net, X, T, alpha, beta, w0=w, gtol=1e-12)
+    assert report.converged
+    return log_evidence(net, w_ab, X, T, alpha, beta, symmetry=False, **structure)
+
+
 @pytest.mark.parametrize("likelihood, alpha, beta, hessian", [
     ("gaussian", 0.7, 2.5, "exact"),
     ("gaussian", np.array([0.5, 2.0, 1.5, 3.0]), np.array([2.5, 0.5]), "exact"),
@@ -320,9 +327,7 @@ def test_the_gradient_with_w_retrained_matches_finite_differences_of_the_retrain
     at_fixed_w = log_evidence_gradient(net, w, X, T, alpha, beta, hessian=hessian)
 
     def retrained(a, b):
-        w_ab, report = ln.train(net, X, T, a, b, w0=w, gtol=1e-12)
-        assert report.converged
-        return log_evidence(net, w_ab, X, T, a, b, hessian=hessian, symmetry=False)
+        return _retrained_evidence(net, w, X, T, a, b, hessian=hessian)
 
     pairs = [(np.ravel(grad.alpha)[g], np.ravel(at_fixed_w.alpha)[g],
               _five_point(lambda u, g=g: retrained(_scaled(alpha, g, u), beta), 0.0)) for g in range(np.size(alpha))]
@@ -348,8 +353,7 @@ def test_the_gradient_with_w_retrained_of_the_low_rank_and_subset_posteriors(str
         return
 
     def retrained(a, b):
-        w_ab, _ = ln.train(net, X, T, a, b, w0=w, gtol=1e-12)
-        return log_evidence(net, w_ab, X, T, a, b, symmetry=False, **structure)
+        return _retrained_evidence(net, w, X, T, a, b, **structure)
 
     assert total.alpha == pytest.approx(_five_point(lambda u: retrained(0.7 * np.exp(u), 2.5), 0.0), rel=1e-6)
     assert total.beta == pytest.approx(_five_point(lambda u: retrained(0.7, 2.5 * np.exp(u)), 0.0), rel=1e-6)

@@ -7,8 +7,8 @@ from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from ..hyper import EvidenceResult
 from ..laplace import LaplacePosterior
 
-__all__ = ["posterior_of", "is_estimator", "scaled_data", "shown_data", "scaled_inputs", "feature_names",
-           "class_names", "padded_range", "check_levels", "axes_for", "panel_below", "legend_outside"]
+__all__ = ["posterior_of", "posterior_for", "is_estimator", "scaled_data", "shown_data", "scaled_inputs",
+           "feature_names", "class_names", "padded_range", "check_levels", "axes_for", "panel_below", "legend_outside"]
 
 
 def posterior_of(model):
@@ -22,6 +22,14 @@ def posterior_of(model):
         return model.posterior_
     raise ValueError(f"model must be a LaplacePosterior, an EvidenceResult or a fitted BayesianMLPRegressor or "
                      f"BayesianMLPClassifier; got {type(model).__name__}")
+
+
+def posterior_for(model, fits, kind):
+    """:func:`posterior_of` ``model``, refused unless ``fits(net)``: a ValueError saying that model must be ``kind``."""
+    posterior = posterior_of(model)
+    if not fits(posterior.net):
+        raise ValueError(f"model must be {kind}; got {posterior.net!r}")
+    return posterior
 
 
 def is_estimator(model):

@@ -5,7 +5,7 @@ import numpy as np
 from .._validation import check_positive_int
 from ..calibration import calibration_curve
 from ._common import (axes_for, check_levels, class_names, feature_names, is_estimator, legend_outside,
-                      padded_range, panel_below, posterior_of, scaled_data, scaled_inputs, shown_data)
+                      padded_range, panel_below, posterior_for, scaled_data, scaled_inputs, shown_data)
 
 __all__ = ["plot_decision_2d", "plot_calibration"]
 
@@ -40,10 +40,9 @@ def plot_decision_2d(model, X, T, *, levels=(0.1, 0.5, 0.9), resolution=120, xla
     -------
     matplotlib.figure.Figure
     """
-    posterior = posterior_of(model)
+    posterior = posterior_for(model, lambda net: net.likelihood.name == "bernoulli" and net.n_inputs == 2,
+                              "a two-class network (Bernoulli likelihood) with two inputs")
     net = posterior.net
-    if net.likelihood.name != "bernoulli" or net.n_inputs != 2:
-        raise ValueError(f"model must be a two-class network (Bernoulli likelihood) with two inputs; got {net!r}")
     names = feature_names(model, X, 2)
     xlabel, ylabel = (names[0] if xlabel is None else xlabel), (names[1] if ylabel is None else ylabel)
     X, T = shown_data(model, posterior, X, T)
@@ -102,10 +101,9 @@ def plot_calibration(model, X, T, n_bins=10, *, ax=None, method=None):
     -------
     matplotlib.figure.Figure
     """
-    posterior = posterior_of(model)
+    posterior = posterior_for(model, lambda net: not net.likelihood.uses_beta,
+                              "a classifier (Bernoulli or categorical likelihood)")
     net = posterior.net
-    if net.likelihood.uses_beta:
-        raise ValueError(f"model must be a classifier (Bernoulli or categorical likelihood); got {net!r}")
     X, T = scaled_data(model, posterior, X, T)
     n_bins = check_positive_int(n_bins, "n_bins")
     binary = net.likelihood.name == "bernoulli"

@@ -4,7 +4,7 @@ import numpy as np
 
 from .._validation import check_positive_int, check_X
 from ..estimators import BayesianMLPRegressor
-from ._common import axes_for, legend_outside, padded_range, posterior_of, scaled_inputs, shown_data
+from ._common import axes_for, legend_outside, padded_range, posterior_for, scaled_inputs, shown_data
 
 __all__ = ["plot_predictive", "plot_coverage"]
 
@@ -43,11 +43,10 @@ def plot_predictive(model, X, T, grid=None, *, extend=0.0, output=0, return_nois
     -------
     matplotlib.figure.Figure
     """
-    posterior = posterior_of(model)
+    posterior = posterior_for(model, lambda net: net.likelihood.uses_beta and net.n_inputs == 1,
+                              "a regression network (Gaussian likelihood) with one input")
     net = posterior.net
     extend = _check_extend(extend, grid)
-    if not net.likelihood.uses_beta or net.n_inputs != 1:
-        raise ValueError(f"model must be a regression network (Gaussian likelihood) with one input; got {net!r}")
     X, T = shown_data(model, posterior, X, T)
     _check_output(output, net)
     if truth is not None and not callable(truth):
@@ -102,10 +101,8 @@ def plot_coverage(model, X, T, *, output=0, bins=10, target="t", axes=None):
     matplotlib.figure.Figure
     """
     from scipy.stats import norm
-    posterior = posterior_of(model)
+    posterior = posterior_for(model, lambda net: net.likelihood.uses_beta, "a regression network (Gaussian likelihood)")
     net = posterior.net
-    if not net.likelihood.uses_beta:
-        raise ValueError(f"model must be a regression network (Gaussian likelihood); got {net!r}")
     X, T = shown_data(model, posterior, X, T)
     _check_output(output, net)
     bins = check_positive_int(bins, "bins")
