@@ -7,6 +7,11 @@ standard deviations as ``y_scale * sd'``, and densities of t carry the Jacobian 
 ``ln p(t) = ln p(t') - N sum_k ln y_scale_k`` - the log evidence of the same model in the user's units,
 comparable across models fitted to the same raw data. Without standardisation every shift is 0 and every scale
 1, and each map is exact.
+
+Standardised values are rounded to multiples of ``2**-GRID_BITS`` (1.5e-8 standard deviations, finer than float32
+resolves). Data that differ only in units or offset (raw against already standardised) then give the network
+the same bits, so the same training path and the same local minimum: without the rounding, their last-digit
+differences can send a non-convex training to different minima.
 """
 from dataclasses import replace
 from typing import NamedTuple, Optional
@@ -18,6 +23,8 @@ from ._validation import check_finite_result
 
 __all__ = ["Scaling", "fit_scaling", "identity_scaling"]
 
+GRID_BITS = 26
+
 
 class Scaling(NamedTuple):
     """Column shifts and scales of the inputs ``(D,)`` and, for regression, of the targets ``(K,)``."""
@@ -26,14 +33,21 @@ class Scaling(NamedTuple):
     x_scale: np.ndarray
     y_shift: Optional[np.ndarray] = None
     y_scale: Optional[np.ndarray] = None
+    rounded: bool = False
 
     def inputs(self, X):
-        """``(X - x_shift) / x_scale`` (lazy for a dask X)."""
-        return (X - self.x_shift) / self.x_scale
+        """``(X - x_shift) / x_scale`` (lazy for a dask X), on the grid when ``rounded``."""
+        return self._on_grid((X - self.x_shift) / self.x_scale)
 
     def targets(self, T):
-        """Regression targets ``(N, K)`` on the fitted scale."""
-        return (T - self.y_shift) / self.y_scale
+        """Regression targets ``(N, K)`` on the fitted scale, on the grid when ``rounded``."""
+        return self._on_grid((T - self.y_shift) / self.y_scale)
+
+    def _on_grid(self, Z):
+        if not self.rounded:
+            return Z
+        step = 2.0 ** GRID_BITS  # scaling by a power of two is exact
+        return np.round(Z * step) / step
 
     def means(self, mean):
         """Predictive means ``(N, K)`` back in the user's units."""
@@ -83,13 +97,13 @@ def fit_scaling(X, T=None, chunk_size=DEFAULT_CHUNK_ROWS):
     """
     x_shift, x_scale = _moments(X, chunk_size)
     if T is None:
-        return Scaling(x_shift, x_scale)
+        return Scaling(x_shift, x_scale, rounded=True)
     y_shift, y_scale = _moments(T, chunk_size)
     with np.errstate(over="ignore"):
         check_finite_result(np.square(y_scale), "the variance of the regression targets",
                             "Rescale y (divide it by a power of ten): beta and the predictive variances are in "
                             "its units squared.")
-    return Scaling(x_shift, x_scale, y_shift, y_scale)
+    return Scaling(x_shift, x_scale, y_shift, y_scale, rounded=True)
 
 
 def _moments(A, chunk_size):

@@ -180,7 +180,8 @@ class _BayesianMLP(BaseEstimator):
     def scaling_(self):
         """The fitted standardisation (:class:`laplacenet._scaling.Scaling`): how ``posterior_`` sees the data."""
         self._check_fitted()
-        return Scaling(self.x_mean_, self.x_scale_, getattr(self, "y_mean_", None), getattr(self, "y_scale_", None))
+        return Scaling(self.x_mean_, self.x_scale_, getattr(self, "y_mean_", None), getattr(self, "y_scale_", None),
+                       rounded=bool(self.standardize))
 
     def posterior_data(self, X, y, name_y="y"):
         """``X`` and targets ``y`` in the user's units, as ``posterior_`` sees them: validated, standardised, class

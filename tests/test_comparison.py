@@ -26,9 +26,13 @@ def test_rows_are_the_restarts_of_fit_evidence_plus_the_symmetry_term():
                            train_kwargs=FAST)
     assert isinstance(table, ModelComparison) and len(table) == 4
     assert [(r.hidden, r.restart) for r in table.rows] == [((), 0), ((), 1), ((2,), 0), ((2,), 1)]
-    # standardised inside, reported in the data's units
+    # standardised inside (on the grid of 2**-26), reported in the data's units
     x_mean, x_sd, t_mean, t_sd = X.mean(), X.std(), T.mean(), T.std()
-    result = fit_evidence(ln.MLP([1, 2, 1]), (X - x_mean) / x_sd, (T - t_mean) / t_sd, "auto", "auto", "outer",
+
+    def grid(Z):
+        return np.round(Z * 2.0 ** 26) / 2.0 ** 26
+    result = fit_evidence(ln.MLP([1, 2, 1]), grid((X - x_mean) / x_sd), grid((T - t_mean) / t_sd), "auto", "auto",
+                          "outer",
                           cycles=5, restarts=2, seed=3, train_kwargs=FAST)
     for row, run in zip(table.rows[2:], result.restarts):
         # ln M_a! + M_a ln 2 over the units the restart's posterior tells from zero
@@ -42,7 +46,7 @@ def test_rows_are_the_restarts_of_fit_evidence_plus_the_symmetry_term():
         net = ln.MLP([1, 2, 1])
 
         def predicted(X_new):
-            return t_mean + t_sd * net.forward(run.w, (X_new - x_mean) / x_sd)
+            return t_mean + t_sd * net.forward(run.w, grid((X_new - x_mean) / x_sd))
         assert row.train_error == pytest.approx(np.mean((predicted(X) - T) ** 2), rel=1e-8)
         assert row.test_error == pytest.approx(np.mean((predicted(X_test) - T_test) ** 2), rel=1e-8)
     # A straight line cannot follow a sinusoid: the evidence prefers the hidden units.
