@@ -13,6 +13,7 @@ import numpy as np
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
 from .curvature.backprop import forward_pass
+from .curvature.diagonal import outer_diagonal
 from .curvature.kron import combine_output_factors, data_kron_factors
 from .curvature.rop import data_hvp
 from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, posterior_curvature,
@@ -348,7 +349,9 @@ def log_evidence_gradient(net, w_map, X, T, alpha, beta=None, hessian="exact", *
     is not MacKay's fixed point (it is, exactly, for a linear-Gaussian model, whose curvature does not depend on
     w). The change of ln|A| along each direction is ``tr(A^-1 dH)`` by a central difference of the data curvature
     (two more curvatures per hyperparameter; a difference of ln|A| for ``'kron'`` and ``'lowrank'``).
-    ``w_map`` must be the minimum of E at ``alpha``, ``beta``; a subset posterior adds nothing.
+    ``w_map`` must be the minimum of E at ``alpha``, ``beta``. With ``subset='last_layer'`` every weight is still
+    retrained (dw/dtheta by CG over all of them), and the prior of the weights outside the subset, which ln Z
+    leaves out, adds ``(alpha w) . dw/dtheta`` over them.
 
     Parameters
     ----------
@@ -413,14 +416,13 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
     :func:`_weight_moves`) with ``d(grad E) / d ln alpha_g = alpha_g w_g`` (on group g) and ``d(grad E) / d ln
     beta_k = beta_k grad E_D,k``; the change of ln|A| along each is ``tr(A^-1 (H(w + h v) - H(w - h v))) / 2h``
     for a posterior held as an array (dense or diagonal; ``covariance``, its A^-1, if already at hand) and a
-    central difference of ln|A| rebuilt at ``w +- h v`` for the structured ones. (The -E term contributes nothing: grad E = 0.) A vector like :func:`evidence_slope`'s; zeros
-    for a subset posterior, whose A does not give dw/dtheta for the weights it leaves out. ``cg_steps`` caps the
-    conjugate-gradient steps for dw/dtheta (None: until converged, at most 2 W).
+    central difference of ln|A| rebuilt at ``w +- h v`` for the structured ones. (The -E term contributes
+    nothing: grad E = 0.) With a subset posterior every weight is still retrained: dw/dtheta is over all of them,
+    its A (the subset's) changes as they move, and as ln Z has the prior of the covered weights only, the others
+    add ``(alpha w) . dw/dtheta`` over them (grad E_D = -alpha w there). A vector like :func:`evidence_slope`'s. ``cg_steps`` caps
+    the conjugate-gradient steps for dw/dtheta (None: until converged, at most 2 W).
     """
-    n_alpha = stats.groups.size
     n_beta = 0 if stats.residuals is None else (1 if stats.gamma_outputs is None else net.n_outputs)
-    if posterior.subset is not None:
-        return np.zeros(n_alpha + n_beta)
     chunk_rows = chunk_size or DEFAULT_CHUNK_ROWS
     index = net.group_index if np.ndim(alpha) == 1 else np.zeros(net.n_params, dtype=np.int64)
     prior_push = alpha_per_param(net, alpha) * w
@@ -436,6 +438,10 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
     if dense:  # A held as an array: d ln|A| = tr(A^-1 dA), by a central difference of the data curvature
         covariance = posterior.covariance() if covariance is None else covariance
     slope = np.zeros(moves.shape[1])
+    if posterior.subset is not None:  # d(-E_D - prior over the subset)/dw = alpha w off the subset
+        outside = prior_push.copy()
+        outside[posterior.subset_slice] = 0.0
+        slope += outside @ moves
     for j, v in enumerate(moves.T):
         size = float(np.max(np.abs(v)))
         if size == 0.0:
@@ -444,12 +450,12 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
             h = STEP_CURVATURE * scale / size
             change = posterior_curvature(net, w + h * v, X, T, beta, structure, chunk_size)
             change -= posterior_curvature(net, w - h * v, X, T, beta, structure, chunk_size)
-            slope[j] = -0.25 * float(np.vdot(covariance, change)) / h
+            slope[j] -= 0.25 * float(np.vdot(covariance, change)) / h
         else:
             h = STEP_CENTRAL * scale / size  # truncation O(h^2), ~1e-6 of the slope; rounding grows as 1/h
             ends = [build_posterior(net, w + sign * h * v, X, T, alpha, beta, structure, posterior.jitter,
                                     chunk_size).log_det for sign in (1.0, -1.0)]
-            slope[j] = -0.25 * (ends[0] - ends[1]) / h
+            slope[j] -= 0.25 * (ends[0] - ends[1]) / h
     return slope
 
 
@@ -458,18 +464,28 @@ def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9
     theorem at grad E = 0. ``-A^-1 P`` where A is that Hessian (``hessian='exact'``, no jitter); otherwise
     conjugate gradients on R-operator products (PRML 5.4.6) from there, preconditioned by A, for at most
     ``maxiter`` products (each lowers the H-norm error; small networks converge well within them). Where H shows
-    negative curvature (w no minimum), ``-A^-1 P``."""
-    start = -posterior.solve(P)
-    if posterior.hessian == "exact" and posterior.jitter == 0.0:
-        return start
+    negative curvature (w no minimum), ``-A^-1 P``. A subset posterior preconditions its own weights; the others
+    take the Gauss-Newton diagonal plus alpha."""
     prior = alpha_per_param(net, alpha)[:, None]
+    solve = posterior.solve
+    if posterior.subset is not None:
+        covered = posterior.subset_slice
+        diagonal = outer_diagonal(net, w, X, T, beta, chunk_size)[:, None] + prior
+
+        def solve(R):
+            Z = R / diagonal
+            Z[covered] = posterior.solve(R[covered])
+            return Z
+    start = -solve(P)
+    if posterior.hessian == "exact" and posterior.jitter == 0.0 and posterior.subset is None:
+        return start
 
     def H(V):
         return data_hvp(net, w, X, T, V, beta, chunk_size) + prior * V
 
     V = start.copy()
     R = -P - H(V)
-    Z = posterior.solve(R)
+    Z = solve(R)
     D, rz = Z.copy(), np.sum(R * Z, axis=0)
     target = rtol * np.linalg.norm(P, axis=0)
     for _ in range(maxiter):
@@ -483,7 +499,7 @@ def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9
         step = np.where(active, rz / np.where(active, curvature, 1.0), 0.0)
         V += step * D
         R -= step * HD
-        Z = posterior.solve(R)
+        Z = solve(R)
         rz_new = np.sum(R * Z, axis=0)
         D = Z + np.where(active, rz_new / np.where(rz > 0.0, rz, 1.0), 0.0) * D
         rz = rz_new
