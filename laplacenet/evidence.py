@@ -419,8 +419,8 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
     central difference of ln|A| rebuilt at ``w +- h v`` for the structured ones. (The -E term contributes
     nothing: grad E = 0.) With a subset posterior every weight is still retrained: dw/dtheta is over all of them,
     its A (the subset's) changes as they move, and as ln Z has the prior of the covered weights only, the others
-    add ``(alpha w) . dw/dtheta`` over them (grad E_D = -alpha w there). A vector like :func:`evidence_slope`'s. ``cg_steps`` caps
-    the conjugate-gradient steps for dw/dtheta (None: until converged, at most 2 W).
+    add ``(alpha w) . dw/dtheta`` over them (grad E_D = -alpha w there). A vector like :func:`evidence_slope`'s.
+    ``cg_steps`` caps the conjugate-gradient steps for dw/dtheta (None: until converged, at most 2 W).
     """
     n_beta = 0 if stats.residuals is None else (1 if stats.gamma_outputs is None else net.n_outputs)
     chunk_rows = chunk_size or DEFAULT_CHUNK_ROWS
