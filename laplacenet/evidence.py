@@ -467,15 +467,8 @@ def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9
     negative curvature (w no minimum), ``-A^-1 P``. A subset posterior preconditions its own weights; the others
     take the Gauss-Newton diagonal plus alpha."""
     prior = alpha_per_param(net, alpha)[:, None]
-    solve = posterior.solve
-    if posterior.subset is not None:
-        covered = posterior.subset_slice
-        diagonal = outer_diagonal(net, w, X, T, beta, chunk_size)[:, None] + prior
-
-        def solve(R):
-            Z = R / diagonal
-            Z[covered] = posterior.solve(R[covered])
-            return Z
+    solve = posterior.solve if posterior.subset is None else \
+        _subset_preconditioner(posterior, outer_diagonal(net, w, X, T, beta, chunk_size)[:, None] + prior)
     start = -solve(P)
     if posterior.hessian == "exact" and posterior.jitter == 0.0 and posterior.subset is None:
         return start
@@ -504,6 +497,17 @@ def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9
         D = Z + np.where(active, rz_new / np.where(rz > 0.0, rz, 1.0), 0.0) * D
         rz = rz_new
     return V
+
+
+def _subset_preconditioner(posterior, diagonal):
+    """``R -> M^-1 R`` for M = the subset posterior's A on its weights, ``diagonal`` (W, 1) on the others."""
+    covered = posterior.subset_slice
+
+    def solve(R):
+        Z = R / diagonal
+        Z[covered] = posterior.solve(R[covered])
+        return Z
+    return solve
 
 
 def evidence_hessian(net, alpha, beta, stats, posterior):
