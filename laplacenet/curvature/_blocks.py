@@ -23,6 +23,7 @@ is one matrix product whose inner dimension is the data axis: the work is in BLA
 the number of outputs. Same-layer blocks use the symmetry of M_l and of z̄ z̄^T: only their upper triangles
 are multiplied.
 """
+import functools
 import itertools
 
 import numpy as np
@@ -131,9 +132,19 @@ def _preact_hessians(net, layers, fw, slopes, g, output_hessian):
     return M
 
 
+@functools.lru_cache(maxsize=32)
+def _triu(n):
+    """``np.triu_indices(n)``, read-only and computed once per n (a small network's Hessian asks for it dozens
+    of times per Newton iteration)."""
+    iu = np.triu_indices(n)
+    for index in iu:
+        index.setflags(write=False)
+    return iu
+
+
 def _upper(A):
     """``(N, n, n)`` symmetric per pattern -> ``(N, n (n + 1) / 2)``: the upper triangles."""
-    iu = np.triu_indices(A.shape[1])
+    iu = _triu(A.shape[1])
     return A[:, iu[0], iu[1]]
 
 
@@ -270,11 +281,14 @@ def _add_delta_term(block, second, adjacent):
         block[:, :, :, :-1] += second.reshape(d_m, e_l, d_l, e_m - 1).transpose(2, 1, 0, 3)
 
 
+@functools.lru_cache(maxsize=32)
 def _tri_index(n):
-    """``(n, n)`` map from (i, p) to the position of (min, max) in the upper-triangle order of ``_upper``."""
+    """``(n, n)`` map from (i, p) to the position of (min, max) in the upper-triangle order of ``_upper``
+    (read-only, computed once per n)."""
     idx = np.empty((n, n), dtype=np.intp)
-    iu = np.triu_indices(n)
+    iu = _triu(n)
     idx[iu] = idx[iu[::-1]] = np.arange(iu[0].size)
+    idx.setflags(write=False)
     return idx
 
 

@@ -96,3 +96,15 @@ def test_exact_property(sizes, n, activation, likelihood, scalar_alpha, seed):
     H = hessian(net, w, X, T, alpha, beta, method="exact")
     assert np.array_equal(H, H.T)
     assert relative_error(H, numerical_hessian(net, w, X, T, alpha, beta)) <= 1e-6
+
+
+def test_repeated_hessians_of_networks_of_different_widths_agree_with_fresh_ones():
+    """The triangle index maps are computed once per width and shared (read-only): later Hessians, of other
+    widths in between, are the same numbers as the first."""
+    from laplacenet.curvature import _blocks
+    firsts = {}
+    for hidden in (3, 5, 3, 4, 5):
+        net, w, X, T = make_problem("categorical", hidden=(hidden,), n_outputs=3, n=30, seed=hidden)
+        H = exact_data_hessian(net, w, X, T, None)
+        assert np.array_equal(H, firsts.setdefault(hidden, H))
+    assert not _blocks._tri_index(4).flags.writeable and not _blocks._triu(4)[0].flags.writeable
