@@ -8,7 +8,8 @@ import laplacenet as ln
 from laplacenet.comparison import ComparisonCycle, ModelComparison, compare_models
 from laplacenet.evidence import EvidenceCycle, fit_evidence
 
-from .problems import FAST, quiet_evidence_dips, symmetry_of, wald_counts  # noqa: F401 (quiet_evidence_dips: a fixture)
+from .problems import FAST, on_grid, symmetry_of, wald_counts
+from .problems import quiet_evidence_dips  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 
@@ -28,12 +29,8 @@ def test_rows_are_the_restarts_of_fit_evidence_plus_the_symmetry_term():
     assert [(r.hidden, r.restart) for r in table.rows] == [((), 0), ((), 1), ((2,), 0), ((2,), 1)]
     # standardised inside (on the grid of 2**-26), reported in the data's units
     x_mean, x_sd, t_mean, t_sd = X.mean(), X.std(), T.mean(), T.std()
-
-    def grid(Z):
-        return np.round(Z * 2.0 ** 26) / 2.0 ** 26
-    result = fit_evidence(ln.MLP([1, 2, 1]), grid((X - x_mean) / x_sd), grid((T - t_mean) / t_sd), "auto", "auto",
-                          "outer",
-                          cycles=5, restarts=2, seed=3, train_kwargs=FAST)
+    result = fit_evidence(ln.MLP([1, 2, 1]), on_grid((X - x_mean) / x_sd), on_grid((T - t_mean) / t_sd), "auto",
+                          "auto", "outer", cycles=5, restarts=2, seed=3, train_kwargs=FAST)
     for row, run in zip(table.rows[2:], result.restarts):
         # ln M_a! + M_a ln 2 over the units the restart's posterior tells from zero
         counts = wald_counts([1, 2, 1], run.w, run.posterior.variances())
@@ -46,7 +43,7 @@ def test_rows_are_the_restarts_of_fit_evidence_plus_the_symmetry_term():
         net = ln.MLP([1, 2, 1])
 
         def predicted(X_new):
-            return t_mean + t_sd * net.forward(run.w, grid((X_new - x_mean) / x_sd))
+            return t_mean + t_sd * net.forward(run.w, on_grid((X_new - x_mean) / x_sd))
         assert row.train_error == pytest.approx(np.mean((predicted(X) - T) ** 2), rel=1e-8)
         assert row.test_error == pytest.approx(np.mean((predicted(X_test) - T_test) ** 2), rel=1e-8)
     # A straight line cannot follow a sinusoid: the evidence prefers the hidden units.

@@ -9,7 +9,7 @@ from laplacenet.evidence import fit_evidence, log_evidence
 from laplacenet.exceptions import NotFittedError
 from laplacenet.laplace import laplace
 
-from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
+from .problems import FAST, on_grid, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
 
 pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 
@@ -46,11 +46,8 @@ def test_standardized_regressor_is_fit_evidence_on_standardized_data_reported_in
     X, y = 40.0 + 300.0 * X, -7.0 + 0.02 * y
     model = BayesianMLPRegressor(hidden=2, seed=0, cycles=5, train_kwargs=FAST).fit(X, y)
     x_mean, x_sd, y_mean, y_sd = X.mean(axis=0), X.std(axis=0), y.mean(), y.std()
-
-    def grid(Z):  # standardised values are rounded to multiples of 2**-26
-        return np.round(Z * 2.0 ** 26) / 2.0 ** 26
-    result = fit_evidence(ln.MLP([1, 2, 1]), grid((X - x_mean) / x_sd), grid((y - y_mean) / y_sd)[:, None], "auto",
-                          "auto", "outer", cycles=5, seed=0, train_kwargs=FAST)
+    result = fit_evidence(ln.MLP([1, 2, 1]), on_grid((X - x_mean) / x_sd), on_grid((y - y_mean) / y_sd)[:, None],
+                          "auto", "auto", "outer", cycles=5, seed=0, train_kwargs=FAST)
     assert relative_error(model.w_, result.w) <= 1e-12 and model.alpha_ == pytest.approx(result.alpha, rel=1e-12)
     assert relative_error(model.x_mean_, x_mean) <= 1e-15 and relative_error(model.x_scale_, x_sd) <= 1e-14
     assert model.beta_ == pytest.approx(result.beta / y_sd ** 2, rel=1e-12)  # the noise precision of y itself
@@ -60,7 +57,7 @@ def test_standardized_regressor_is_fit_evidence_on_standardized_data_reported_in
     assert [c.log_evidence for c in model.history_] == pytest.approx(
         [c.log_evidence - len(y) * np.log(y_sd) for c in result.history], rel=1e-12)
     mean, std = model.predict(X[:5], return_std=True)
-    inner_mean, inner_var = result.posterior.predict(grid((X[:5] - x_mean) / x_sd))
+    inner_mean, inner_var = result.posterior.predict(on_grid((X[:5] - x_mean) / x_sd))
     assert relative_error(mean, y_mean + y_sd * inner_mean[:, 0]) <= 1e-12
     assert relative_error(std, y_sd * np.sqrt(inner_var[:, 0])) <= 1e-12
 
