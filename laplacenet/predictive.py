@@ -83,8 +83,10 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
     "Choice of basis for Laplace approximation"; Hobbhahn, Kristiadi & Hennig 2022, "Fast predictive
     uncertainty for classification with Bayesian deep networks", UAI) with concentrations
     ``alpha_k = (1 - 2/K + exp(a_k) / K^2 sum_l exp(-a_l)) / S_kk`` on the centred ``S``, and returns the
-    Dirichlet mean ``alpha / sum(alpha)``. Its mean depends on the variances only through their
-    differences across classes: with equal variances (always, for two classes) it is the softmax of ``a``.
+    Dirichlet mean ``alpha / sum(alpha)``. The mean depends on the variances only through their ratios (it is
+    unchanged when the covariance is scaled by any c > 0); for two classes, whose centred variances are equal,
+    it is the softmax of ``a``, and for more, equal variances give ``1 - 2/K + exp(a_k) / K^2 sum_l exp(-a_l)``
+    normalised, not the softmax.
 
     For a dask ``X_new`` the mean and variance are lazy dask arrays with its row chunks, as
     :meth:`laplacenet.MLP.forward` returns: nothing is computed until asked (``dask.compute(mean, variance)``

@@ -121,6 +121,21 @@ def test_moderated_output_is_the_exact_integral_of_the_probit_it_stands_for():
     assert relative_error(moderated_bernoulli(mu[:, None], s2[:, None])[:, 0], expit(kappa * mu)) <= 1e-14
 
 
+def test_the_laplace_bridge_mean_ignores_the_scale_of_the_covariance_and_is_no_softmax_for_equal_variances():
+    """Concentrations (1 - 2/K + e^{a_k} sum_l e^{-a_l} / K^2) / S_kk: scaling S leaves the mean unchanged, and
+    equal variances for K > 2 give the bracket normalised, not softmax(a)."""
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(6, 4))
+    root = rng.normal(size=(6, 4, 4))
+    cov = root @ root.transpose(0, 2, 1) + 0.1 * np.eye(4)
+    for c in (1e-3, 1.0, 1e3):
+        assert relative_error(laplace_bridge(a, c * cov), laplace_bridge(a, cov)) <= 1e-12
+    bracket = 1 - 2 / 4 + np.exp(a) * np.exp(-a).sum(axis=1, keepdims=True) / 16
+    equal = laplace_bridge(a, 2.5 * np.broadcast_to(np.eye(4), (6, 4, 4)))
+    assert relative_error(equal, bracket / bracket.sum(axis=1, keepdims=True)) <= 1e-12
+    assert np.max(np.abs(equal - softmax(a, axis=1))) > 0.01
+
+
 def test_laplace_bridge_inverts_the_laplace_approximation_of_a_dirichlet():
     """The Laplace approximation of Dir(gamma) in the softmax basis (MacKay 1998) has mean
     ln gamma_k - mean_l ln gamma_l and covariance P diag(1/gamma) P; the bridge maps it back to gamma, so the
