@@ -11,7 +11,7 @@ laplacenet (and its MAP output) only. Regression metrics are always in standardi
 mean and sd), so that variants and methods compare.
 
 Methods: ``laplacenet`` (the estimator's defaults but hidden and ``seed=split``, with ``--ln-kwargs``; one set
-of rows per ``--config``; for classification also ``laplacenet/bridge`` and ``laplacenet/linear_mc``, the
+of rows per ``--config``; for classification also ``laplacenet/linear``, ``/bridge`` and ``/linear_mc``, the
 other predictives of the same fit), ``map`` (the same fit's MAP network, :func:`map_prediction`), ``linear``
 (``BayesianRidge`` / ``LogisticRegression(max_iter=5000)``), ``lt-full`` and ``lt-last`` (laplace-torch 0.3,
 when torch and laplace-torch import: :func:`torch_map`, :func:`laplace_torch_method`). BLAS, OpenMP and torch
@@ -58,7 +58,7 @@ from _common import laplace_torch, minimise_torch, write_json_atomically  # noqa
 
 LEVELS = (50, 90, 95)                 # central predictive intervals (%) whose coverage is reported
 LT_GTOL, LT_MAXITER = 1e-6, 20000     # torch MAP: ||grad E|| bound and L-BFGS-B iterations (laplacenet's train)
-PREDICTIVES = ("bridge", "linear_mc")  # classification rows laplacenet/<method> beside the default predictive
+PREDICTIVES = ("linear", "bridge", "linear_mc")  # classification rows laplacenet/<method> beside the default
 LT_STRUCTURES = {"lt-full": {"subset_of_weights": "all", "hessian_structure": "full"}, "lt-last": {}}
 
 
