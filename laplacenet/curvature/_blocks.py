@@ -265,8 +265,11 @@ def _assemble(net, sums, second_order):
             if second_order:
                 block = np.ascontiguousarray(block)
                 _add_delta_term(block, next(pair_sums), m == l + 1)
-            for i in range(d[l]):
-                _place_unit(H, net, l, m, i, block[i])
+            if block.size <= _WHOLE_BLOCK_FLOATS:
+                _place_units(H, net, l, m, block)
+            else:
+                for i in range(d[l]):
+                    _place_unit(H, net, l, m, i, block[i])
             _mirror(H, net, l, m)
     return H
 
@@ -295,10 +298,15 @@ def _tri_index(n):
 def _place_same_layer(H, net, l, upper_sums):
     """Unfold the ``(n_tri(d_l), n_tri(e_l))`` product of upper triangles into the (l, l) block of H.
 
-    Unit by unit, so that the unfolded rows of one unit, ``[j, p, q]``, stay in cache on their way to H.
+    Unit by unit, so that the unfolded rows of one unit, ``[j, p, q]``, stay in cache on their way to H; a
+    small block at once (the per-unit calls cost more than the copying there).
     """
     d, e = net.sizes[l + 1], net.sizes[l] + 1
     tri_d, tri_e = _tri_index(d), _tri_index(e).ravel()
+    if d * d * e * e <= _WHOLE_BLOCK_FLOATS:
+        unfolded = np.take(np.take(upper_sums, tri_d.ravel(), axis=0), tri_e, axis=1)  # [(i, p), (j, q)]
+        _place_units(H, net, l, l, unfolded.reshape(d, d, e, e).transpose(0, 2, 1, 3))
+        return
     for i in range(d):
         rows = np.take(np.take(upper_sums, tri_d[i], axis=0), tri_e, axis=1)  # [p, (j, q)]
         _place_unit(H, net, l, l, i, rows.reshape(d, e, e).transpose(1, 0, 2))
@@ -315,6 +323,20 @@ def _place_unit(H, net, l, m, i, rows):
     H[weights, bs_m] = rows[:-1, :, -1]
     H[bias, ws_m].reshape(d_m, e_m - 1)[...] = rows[-1, :, :-1]
     H[bias, bs_m] = rows[-1, :, -1]
+
+
+#: blocks of at most this many floats are placed into H at once, larger ones unit by unit
+_WHOLE_BLOCK_FLOATS = 2**16
+
+
+def _place_units(H, net, l, m, block):
+    """Write ``block[i, j, p, q]`` (units i of layer l, z̄ columns j, bias last, against layer m) into H."""
+    (ws_l, bs_l), (ws_m, bs_m) = net.layer_slices[l], net.layer_slices[m]
+    d_l, e_l, d_m, e_m = block.shape
+    H[ws_l, ws_m].reshape(d_l, e_l - 1, d_m, e_m - 1)[...] = block[:, :-1, :, :-1]
+    H[ws_l, bs_m].reshape(d_l, e_l - 1, d_m)[...] = block[:, :-1, :, -1]
+    H[bs_l, ws_m].reshape(d_l, d_m, e_m - 1)[...] = block[:, -1, :, :-1]
+    H[bs_l, bs_m] = block[:, -1, :, -1]
 
 
 #: rows of H mirrored at a time: a strip of this height stays in cache while it is transposed

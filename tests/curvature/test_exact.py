@@ -110,3 +110,17 @@ def test_repeated_hessians_of_networks_of_different_widths_agree_with_fresh_ones
             assert relative_error(H, numerical_hessian(net, w, X, T, 0.0)) <= 1e-6
         assert np.array_equal(H, firsts.setdefault(hidden, H))
     assert not _blocks._tri_index(4).flags.writeable and not _blocks._triu(4)[0].flags.writeable
+
+
+@pytest.mark.parametrize("method", ["exact", "outer"])
+def test_blocks_placed_at_once_or_unit_by_unit_give_the_same_hessian(monkeypatch, method):
+    """Small blocks go into H in one assignment, large ones unit by unit: the same numbers either way."""
+    from laplacenet.curvature import _blocks
+    net, w, X, T = make_problem("categorical", hidden=(5, 4), n_outputs=3, n=30, seed=2)
+    monkeypatch.setattr(_blocks, "_WHOLE_BLOCK_FLOATS", 0)
+    by_unit = hessian(net, w, X, T, 0.0, method=method)
+    monkeypatch.setattr(_blocks, "_WHOLE_BLOCK_FLOATS", 2**30)
+    at_once = hessian(net, w, X, T, 0.0, method=method)
+    assert np.array_equal(by_unit, at_once)
+    if method == "exact":
+        assert relative_error(at_once, numerical_hessian(net, w, X, T, 0.0)) <= 1e-6
