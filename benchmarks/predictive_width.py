@@ -22,7 +22,7 @@ import laplacenet as ln  # noqa: E402
 from laplacenet.curvature.backprop import forward_pass  # noqa: E402
 from laplacenet.curvature.jacobian import row_jacobians  # noqa: E402
 from laplacenet.predictive import laplace_bridge, moderated_bernoulli, moderated_softmax  # noqa: E402
-from real_data import DATASETS, split_data  # noqa: E402
+from real_data import DATASETS, classification_metrics, split_data  # noqa: E402
 
 SCALES = (0.0, 0.01, 0.1, 0.3, 1.0)
 
@@ -31,7 +31,7 @@ def _nll(prob, labels):
     """Mean test NLL of class probabilities ``(N, C)``, or of p(class 1) ``(N, 1)`` for two classes."""
     if prob.shape[1] == 1:
         prob = np.hstack([1.0 - prob, prob])
-    return float(-np.mean(np.log(np.clip(prob[np.arange(labels.size), labels], 1e-300, None))))
+    return classification_metrics(labels, prob)["nll"]
 
 
 def _covariance(J, S):
