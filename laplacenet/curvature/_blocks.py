@@ -272,7 +272,7 @@ def _assemble(net, sums, second_order):
                 _place_units(H, net, l, m, block)
             else:
                 for i in range(d[l]):
-                    _place_unit(H, net, l, m, i, block[i])
+                    _place_units(H, net, l, m, block[i:i + 1], first=i)
             _mirror(H, net, l, m)
     return H
 
@@ -312,34 +312,25 @@ def _place_same_layer(H, net, l, upper_sums):
         return
     for i in range(d):
         rows = np.take(np.take(upper_sums, tri_d[i], axis=0), tri_e, axis=1)  # [p, (j, q)]
-        _place_unit(H, net, l, l, i, rows.reshape(d, e, e).transpose(1, 0, 2))
-
-
-def _place_unit(H, net, l, m, i, rows):
-    """Write ``rows[j, p, q]``, unit i of layer l (z̄ columns j, bias last) against layer m, into H."""
-    (ws_l, bs_l), (ws_m, bs_m) = net.layer_slices[l], net.layer_slices[m]
-    e_l, d_m, e_m = rows.shape
-    weights = slice(ws_l.start + i * (e_l - 1), ws_l.start + (i + 1) * (e_l - 1))
-    bias = bs_l.start + i
-    # Splitting the axes of a slice of H is always possible without a copy: these are views of H.
-    H[weights, ws_m].reshape(e_l - 1, d_m, e_m - 1)[...] = rows[:-1, :, :-1]
-    H[weights, bs_m] = rows[:-1, :, -1]
-    H[bias, ws_m].reshape(d_m, e_m - 1)[...] = rows[-1, :, :-1]
-    H[bias, bs_m] = rows[-1, :, -1]
+        _place_units(H, net, l, l, rows.reshape(1, d, e, e).transpose(0, 2, 1, 3), first=i)
 
 
 #: blocks of at most this many floats are placed into H at once, larger ones unit by unit
 _WHOLE_BLOCK_FLOATS = 2**16
 
 
-def _place_units(H, net, l, m, block):
-    """Write ``block[i, j, p, q]`` (units i of layer l, z̄ columns j, bias last, against layer m) into H."""
+def _place_units(H, net, l, m, block, first=0):
+    """Write ``block[i, j, p, q]`` - units ``first + i`` of layer l (z̄ columns j, bias last) against layer m - into
+    H."""
     (ws_l, bs_l), (ws_m, bs_m) = net.layer_slices[l], net.layer_slices[m]
-    d_l, e_l, d_m, e_m = block.shape
-    H[ws_l, ws_m].reshape(d_l, e_l - 1, d_m, e_m - 1)[...] = block[:, :-1, :, :-1]
-    H[ws_l, bs_m].reshape(d_l, e_l - 1, d_m)[...] = block[:, :-1, :, -1]
-    H[bs_l, ws_m].reshape(d_l, d_m, e_m - 1)[...] = block[:, -1, :, :-1]
-    H[bs_l, bs_m] = block[:, -1, :, -1]
+    n, e_l, d_m, e_m = block.shape
+    weights = slice(ws_l.start + first * (e_l - 1), ws_l.start + (first + n) * (e_l - 1))
+    biases = slice(bs_l.start + first, bs_l.start + first + n)
+    # Splitting the axes of a slice of H is always possible without a copy: these are views of H.
+    H[weights, ws_m].reshape(n, e_l - 1, d_m, e_m - 1)[...] = block[:, :-1, :, :-1]
+    H[weights, bs_m].reshape(n, e_l - 1, d_m)[...] = block[:, :-1, :, -1]
+    H[biases, ws_m].reshape(n, d_m, e_m - 1)[...] = block[:, -1, :, :-1]
+    H[biases, bs_m] = block[:, -1, :, -1]
 
 
 #: rows of H mirrored at a time: a strip of this height stays in cache while it is transposed
