@@ -12,6 +12,8 @@ import sys
 
 import numpy as np
 
+from ._threads import run_parallel, task_workers
+
 __all__ = ["DEFAULT_CHUNK_ROWS", "rows_for_budget", "chunk_slices", "data_sum", "map_rows", "iter_chunks",
            "is_dask_array"]
 
@@ -57,18 +59,30 @@ def data_sum(fn, X, T, chunk_size):
     if is_dask_array(X) or is_dask_array(T):
         from ._dask import dask_data_sum
         return dask_data_sum(fn, X, T, chunk_size)
+    slices = list(chunk_slices(X.shape[0], chunk_size))
+    wave = max(1, min(task_workers(), len(slices)))  # chunks computed at once; summed in row order all the same
     total = None
-    for sl in chunk_slices(X.shape[0], chunk_size):
-        part = fn(X[sl], T[sl])
-        if total is None:
-            total = [np.array(p, dtype=float, copy=True) for p in part] if isinstance(part, tuple) \
-                else np.array(part, dtype=float, copy=True)
-        elif isinstance(part, tuple):
-            for acc, p in zip(total, part):
-                acc += p
-        else:
-            total += part
+    for start in range(0, len(slices), wave):
+        for part in run_parallel([_call(fn, X[sl], T[sl]) for sl in slices[start:start + wave]]):
+            total = _accumulate(total, part)
     return tuple(total) if isinstance(total, list) else total
+
+
+def _call(fn, *args):
+    return lambda: fn(*args)
+
+
+def _accumulate(total, part):
+    """``total += part`` in place; a float copy of ``part`` (a list of them for a tuple) when ``total`` is None."""
+    if total is None:
+        return [np.array(p, dtype=float, copy=True) for p in part] if isinstance(part, tuple) \
+            else np.array(part, dtype=float, copy=True)
+    if isinstance(part, tuple):
+        for acc, p in zip(total, part):
+            acc += p
+    else:
+        total += part
+    return total
 
 
 def map_rows(fn, X, chunk_size=DEFAULT_CHUNK_ROWS):

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
+from ._threads import run_parallel
 from .curvature.backprop import forward_pass
 from .curvature.diagonal import outer_diagonal
 from .curvature.kron import combine_output_factors, data_kron_factors
@@ -283,8 +284,7 @@ def evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, keep_covar
     of :func:`data_curvature` for a beta per output, else None; ``keep_covariance``: keep A^-1 of a dense posterior,
     whose diagonal then gives gamma, for a caller that needs it next)."""
     covered = posterior.subset_slice
-    grouped = np.ndim(alpha) == 1
-    index = net.group_index[covered] if grouped else np.zeros(covered.stop - covered.start, dtype=np.int64)
+    index = _group_index(net, alpha)[covered]
     groups = np.unique(index)
     local = np.searchsorted(groups, index)
 
@@ -294,7 +294,7 @@ def evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, keep_covar
     covariance = None
     if posterior.hessian in STRUCTURED:
         gamma_all = posterior.precision.gamma_groups(net.group_index, net.n_groups)
-        gamma_groups = gamma_all[groups] if grouped else np.array([gamma_all.sum()])
+        gamma_groups = gamma_all[groups] if np.ndim(alpha) == 1 else np.array([gamma_all.sum()])
     else:
         covariance = posterior.covariance() if pieces is not None or keep_covariance else None
         variances = posterior.variances()[covered] if covariance is None else _diagonal(covariance)
@@ -407,7 +407,7 @@ CG_STEPS = 40
 
 
 def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chunk_size=None, covariance=None,
-                    cg_steps=None):
+                    cg_steps=None, moves=None):
     """What ``d ln Z / d theta`` gains when w_MAP moves with theta: ``-(1/2) (d ln|A| / dw) . (dw / d theta_j)``.
 
     At fixed w the slope (:func:`evidence_slope`) vanishes at MacKay's fixed point; with w retrained, ln Z also
@@ -420,19 +420,13 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
     nothing: grad E = 0.) With a subset posterior every weight is still retrained: dw/dtheta is over all of them,
     its A (the subset's) changes as they move, and as ln Z has the prior of the covered weights only, the others
     add ``(alpha w) . dw/dtheta`` over them (grad E_D = -alpha w there). A vector like :func:`evidence_slope`'s.
-    ``cg_steps`` caps the conjugate-gradient steps for dw/dtheta (None: until converged, at most 2 W).
+    ``cg_steps`` caps the conjugate-gradient steps for dw/dtheta (None: until converged, at most 2 W); ``moves``,
+    dw/dtheta from :func:`weight_moves` if already at hand.
     """
     n_beta = 0 if stats.residuals is None else (1 if stats.gamma_outputs is None else net.n_outputs)
-    chunk_rows = chunk_size or DEFAULT_CHUNK_ROWS
-    index = net.group_index if np.ndim(alpha) == 1 else np.zeros(net.n_params, dtype=np.int64)
+    if moves is None:
+        moves = weight_moves(net, w, X, T, alpha, beta, stats.groups, n_beta, posterior, chunk_size, cg_steps)
     prior_push = alpha_per_param(net, alpha) * w
-    pushes = [np.where(index == g, prior_push, 0.0) for g in stats.groups]
-    if n_beta == 1:
-        pushes.append(data_gradient(net, w, X, T, beta, chunk_rows))
-    elif n_beta:
-        pushes += [data_gradient(net, w, X, T, beta * e_k, chunk_rows) for e_k in np.eye(net.n_outputs)]
-    moves = _weight_moves(net, w, X, T, alpha, beta, np.column_stack(pushes), posterior, chunk_size,
-                          maxiter=2 * w.size if cg_steps is None else cg_steps)
     scale = max(1.0, float(np.max(np.abs(w))))
     dense = posterior.hessian not in STRUCTURED
     if dense:  # A held as an array: d ln|A| = tr(A^-1 dA), by a central difference of the data curvature
@@ -448,15 +442,50 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
             continue
         if dense:
             h = STEP_CURVATURE * scale / size
-            change = posterior_curvature(net, w + h * v, X, T, beta, structure, chunk_size)
-            change -= posterior_curvature(net, w - h * v, X, T, beta, structure, chunk_size)
+            change, minus = run_parallel([_curvature_at(net, w + h * v, X, T, beta, structure, chunk_size),
+                                          _curvature_at(net, w - h * v, X, T, beta, structure, chunk_size)])
+            change -= minus
+            del minus
             slope[j] -= 0.25 * float(np.vdot(covariance, change)) / h
         else:
             h = STEP_CENTRAL * scale / size  # truncation O(h^2), ~1e-6 of the slope; rounding grows as 1/h
-            ends = [build_posterior(net, w + sign * h * v, X, T, alpha, beta, structure, posterior.jitter,
-                                    chunk_size).log_det for sign in (1.0, -1.0)]
+            ends = run_parallel([_log_det_at(net, w + sign * h * v, X, T, alpha, beta, structure, posterior.jitter,
+                                             chunk_size) for sign in (1.0, -1.0)])
             slope[j] -= 0.25 * (ends[0] - ends[1]) / h
     return slope
+
+
+def weight_moves(net, w, X, T, alpha, beta, groups, n_beta, posterior, chunk_size=None, cg_steps=None):
+    """``dw / d theta`` (W, len(groups) + n_beta) for :func:`retrained_slope`: one column per prior group in
+    ``groups`` (of :func:`covered_groups`), then one per beta (``n_beta``: 0, 1, or K for a beta per output)."""
+    chunk_rows = chunk_size or DEFAULT_CHUNK_ROWS
+    index = _group_index(net, alpha)
+    prior_push = alpha_per_param(net, alpha) * w
+    pushes = [np.where(index == g, prior_push, 0.0) for g in groups]
+    if n_beta == 1:
+        pushes.append(data_gradient(net, w, X, T, beta, chunk_rows))
+    elif n_beta:
+        pushes += [data_gradient(net, w, X, T, beta * e_k, chunk_rows) for e_k in np.eye(net.n_outputs)]
+    return _weight_moves(net, w, X, T, alpha, beta, np.column_stack(pushes), posterior, chunk_size,
+                         maxiter=2 * w.size if cg_steps is None else cg_steps)
+
+
+def covered_groups(net, alpha, posterior):
+    """The prior groups a posterior covers, as :class:`EvidenceStatistics` lists them."""
+    return np.unique(_group_index(net, alpha)[posterior.subset_slice])
+
+
+def _group_index(net, alpha):
+    """The prior group of each weight: ``net.group_index`` for grouped alphas, else all 0."""
+    return net.group_index if np.ndim(alpha) == 1 else np.zeros(net.n_params, dtype=np.int64)
+
+
+def _curvature_at(net, w, X, T, beta, structure, chunk_size):
+    return lambda: posterior_curvature(net, w, X, T, beta, structure, chunk_size)
+
+
+def _log_det_at(net, w, X, T, alpha, beta, structure, jitter, chunk_size):
+    return lambda: build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size).log_det
 
 
 def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9, maxiter=100):

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
-from ._threads import one_blas_thread
+from ._threads import one_blas_thread, run_parallel, task_workers
 from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_seed, check_w
-from .evidence import (CG_STEPS, check_reestimable, data_curvature, evidence_hessian, evidence_slope,
-                       evidence_statistics, posterior_evidence_terms, reestimate_from, retrained_slope)
+from .evidence import (CG_STEPS, check_reestimable, covered_groups, data_curvature, evidence_hessian,
+                       evidence_slope, evidence_statistics, posterior_evidence_terms, reestimate_from,
+                       retrained_slope, weight_moves)
 from .exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
 from .laplace import build_posterior, check_number, check_options
 from .training import check_train_kwargs, train
@@ -225,6 +226,7 @@ class _State:
     log_evidence: float
     stats: Any
     cycle: int
+    moves: Any = None  # dw/dtheta, when worked out beside the statistics (a free worker); else by the slope
 
     @property
     def gamma(self):
@@ -255,13 +257,34 @@ class _Problem:
         posterior = build_posterior(net, w, X, T, alpha, beta, self.structure, self.jitter, self.chunk_size, H=H,
                                     take_H=True)
         evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, self.chunk_size).total
-        stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, self.keep_covariance)
-        state = _State(alpha, beta, w, report, posterior, evidence, stats, len(self.history))
+        stats, moves = self.statistics(w, alpha, beta, pieces, posterior)
+        state = _State(alpha, beta, w, report, posterior, evidence, stats, len(self.history), moves)
         self.history.append(EvidenceCycle(self.restart, state.cycle, alpha, beta, state.gamma, evidence,
                                           report.error, report.converged, bool(accepted)))
         if accepted is not None:
             self.decide(accepted)
         return state
+
+    def statistics(self, w, alpha, beta, pieces, posterior):
+        """:class:`EvidenceStatistics` at w, and dw/dtheta for the slope (:func:`_slope`) when a worker is free to
+        find it meanwhile (the A^-1 of the statistics and the conjugate gradients of dw/dtheta take about as
+        long on large networks), else None. Both are what they would be alone."""
+        net, X, T = self.net, self.X, self.T
+
+        def stats():
+            return evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, self.keep_covariance)
+        if not (self.keep_covariance and posterior.subset is None and task_workers() > 1):
+            return stats(), None
+        n_beta = 0 if not net.likelihood.uses_beta else (1 if pieces is None else net.n_outputs)
+        groups = covered_groups(net, alpha, posterior)
+
+        def moves():
+            try:
+                return weight_moves(net, w, X, T, alpha, beta, groups, n_beta, posterior, self.chunk_size,
+                                    CG_STEPS)
+            except NotPositiveDefiniteError:  # left to the slope, which handles it
+                return None
+        return tuple(run_parallel([stats, moves]))
 
     def decide(self, accepted):
         """Settle whether the last cycle was kept, and report it to the callback."""
@@ -444,7 +467,7 @@ def _slope(problem, state):
     try:
         slope = slope + retrained_slope(net, state.w, problem.X, problem.T, state.alpha, state.beta, stats,
                                         state.posterior, problem.structure, problem.chunk_size, stats.covariance,
-                                        CG_STEPS)
+                                        CG_STEPS, state.moves)
     except NotPositiveDefiniteError:
         pass
     return slope

@@ -1,9 +1,14 @@
-"""Results do not depend on the BLAS thread count once training has converged; small fits use one thread."""
+"""Results do not depend on the BLAS thread count once training has converged; fits use one BLAS thread and
+run independent work on as many threads as the caller gave BLAS."""
+import time
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import laplacenet as ln
+from laplacenet import _chunks as chunks_module
+from laplacenet import _threads
 from laplacenet._threads import one_blas_thread
 
 #: the size up to which fits used to be limited to one thread (beyond, two threads changed the results)
@@ -70,3 +75,100 @@ def test_training_loops_run_on_one_blas_thread(monkeypatch, method):
         ln.train(ln.MLP([3, 4, 1]), X, T, 1.0, 1.0, method=method)
         assert set(_blas_threads()) == {2}  # restored afterwards
     assert seen and set(seen) == {1}
+
+
+# --- the workers of independent tasks: as many as the BLAS threads the caller had, and the same numbers ----------
+
+@pytest.fixture
+def two_cpus(monkeypatch):
+    """Two CPUs, whatever the machine: the parallel paths run (on one core, the threads take turns)."""
+    monkeypatch.setattr(_threads, "_available_cpus", lambda: 2)
+
+
+def test_task_workers_follow_the_callers_blas_threads(two_cpus):
+    assert _threads.task_workers() == 1  # outside a fit: BLAS has the threads
+    for threads, expected in ((1, 1), (2, 2), (4, 2)):  # capped at the CPUs
+        with threadpool_limits(limits=threads, user_api="blas"):
+            with one_blas_thread():
+                assert _threads.task_workers() == expected
+                with one_blas_thread():  # nested: the outermost entry's count stays
+                    assert _threads.task_workers() == expected
+                inner = _threads.run_parallel([_threads.task_workers, _threads.task_workers])
+                assert inner == [1, 1]  # no nesting inside a task (the pool is busy)
+            assert _threads.task_workers() == 1
+
+
+def test_run_parallel_keeps_order_and_raises_the_first_error_after_all_finished(two_cpus):
+    finished = []
+
+    def slow(value):
+        def task():
+            time.sleep(0.05)
+            finished.append(value)
+            return value
+        return task
+
+    def failing(message):
+        def task():
+            raise ValueError(message)
+        return task
+
+    with threadpool_limits(limits=2, user_api="blas"), one_blas_thread():
+        assert _threads.run_parallel([slow(1), slow(2), slow(3)]) == [1, 2, 3]
+        finished.clear()
+        with pytest.raises(ValueError, match="first"):
+            _threads.run_parallel([failing("first"), slow(4), failing("second")])
+        assert finished == [4]
+
+
+def test_chunked_sums_are_bitwise_the_same_on_one_and_two_workers(two_cpus):
+    rng = np.random.default_rng(2)
+    net = ln.MLP([5, 7, 3], likelihood="categorical")
+    X, T = rng.normal(size=(97, 5)), np.eye(3)[rng.integers(0, 3, 97)]
+    w = rng.normal(size=net.n_params)
+    results = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"), one_blas_thread():
+            assert _threads.task_workers() == threads
+            results.append([ln.gradient(net, w, X, T, 0.5, chunk_size=10),
+                            ln.hessian(net, w, X, T, 0.5, method="exact", chunk_size=10),
+                            ln.hessian(net, w, X, T, 0.5, method="outer", chunk_size=10)])
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)
+    with threadpool_limits(limits=1, user_api="blas"):  # and the serial chunks sum to the unchunked result
+        assert np.allclose(results[0][0], ln.gradient(net, w, X, T, 0.5), rtol=1e-12, atol=1e-12)
+
+
+def test_an_evidence_fit_is_bitwise_the_same_on_one_and_two_workers(two_cpus, monkeypatch):
+    """The retrained slope's pair of curvatures, its dw/dtheta beside the statistics and the chunks of every data
+    pass run side by side on two workers: the fit is the same to the last bit."""
+    calls = []
+    original = _threads.run_parallel
+
+    def counting(tasks):
+        calls.append((len(tasks), _threads.task_workers()))
+        return original(tasks)
+
+    monkeypatch.setattr(_threads, "run_parallel", counting)
+    monkeypatch.setattr(ln.evidence, "run_parallel", counting)
+    monkeypatch.setattr(chunks_module, "run_parallel", counting)
+    ahead = []  # dw/dtheta worked out beside the statistics, on a second worker only
+    moves = ln.hyper.weight_moves
+    monkeypatch.setattr(ln.hyper, "weight_moves", lambda *args: ahead.append(1) or moves(*args))
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 3))
+    T = np.eye(3)[np.argmax(X @ rng.normal(size=(3, 3)) + 0.5 * rng.normal(size=(90, 3)), axis=1)]
+    net = ln.MLP([3, 6, 3], likelihood="categorical")
+    fits = []
+    for threads in (1, 2):
+        calls.clear()
+        ahead.clear()
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fits.append(ln.fit_evidence(net, X, T, hessian="outer", seed=0, chunk_size=40))
+        assert any(n == 2 and workers == threads for n, workers in calls)  # the pairs ran on `threads` workers
+        assert bool(ahead) == (threads == 2)
+    one, two = fits
+    assert one.converged and two.converged
+    assert np.array_equal(one.w, two.w)
+    assert one.alpha == two.alpha and one.log_evidence == two.log_evidence
+    assert [c.log_evidence for c in one.history] == [c.log_evidence for c in two.history]
