@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit, log_softmax, softmax
+from scipy.special import expit
 
 __all__ = ["Likelihood", "LIKELIHOODS", "get_likelihood", "class_indices", "number_array"]
 
@@ -108,11 +108,23 @@ def _bern_targets(T, K):
 # --- Categorical with softmax output: cross-entropy (PRML 5.24) --------------------------------------
 
 def _softmax(a):
-    return softmax(a, axis=1)
+    """Softmax over the rows, shifted by each row's largest activation (no overflow)."""
+    e = np.exp(a - np.max(a, axis=1, keepdims=True))
+    e /= np.sum(e, axis=1, keepdims=True)
+    return e
+
+
+def _log_softmax(a):
+    """ln softmax over the rows, ``(a - m) - ln sum exp(a - m)`` with m the row's largest finite activation."""
+    m = np.max(a, axis=1, keepdims=True)
+    m[~np.isfinite(m)] = 0.0
+    shifted = a - m
+    with np.errstate(divide="ignore"):
+        return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
 
 
 def _cat_nll(a, T, beta):
-    return -(T * log_softmax(a, axis=1)).sum(axis=1)
+    return -(T * _log_softmax(a)).sum(axis=1)
 
 
 def _cat_hessian(y, beta):

@@ -113,3 +113,15 @@ def test_stable_sigmoid_helpers_agree_with_naive_formula():
     a = np.linspace(-20, 20, 11)
     np.testing.assert_allclose(expit(a), 1 / (1 + np.exp(-a)), rtol=1e-14)
     np.testing.assert_allclose(log_softmax(np.array([[1000.0, 0.0]])), [[0.0, -1000.0]], rtol=1e-15)
+
+
+def test_softmax_and_log_softmax_of_the_categorical_likelihood():
+    from laplacenet.likelihoods import _log_softmax, _softmax
+    a = np.random.default_rng(4).normal(size=(7, 4)) * 5
+    naive = np.exp(a) / np.exp(a).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(_softmax(a), naive, rtol=1e-14)
+    np.testing.assert_allclose(_log_softmax(a), a - np.log(np.exp(a).sum(axis=1, keepdims=True)), rtol=1e-14,
+                               atol=1e-13)
+    big = np.array([[1000.0, 0.0, -1000.0]])  # shifted by the row's largest: no overflow, the tiny ones exact
+    np.testing.assert_allclose(_softmax(big), [[1.0, np.exp(-1000.0), 0.0]], rtol=1e-15)
+    np.testing.assert_allclose(_log_softmax(big), [[0.0, -1000.0, -2000.0]], rtol=1e-15)

