@@ -24,7 +24,8 @@ class Activation:
 
 
 def _tanh_dh(a, z):
-    return 1.0 - z * z
+    out = z * z
+    return np.subtract(1.0, out, out=out)
 
 
 def _tanh_d2h(a, z):

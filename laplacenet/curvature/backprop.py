@@ -19,7 +19,8 @@ def forward_pass(net, layers, X):
     h = net.activation.h
     a, z = [], [X]
     for l, (W, b) in enumerate(layers):
-        a_l = z[-1] @ W.T + b
+        a_l = z[-1] @ W.T
+        a_l += b
         a.append(a_l)
         if l < len(layers) - 1:
             z.append(h(a_l))
@@ -40,8 +41,8 @@ def backprop(layers, slopes, delta_out):
     deltas = [delta_out]
     for l in range(len(layers) - 2, -1, -1):
         back = deltas[0] @ layers[l + 1][0]
-        slope = slopes[l] if back.ndim == 2 else slopes[l][:, None, :]
-        deltas.insert(0, back * slope)
+        back *= slopes[l] if back.ndim == 2 else slopes[l][:, None, :]
+        deltas.insert(0, back)
     return deltas
 
 
