@@ -139,7 +139,8 @@ def test_chunked_sums_are_bitwise_the_same_on_one_and_two_workers(two_cpus):
         assert np.allclose(results[0][0], ln.gradient(net, w, X, T, 0.5), rtol=1e-12, atol=1e-12)
 
 
-def test_an_evidence_fit_is_bitwise_the_same_on_one_and_two_workers(two_cpus, monkeypatch):
+@pytest.mark.parametrize("hessian, options", [("outer", {}), ("kron", {}), ("lowrank", {"rank": 8})])
+def test_an_evidence_fit_is_bitwise_the_same_on_one_and_two_workers(two_cpus, monkeypatch, hessian, options):
     """The retrained slope's pair of curvatures, its dw/dtheta beside the statistics and the chunks of every data
     pass run side by side on two workers: the fit is the same to the last bit."""
     calls = []
@@ -164,7 +165,7 @@ def test_an_evidence_fit_is_bitwise_the_same_on_one_and_two_workers(two_cpus, mo
         calls.clear()
         ahead.clear()
         with threadpool_limits(limits=threads, user_api="blas"):
-            fits.append(ln.fit_evidence(net, X, T, hessian="outer", seed=0, chunk_size=40))
+            fits.append(ln.fit_evidence(net, X, T, hessian=hessian, seed=0, chunk_size=40, **options))
         assert any(n == 2 and workers == threads for n, workers in calls)  # the pairs ran on `threads` workers
         assert bool(ahead) == (threads == 2)
     one, two = fits
