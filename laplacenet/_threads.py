@@ -34,7 +34,7 @@ __all__ = ["one_blas_thread", "task_workers", "run_parallel"]
 _controller = None
 #: per thread: how deep inside one_blas_thread it is, and the workers its outermost entry found
 _local = threading.local()
-_pool = None
+_pool, _pool_size = None, 0
 _pool_lock = threading.Lock()
 
 
@@ -102,13 +102,14 @@ def _outcome(task):
 
 
 def _executor(workers):
-    """The shared pool of ``workers - 1`` threads (the calling thread is the other worker)."""
-    global _pool
+    """The shared pool of ``workers - 1`` threads (the calling thread works too)."""
+    global _pool, _pool_size
     with _pool_lock:
-        if _pool is None or _pool._max_workers != workers - 1:
+        if _pool is None or _pool_size != workers - 1:
             if _pool is not None:
                 _pool.shutdown(wait=True)
-            _pool = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="laplacenet")
+            _pool_size = workers - 1
+            _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="laplacenet")
         return _pool
 
 
