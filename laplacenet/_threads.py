@@ -113,6 +113,17 @@ def _executor(workers):
         return _pool
 
 
+def _forget_pool():
+    """In a child made by fork: the parent's pool threads do not exist there, and work submitted to its copy of
+    the pool would wait for ever. The child starts a pool of its own when it needs one."""
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _available_cpus():
     try:
         return len(os.sched_getaffinity(0))

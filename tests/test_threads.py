@@ -1,5 +1,6 @@
 """Results do not depend on the BLAS thread count once training has converged; fits use one BLAS thread and
 run independent work on as many threads as the caller gave BLAS."""
+import os
 import time
 
 import numpy as np
@@ -173,3 +174,27 @@ def test_an_evidence_fit_is_bitwise_the_same_on_one_and_two_workers(two_cpus, mo
     assert np.array_equal(one.w, two.w)
     assert one.alpha == two.alpha and one.log_evidence == two.log_evidence
     assert [c.log_evidence for c in one.history] == [c.log_evidence for c in two.history]
+
+
+def _parallel_sum_in_child(queue):
+    with threadpool_limits(limits=2, user_api="blas"), one_blas_thread():
+        queue.put(_threads.run_parallel([lambda: 1, lambda: 2]))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is a POSIX start method")
+def test_a_process_forked_after_a_parallel_fit_starts_its_own_pool(two_cpus):
+    """The parent's pool threads do not exist in a forked child: work given to the inherited pool would wait for
+    ever (it did, before the pool was forgotten at fork)."""
+    import multiprocessing
+    with threadpool_limits(limits=2, user_api="blas"), one_blas_thread():
+        assert _threads.run_parallel([lambda: 1, lambda: 2]) == [1, 2]  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_parallel_sum_in_child, args=(queue,))
+    child.start()
+    child.join(30)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung and child.exitcode == 0
+    assert queue.get(timeout=5) == [1, 2]
