@@ -31,6 +31,10 @@ from contextlib import contextmanager
 
 __all__ = ["one_blas_thread", "task_workers", "run_parallel"]
 
+#: the most threads a fit runs pieces on: each holds a piece's partial sums (a chunk's block products are about
+#: W^2 / 3 floats), so memory grows with them, while two to four cover the pairs and chunk waves of a fit
+MAX_WORKERS = 4
+
 _controller = None
 #: per thread: how deep inside one_blas_thread it is, and the workers its outermost entry found
 _local = threading.local()
@@ -43,7 +47,8 @@ def one_blas_thread():
     """A context manager: BLAS limited to one thread inside, restored after.
 
     Its outermost entry also sets :func:`task_workers`, the threads that independent work inside may run on:
-    the BLAS threads the process had (``OPENBLAS_NUM_THREADS``, ``threadpoolctl``), at most the CPUs it may use.
+    the BLAS threads the process had (``OPENBLAS_NUM_THREADS``, ``threadpoolctl``), at most the CPUs it may use
+    and ``MAX_WORKERS``.
     """
     global _controller
     if _controller is None:
@@ -51,8 +56,7 @@ def one_blas_thread():
         _controller = ThreadpoolController()
     depth = getattr(_local, "depth", 0)
     if depth == 0:
-        threads = [lib["num_threads"] for lib in _controller.select(user_api="blas").info()]
-        _local.workers = max(1, min(max(threads, default=1), _available_cpus()))
+        _local.workers = max(1, min(_blas_threads(), _available_cpus(), MAX_WORKERS))
     _local.depth = depth + 1
     try:
         with _controller.limit(limits=1, user_api="blas"):
@@ -122,6 +126,11 @@ def _forget_pool():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _blas_threads():
+    """The most threads any BLAS library of the process has now."""
+    return max((lib["num_threads"] for lib in _controller.select(user_api="blas").info()), default=1)
 
 
 def _available_cpus():

@@ -99,6 +99,13 @@ def test_task_workers_follow_the_callers_blas_threads(two_cpus):
             assert _threads.task_workers() == 1
 
 
+def test_task_workers_are_at_most_max_workers(monkeypatch):
+    monkeypatch.setattr(_threads, "_available_cpus", lambda: 64)
+    monkeypatch.setattr(_threads, "_blas_threads", lambda: 64)  # a large machine
+    with one_blas_thread():
+        assert _threads.task_workers() == _threads.MAX_WORKERS == 4
+
+
 def test_run_parallel_keeps_order_and_raises_the_first_error_after_all_finished(two_cpus):
     finished = []
 
