@@ -83,7 +83,7 @@ def run_parallel(tasks):
     workers = task_workers()
     if workers == 1 or len(tasks) < 2:
         return [task() for task in tasks]
-    futures = [_executor(workers).submit(task) for task in tasks[1:]]
+    futures = [_submit(workers, task) for task in tasks[1:]]
     _local.busy = True
     try:
         outcomes = [_outcome(tasks[0])]
@@ -105,8 +105,9 @@ def _outcome(task):
         return None, error
 
 
-def _executor(workers):
-    """The shared pool of ``workers - 1`` threads (the calling thread works too)."""
+def _submit(workers, task):
+    """``task`` given to the shared pool of ``workers - 1`` threads (the calling thread works too), made anew when
+    the count changes; under the lock, so that no other thread shuts the pool down in between."""
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size != workers - 1:
@@ -114,7 +115,7 @@ def _executor(workers):
                 _pool.shutdown(wait=True)
             _pool_size = workers - 1
             _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="laplacenet")
-        return _pool
+        return _pool.submit(task)
 
 
 def _forget_pool():
