@@ -8,6 +8,7 @@
 by partition on the active dask scheduler (see :mod:`laplacenet._dask`); dask itself is imported only when
 one is given.
 """
+import functools
 import sys
 
 import numpy as np
@@ -63,13 +64,9 @@ def data_sum(fn, X, T, chunk_size):
     wave = max(1, min(task_workers(), len(slices)))  # chunks computed at once; summed in row order all the same
     total = None
     for start in range(0, len(slices), wave):
-        for part in run_parallel([_call(fn, X[sl], T[sl]) for sl in slices[start:start + wave]]):
+        for part in run_parallel([functools.partial(fn, X[sl], T[sl]) for sl in slices[start:start + wave]]):
             total = _accumulate(total, part)
     return tuple(total) if isinstance(total, list) else total
-
-
-def _call(fn, *args):
-    return lambda: fn(*args)
 
 
 def _accumulate(total, part):

@@ -6,6 +6,7 @@
 
 The loop that maximises the evidence, retraining w as the hyperparameters move, is :mod:`laplacenet.hyper`.
 """
+import functools
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Optional
 
@@ -423,7 +424,7 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
     ``cg_steps`` caps the conjugate-gradient steps for dw/dtheta (None: until converged, at most 2 W); ``moves``,
     dw/dtheta from :func:`weight_moves` if already at hand.
     """
-    n_beta = 0 if stats.residuals is None else (1 if stats.gamma_outputs is None else net.n_outputs)
+    n_beta = n_betas(net, stats.gamma_outputs is not None)
     if moves is None:
         moves = weight_moves(net, w, X, T, alpha, beta, stats.groups, n_beta, posterior, chunk_size, cg_steps)
     prior_push = alpha_per_param(net, alpha) * w
@@ -442,8 +443,8 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
             continue
         if dense:
             h = STEP_CURVATURE * scale / size
-            change, minus = run_parallel([_curvature_at(net, w + h * v, X, T, beta, structure, chunk_size),
-                                          _curvature_at(net, w - h * v, X, T, beta, structure, chunk_size)])
+            change, minus = run_parallel([functools.partial(posterior_curvature, net, w + sign * h * v, X, T, beta,
+                                                            structure, chunk_size) for sign in (1.0, -1.0)])
             change -= minus
             del minus
             slope[j] -= 0.25 * float(np.vdot(covariance, change)) / h
@@ -470,6 +471,11 @@ def weight_moves(net, w, X, T, alpha, beta, groups, n_beta, posterior, chunk_siz
                          maxiter=2 * w.size if cg_steps is None else cg_steps)
 
 
+def n_betas(net, per_output):
+    """How many beta columns dw/dtheta has: 0 for classification, else 1, or K for a beta per output."""
+    return 0 if not net.likelihood.uses_beta else (net.n_outputs if per_output else 1)
+
+
 def covered_groups(net, alpha, posterior):
     """The prior groups a posterior covers, as :class:`EvidenceStatistics` lists them."""
     return np.unique(_group_index(net, alpha)[posterior.subset_slice])
@@ -478,10 +484,6 @@ def covered_groups(net, alpha, posterior):
 def _group_index(net, alpha):
     """The prior group of each weight: ``net.group_index`` for grouped alphas, else all 0."""
     return net.group_index if np.ndim(alpha) == 1 else np.zeros(net.n_params, dtype=np.int64)
-
-
-def _curvature_at(net, w, X, T, beta, structure, chunk_size):
-    return lambda: posterior_curvature(net, w, X, T, beta, structure, chunk_size)
 
 
 def _log_det_at(net, w, X, T, alpha, beta, structure, jitter, chunk_size):

@@ -24,8 +24,8 @@ from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
 from ._threads import one_blas_thread, run_parallel, task_workers
 from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_seed, check_w
 from .evidence import (CG_STEPS, check_reestimable, covered_groups, data_curvature, evidence_hessian,
-                       evidence_slope, evidence_statistics, posterior_evidence_terms, reestimate_from,
-                       retrained_slope, weight_moves)
+                       evidence_slope, evidence_statistics, n_betas, posterior_evidence_terms,
+                       reestimate_from, retrained_slope, weight_moves)
 from .exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
 from .laplace import build_posterior, check_number, check_options
 from .training import check_train_kwargs, train
@@ -275,8 +275,7 @@ class _Problem:
             return evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, self.keep_covariance)
         if not (self.keep_covariance and posterior.subset is None and task_workers() > 1):
             return stats(), None
-        n_beta = 0 if not net.likelihood.uses_beta else (1 if pieces is None else net.n_outputs)
-        groups = covered_groups(net, alpha, posterior)
+        groups, n_beta = covered_groups(net, alpha, posterior), n_betas(net, pieces is not None)
 
         def moves():
             try:
