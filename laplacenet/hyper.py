@@ -297,6 +297,11 @@ class _Problem:
         return step.alpha, step.beta
 
     def result(self, best, converged, message, at_bound):
+        """The run's :class:`EvidenceResult`; not converged where the returned state's evidence is not to be trusted
+        (its training, or its gamma: a loop that could never leave such a start must not call it a maximum)."""
+        flaw = _ill_determined(best, self) if best.report.converged else None
+        if flaw is not None:
+            converged, message = False, f"{message}; but the returned state is ill-determined: {flaw}"
         return EvidenceResult(best.w, best.alpha, best.beta, best.gamma, best.log_evidence, self.history,
                               bool(converged and best.report.converged), best.posterior, best_cycle=best.cycle,
                               train_converged=bool(best.report.converged), message=message, at_bound=at_bound)
@@ -404,9 +409,13 @@ def _gradient(problem, alpha, beta, w, options, coords):
             radius = size / 4.0
             continue
         gain = trial.log_evidence - state.log_evidence
-        if gain <= 0.0 or not _well_determined(trial, problem):  # rejected: the radius shrinks, unless the
-            problem.decide(False)                                  # promise was small already
+        flaw = None if gain <= 0.0 else _ill_determined(trial, problem)
+        if gain <= 0.0 or flaw is not None:  # rejected: the radius shrinks, unless the promise was small already
+            problem.decide(False)
             if predicted < 10.0 * options.tol:
+                if flaw is not None:
+                    return state, True, (f"a step promising {predicted:.3g} nats reached an ill-determined state "
+                                         f"({flaw}); the best state so far is kept")
                 return state, True, (f"a step promising {predicted:.3g} nats lowered the log evidence: at its "
                                      f"maximum to within 10 tol={10 * options.tol:g}")
             radius = size / 4.0
@@ -447,10 +456,25 @@ def _well_determined(state, problem):
     """A state that may replace a better-known one: its training converged (the Laplace evidence is taken at a
     minimum of E), and every gamma_g > 0 (and gamma < N K): otherwise negative curvature of an exact Hessian,
     not data, makes ln|A| small, and a rising 'evidence' there is the Laplace approximation failing."""
+    return _ill_determined(state, problem) is None
+
+
+def _ill_determined(state, problem):
+    """Why the evidence of ``state`` is not to be trusted (:func:`_well_determined`), or None."""
     stats = state.stats
-    if not state.report.converged or not np.all(stats.gamma_groups > 0.0):
-        return False
-    return stats.residuals is None or stats.gamma < problem.X.shape[0] * problem.net.n_outputs
+    if not state.report.converged:
+        return "its MAP training did not converge"
+    if not np.all(stats.gamma_groups > 0.0):
+        return (f"gamma = {stats.gamma:.6g} with some gamma_g <= 0 (PRML 5.179): the data Hessian has eigenvalues "
+                f"in (-alpha, 0), which make ln|A| small however little the data say; "
+                + ("hessian='outer' (positive semi-definite) avoids this" if state.posterior.hessian == "exact"
+                   else "its curvature is no valid posterior precision there"))
+    if stats.residuals is None:
+        return None
+    n_values = problem.X.shape[0] * problem.net.n_outputs
+    if stats.gamma >= n_values:
+        return f"gamma = {stats.gamma:.6g} >= N K = {n_values}: every residual is fitted, and beta has no estimate"
+    return None
 
 
 def _slope(problem, state):
@@ -562,7 +586,8 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
         Curvature of the posterior. ``'outer'`` is the robust choice here (``'kron'`` and ``'lowrank'`` for
         networks too large for it): the exact data Hessian can have eigenvalues in (-alpha, 0) even at a
         minimum of E - a hidden unit pruned to zero weights gives a pair +-c from its input and output weights
-        - and each such eigenvalue adds ``lambda / (alpha + lambda)``, large and negative, to gamma.
+        - and each such eigenvalue adds ``lambda / (alpha + lambda)``, large and negative, to gamma. The loop
+        never moves to a state with some gamma_g <= 0, and returns one (its start) only as not converged.
     method : {'gradient', 'fixed_point', 'online'}, optional
         Overrides ``options.method``.
     options : EvidenceOptions or dict, optional

@@ -191,6 +191,43 @@ def test_a_hyperparameter_pushed_to_the_bound_is_reported():
     assert result.alpha == pytest.approx(1e3 / 1.5, rel=1e-12)
 
 
+def _penguins(n=120):
+    X, y = ln.datasets.load_penguins()[:2]
+    order = np.random.default_rng(0).permutation(len(y))[:n]
+    return X[order], y[order]
+
+
+def test_a_start_the_loop_cannot_leave_for_negative_gamma_is_reported_not_converged():
+    # 20 tanh units under the strong starting prior sit next to a symmetric configuration: the exact data
+    # Hessian has eigenvalues just above -alpha there, gamma < 0, and every step is refused (issue 10)
+    X, y = _penguins()
+    with pytest.warns(EvidenceConvergenceWarning, match="ill-determined") as info:
+        exact = ln.BayesianMLPClassifier(hidden=(20,), hessian="exact", seed=0).fit(X, y)
+    message = str(info[0].message)
+    assert "gamma_g <= 0" in message and "hessian='outer'" in message
+    assert exact.gamma_ < 0 and not exact.converged_
+    assert exact.alpha_ == exact.history_[0].alpha  # it never left its start
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EvidenceConvergenceWarning)
+        outer = ln.BayesianMLPClassifier(hidden=(20,), hessian="outer", seed=0).fit(X, y)
+    assert outer.converged_ and outer.gamma_ > 0
+
+
+def test_a_state_with_gamma_at_or_below_zero_is_never_returned_as_converged():
+    from laplacenet.hyper import _Problem
+    X, T = _sinusoid(n=10)
+    problem = _Problem(ln.MLP([1, 2, 1]), X, T, None, 0.0, None, {}, None, 0)
+    report = ln.TrainReport(True, 1, 0.0, 0.0, "")
+    for gammas, fine in (([0.5, -0.1], False), ([0.0], False), ([0.5, 0.2], True)):
+        stats = EvidenceStatistics(np.arange(len(gammas)), np.array(gammas), np.ones(len(gammas)), None, None, None)
+        posterior = type("Posterior", (), {"hessian": "exact"})()
+        state = _State(1.0, None, np.zeros(1), report, posterior, -3.0, stats, 0)
+        result = problem.result(state, True, "the loop's own reason", [])
+        assert result.converged is fine
+        assert result.message.startswith("the loop's own reason")
+        assert ("ill-determined" in result.message) is not fine
+
+
 # --- starting values ---------------------------------------------------------------------------------
 
 def test_starting_values_from_the_initialisation_scale_and_the_targets():
