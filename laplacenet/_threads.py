@@ -29,6 +29,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+from ._allocator import settle as settle_allocator
+
 __all__ = ["one_blas_thread", "task_workers", "run_parallel"]
 
 #: the most threads a fit runs pieces on: each holds a piece's partial sums (a chunk's block products are about
@@ -56,6 +58,7 @@ def one_blas_thread():
         _controller = ThreadpoolController()
     depth = getattr(_local, "depth", 0)
     if depth == 0:
+        settle_allocator()
         _local.workers = max(1, min(_blas_threads(), _available_cpus(), MAX_WORKERS))
     _local.depth = depth + 1
     try:
