@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import laplacenet as ln
 from laplacenet import cli
+from laplacenet.curvature import exact as exact_module
 from laplacenet.arviz import read_netcdf
 from laplacenet.check import numerical_hessian
 
@@ -51,12 +52,17 @@ def test_every_posterior_form_refuses_an_overflowed_curvature(options):
         ln.laplace(net, w, X, T, 0.1, 10.0, **options)
 
 
-def test_saturated_outputs_are_zero_curvature_not_an_error():
+def test_saturated_outputs_are_zero_curvature_not_an_error(monkeypatch):
     # Bernoulli outputs saturated by the same inputs: y (1 - y) = 0, so the outer curvature is 0 (A = the prior;
-    # Lanczos cannot start from H = 0), while the exact one overflows in its second-order terms
+    # Lanczos cannot start from H = 0). The exact one keeps its second-order term g h'(a) x, of the inputs' size
+    # (1e160): finite by the Gram route of one hidden layer, and indefinite, so no posterior; the layer blocks
+    # form x x^T on the way and overflow
     net, w, X, T = _overflowing("bernoulli")
     for options in ({"hessian": "outer"}, {"hessian": "lowrank", "rank": 2}):
         assert ln.laplace(net, w, X, T, 0.1, **options).log_det == pytest.approx(net.n_params * np.log(0.1))
+    with pytest.raises(ln.NotPositiveDefiniteError, match="not positive definite"):
+        ln.laplace(net, w, X, T, 0.1, hessian="exact")
+    monkeypatch.setattr(exact_module, "GRAM_EXACT_MARGIN", 0.0)  # the blocks
     with pytest.raises(ln.NonFiniteError, match="exact Hessian"):
         ln.laplace(net, w, X, T, 0.1, hessian="exact")
 

@@ -6,7 +6,7 @@ of the rows of S_n backpropagated to each layer (S_n^T S_n = Lambda_n), multipli
 That costs about N W^2 flops whatever the number R of rows of S_n. The Gram route, B^T B with B the rows of
 S_n J_n, costs N R W^2 flops but writes only R W floats per pattern for BLAS to read, against the blocks'
 larger per-pattern factors; it is kept for the networks where that makes it cheaper
-(:func:`_gram_is_cheaper`): small networks with one row per pattern.
+(:func:`gram_is_cheaper`): small networks with few rows per pattern.
 """
 import numpy as np
 
@@ -27,10 +27,10 @@ def jacobian_chunk_rows(net, chunk_size=None):
 def outer_data_hessian(net, w, X, T, beta, chunk_size=None):
     """Data part of the outer-product Hessian, ``(W, W)``, on validated arrays (PRML 5.84, 5.85).
 
-    By :func:`block_outer_hessian`, or by :func:`gram_outer_hessian` where :func:`_gram_is_cheaper`; both
+    By :func:`block_outer_hessian`, or by :func:`gram_outer_hessian` where :func:`gram_is_cheaper`; both
     are exactly symmetric and agree to rounding.
     """
-    route = gram_outer_hessian if _gram_is_cheaper(net, beta) else block_outer_hessian
+    route = gram_outer_hessian if gram_is_cheaper(net, beta) else block_outer_hessian
     return route(net, w, X, T, beta, chunk_size)
 
 
@@ -58,14 +58,15 @@ def gram_outer_hessian(net, w, X, T, beta, chunk_size=None):
 _FLOPS_PER_FACTOR_FLOAT = 300
 
 
-def _gram_is_cheaper(net, beta):
-    """Whether the Gram route's cost model beats the blocks': flops plus 300 per float of per-pattern factors.
+def gram_is_cheaper(net, beta, margin=1.0):
+    """Whether the Gram route's cost model beats the blocks' by ``margin``: flops plus 300 per float of
+    per-pattern factors.
 
     Gram: R W^2 flops and R W floats per pattern. Blocks: :func:`._blocks.block_costs`.
     """
     R, W = _rows_per_pattern(net, beta), net.n_params
     flops, floats = block_costs(net.sizes)
-    return R * W * (W + _FLOPS_PER_FACTOR_FLOAT) < flops + _FLOPS_PER_FACTOR_FLOAT * floats
+    return R * W * (W + _FLOPS_PER_FACTOR_FLOAT) < margin * (flops + _FLOPS_PER_FACTOR_FLOAT * floats)
 
 
 def _rows_per_pattern(net, beta):

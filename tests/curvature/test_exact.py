@@ -5,7 +5,10 @@ from hypothesis import assume, given, settings, strategies as st
 
 from laplacenet.check import numerical_hessian, relative_error
 from laplacenet.curvature.backprop import forward_pass
-from laplacenet.curvature.exact import exact_data_hessian
+import laplacenet as ln
+from laplacenet.curvature import exact as exact_module
+from laplacenet.curvature.exact import (_second_order_index, block_exact_hessian, exact_data_hessian,
+                                        gram_exact_hessian)
 from laplacenet.curvature.hessian import hessian
 from laplacenet.objective import validate_problem
 
@@ -124,3 +127,49 @@ def test_blocks_placed_at_once_or_unit_by_unit_give_the_same_hessian(monkeypatch
     assert np.array_equal(by_unit, at_once)
     if method == "exact":
         assert relative_error(at_once, numerical_hessian(net, w, X, T, 0.0)) <= 1e-6
+
+
+# --- the Gram route of one hidden layer --------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", LIKELIHOOD_CASES, ids=["gauss", "gauss-vector-beta", "bernoulli", "softmax"])
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_the_gram_route_matches_finite_differences_and_the_blocks(activation, case):
+    likelihood, K, beta = case
+    net, w, X, T = make_problem(likelihood, activation, hidden=(5,), n_outputs=K, n=13, seed=4)
+    assert kink_distance(net, w, X) > 1e-4
+    w_, X_, T_, _, beta_ = validate_problem(net, w, X, T, 0.0, beta)
+    gram = gram_exact_hessian(net, w_, X_, T_, beta_)
+    assert np.array_equal(gram, gram.T)
+    assert relative_error(gram, numerical_hessian(net, w, X, T, 0.0, beta)) <= 1e-6
+    assert relative_error(gram, block_exact_hessian(net, w_, X_, T_, beta_)) <= 1e-13
+    for chunk_size in (1, 4):  # the chunks' sums, in row order
+        assert relative_error(gram_exact_hessian(net, w_, X_, T_, beta_, chunk_size), gram) <= 1e-13
+
+
+def test_the_gram_route_keeps_both_second_order_terms():
+    # dropping either the h'' term (same unit) or the g h' term (in and out of a unit) is caught
+    net, w, X, T = make_problem("gaussian", "tanh", hidden=(5,), n_outputs=1, n=13, seed=2)
+    w_, X_, T_, _, beta = validate_problem(net, w, X, T, 0.0, 1.0)
+    gram = gram_exact_hessian(net, w_, X_, T_, beta)
+    outer = hessian(net, w, X, T, 0.0, 1.0, method="outer")
+    unit, out = _second_order_index(net)
+    same, cross = np.zeros_like(gram), np.zeros_like(gram)
+    same[unit[:, :, None], unit[:, None, :]] = 1.0
+    cross[unit[None], out[:, :, None]] = cross[out[:, :, None], unit[None]] = 1.0
+    difference = gram - outer
+    assert np.all(difference[(same + cross) == 0] == 0.0)  # no second-order term elsewhere
+    assert np.abs(difference[same == 1]).max() > 1e-3 and np.abs(difference[cross == 1]).max() > 1e-3
+
+
+def test_the_exact_hessian_takes_the_gram_route_where_its_cost_model_says_so(monkeypatch):
+    taken = []
+    monkeypatch.setattr(exact_module, "gram_exact_hessian", lambda *a: taken.append("gram") or "G")
+    monkeypatch.setattr(exact_module, "block_exact_hessian", lambda *a: taken.append("blocks") or "B")
+    for sizes, likelihood, route in [((1, 50, 1), "gaussian", "gram"), ((4, 50, 3), "categorical", "gram"),
+                                     ((4, 20, 3), "categorical", "blocks"), ((13, 50, 3), "categorical", "blocks"),
+                                     ((1, 50, 50, 1), "gaussian", "blocks")]:
+        net = ln.MLP(list(sizes), likelihood=likelihood)
+        exact_data_hessian(net, None, None, None, 1.0 if likelihood == "gaussian" else None)
+        assert taken.pop() == route, sizes
+    with pytest.raises(ValueError, match="one hidden layer"):
+        gram_exact_hessian(ln.MLP([1, 3, 3, 1]), None, None, None, 1.0)

@@ -10,7 +10,7 @@ import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.curvature.hessian import hessian
 from laplacenet.curvature.jacobian import output_jacobians
-from laplacenet.curvature.outer import (_gram_is_cheaper, block_outer_hessian, gram_outer_hessian,
+from laplacenet.curvature.outer import (gram_is_cheaper, block_outer_hessian, gram_outer_hessian,
                                         outer_data_hessian)
 from laplacenet.objective import validate_problem
 
@@ -186,14 +186,14 @@ def test_block_route_chunking_does_not_change_the_result(case):
 def test_outer_takes_the_gram_route_only_where_its_cost_model_wins(sizes, likelihood, gram):
     net = ln.MLP(sizes, "tanh", likelihood)
     beta = 2.0 if likelihood == "gaussian" else None
-    assert _gram_is_cheaper(net, beta) is gram
+    assert gram_is_cheaper(net, beta) is gram
 
 
 @pytest.mark.parametrize("likelihood, hidden, K, beta",
                          [("gaussian", (4,), 1, 1.5), ("categorical", (5, 4), 3, None)])
 def test_outer_is_the_route_its_cost_model_picks(likelihood, hidden, K, beta):
     net, w, X, T, beta = validated(*make_problem(likelihood, "tanh", hidden=hidden, n_outputs=K, n=9), beta)
-    route = gram_outer_hessian if _gram_is_cheaper(net, beta) else block_outer_hessian
+    route = gram_outer_hessian if gram_is_cheaper(net, beta) else block_outer_hessian
     assert np.array_equal(outer_data_hessian(net, w, X, T, beta), route(net, w, X, T, beta))
 
 
