@@ -464,11 +464,13 @@ def _ill_determined(state, problem):
     stats = state.stats
     if not state.report.converged:
         return "its MAP training did not converge"
+    if np.any(stats.gamma_groups < 0.0):
+        return (f"gamma = {stats.gamma:.6g} with some gamma_g < 0 (PRML 5.179): the data Hessian has eigenvalues in "
+                f"(-alpha, 0), which shrink ln|A| where the data determine nothing"
+                + ("; hessian='outer' (positive semi-definite) avoids this" if state.posterior.hessian == "exact"
+                   else ""))
     if not np.all(stats.gamma_groups > 0.0):
-        return (f"gamma = {stats.gamma:.6g} with some gamma_g <= 0 (PRML 5.179): the data Hessian has eigenvalues "
-                f"in (-alpha, 0), which make ln|A| small however little the data say; "
-                + ("hessian='outer' (positive semi-definite) avoids this" if state.posterior.hessian == "exact"
-                   else "its curvature is no valid posterior precision there"))
+        return "gamma_g = 0 for some prior group (PRML 5.179): the data determine none of its weights"
     if stats.residuals is None:
         return None
     n_values = problem.X.shape[0] * problem.net.n_outputs
