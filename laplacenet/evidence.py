@@ -12,10 +12,14 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
+from scipy.linalg import LinAlgError, cho_solve, cholesky
+
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
+from ._config import get_matrix_budget
 from ._threads import run_parallel
 from .curvature.backprop import forward_pass
 from .curvature.diagonal import outer_diagonal
+from .curvature.hessian import data_hessian
 from .curvature.kron import combine_output_factors, data_kron_factors
 from .curvature.rop import data_hvp
 from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, posterior_curvature,
@@ -23,6 +27,7 @@ from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, 
 from .objective import data_error, data_gradient
 from .priors import alpha_per_param, prior_error
 from .symmetry import posterior_symmetry, symmetry_term  # noqa: F401 (symmetry_term stays importable from here)
+from .training import dense_iteration_cost
 
 __all__ = ["log_evidence", "log_evidence_gradient", "reestimate", "EvidenceTerms", "EvidenceGradient", "Reestimate"]
 
@@ -492,17 +497,27 @@ def _log_det_at(net, w, X, T, alpha, beta, structure, jitter, chunk_size):
 
 def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9, maxiter=100):
     """``dw / d theta_j = -H^-1 p_j`` (columns of ``P``), H the exact Hessian of E at w: the implicit function
-    theorem at grad E = 0. ``-A^-1 P`` where A is that Hessian (``hessian='exact'``, no jitter); otherwise
-    conjugate gradients on R-operator products (PRML 5.4.6) from there, preconditioned by A, for at most
-    ``maxiter`` products (each lowers the H-norm error; small networks converge well within them). Where H shows
-    negative curvature (w no minimum), ``-A^-1 P``. A subset posterior preconditions its own weights; the others
-    take the Gauss-Newton diagonal plus alpha."""
+    theorem at grad E = 0. ``-A^-1 P`` where A is that Hessian (``hessian='exact'``, no jitter); where forming and
+    factoring H costs less than ``maxiter`` Hessian-vector products (:func:`laplacenet.training.
+    dense_iteration_cost`, the rule of dense Newton training) and fits the matrix budget, by that factor; otherwise
+    conjugate gradients on R-operator products (PRML 5.4.6) from ``-A^-1 P``, preconditioned by A, for at most
+    ``maxiter`` products (each lowers the H-norm error). Where H shows negative curvature (w no minimum),
+    ``-A^-1 P``. A subset posterior preconditions its own weights; the others take the Gauss-Newton diagonal plus
+    alpha."""
     prior = alpha_per_param(net, alpha)[:, None]
     solve = posterior.solve if posterior.subset is None else \
         _subset_preconditioner(posterior, outer_diagonal(net, w, X, T, beta, chunk_size)[:, None] + prior)
     start = -solve(P)
     if posterior.hessian == "exact" and posterior.jitter == 0.0 and posterior.subset is None:
         return start
+    if dense_iteration_cost(w.size, X.shape[0]) <= maxiter and 8 * w.size ** 2 <= get_matrix_budget():
+        H = data_hessian(net, w, X, T, beta, "exact", chunk_size)  # cheaper than maxiter products: formed, factored
+        H[np.diag_indices_from(H)] += prior[:, 0]
+        try:
+            return -cho_solve((cholesky(H, lower=True, overwrite_a=True, check_finite=False), True), P,
+                              check_finite=False)
+        except LinAlgError:  # negative curvature: w is no minimum
+            return start
 
     def H(V):
         return data_hvp(net, w, X, T, V, beta, chunk_size) + prior * V

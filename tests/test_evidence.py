@@ -375,6 +375,29 @@ def test_the_gradient_with_w_retrained_of_the_low_rank_and_subset_posteriors(str
     assert abs(total.alpha - fixed.alpha) > 0.1
 
 
+@pytest.mark.parametrize("likelihood, beta", [("gaussian", 2.5), ("categorical", None)])
+def test_dw_dtheta_by_the_factored_hessian_and_by_conjugate_gradients_agree(monkeypatch, likelihood, beta):
+    """Where forming and factoring the exact Hessian costs less than the CG products, dw/dtheta = -H^-1 P comes
+    from its Cholesky factor; conjugate gradients (forced here) reach the same to their tolerance."""
+    from laplacenet import evidence as evidence_module
+    net, _, X, T = make_problem(likelihood, hidden=(4,), n=40, seed=4)
+    w, _ = ln.train(net, X, T, 0.7, beta, seed=0, gtol=1e-12)
+    w_, X_, T_, alpha_, beta_ = ln.objective.validate_problem(net, w, X, T, 0.7, beta)
+    posterior = laplace(net, w, X, T, 0.7, beta, hessian="outer")
+    P = np.column_stack([0.7 * w_, np.linspace(-1.0, 1.0, w_.size)])
+    formed = []
+    monkeypatch.setattr(evidence_module, "data_hessian", lambda *a: formed.append(1) or full_hessian(*a[:4], 0.0,
+                                                                                                     *a[4:6]))
+    dense = evidence_module._weight_moves(net, w_, X_, T_, alpha_, beta_, P, posterior, None, maxiter=40)
+    assert formed == [1]
+    H = full_hessian(net, w_, X_, T_, alpha_, beta_, "exact")
+    assert relative_error(H @ dense, -P) <= 1e-10  # the implicit function theorem's -H^-1 P, to rounding
+    monkeypatch.setattr(evidence_module, "dense_iteration_cost", lambda *a: np.inf)
+    by_cg = evidence_module._weight_moves(net, w_, X_, T_, alpha_, beta_, P, posterior, None, maxiter=400)
+    assert formed == [1]  # not formed again
+    assert relative_error(by_cg, dense) <= 1e-7
+
+
 def test_the_gradient_with_w_retrained_is_the_one_at_fixed_w_for_a_linear_gaussian_model():
     """No hidden layer: A = beta Phi^T Phi + alpha I does not depend on w, and MacKay's fixed point is the maximum."""
     net, _, X, T = make_problem("gaussian", hidden=(), n_outputs=1, n=30, seed=3)
