@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
-
 from scipy.linalg import LinAlgError, cho_solve, cholesky
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
