@@ -9,8 +9,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["get_matrix_budget", "set_matrix_budget", "check_matrix_budget", "check_max_bytes", "CORE_REMEDY",
-           "BAYESIAN_REMEDY"]
+__all__ = ["get_matrix_budget", "set_matrix_budget", "check_matrix_budget", "fits_matrix_budget", "check_max_bytes",
+           "CORE_REMEDY", "BAYESIAN_REMEDY"]
 
 _settings = {"matrix_budget": 2 * 2**30}
 
@@ -76,9 +76,13 @@ def check_matrix_budget(n_params, what="the Hessian", max_bytes=None, remedy=COR
     ``max_bytes`` overrides the package budget (it is validated here); ``remedy`` says what to do instead.
     """
     max_bytes = check_max_bytes(max_bytes)
-    budget = get_matrix_budget() if max_bytes is None else max_bytes
-    need = 8 * n_params * n_params
-    if need > budget:
+    if not fits_matrix_budget(n_params, max_bytes):
+        budget = get_matrix_budget() if max_bytes is None else max_bytes
         raise ValueError(
-            f"forming {what} as a dense {n_params} x {n_params} matrix needs {need / 2**30:.2f} GiB, above the "
-            f"budget of {budget / 2**30:.2f} GiB; {remedy}")
+            f"forming {what} as a dense {n_params} x {n_params} matrix needs {8 * n_params ** 2 / 2**30:.2f} GiB, "
+            f"above the budget of {budget / 2**30:.2f} GiB; {remedy}")
+
+
+def fits_matrix_budget(n_params, max_bytes=None):
+    """Whether a dense (n_params, n_params) float64 matrix fits ``max_bytes`` (validated), or the budget."""
+    return 8 * n_params * n_params <= (get_matrix_budget() if max_bytes is None else max_bytes)

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_solve, cholesky
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
-from ._config import get_matrix_budget
+from ._config import fits_matrix_budget
 from ._threads import run_parallel
 from .curvature.backprop import forward_pass
 from .curvature.diagonal import outer_diagonal
@@ -509,7 +509,7 @@ def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9
     start = -solve(P)
     if posterior.hessian == "exact" and posterior.jitter == 0.0 and posterior.subset is None:
         return start
-    if dense_iteration_cost(w.size, X.shape[0]) <= maxiter and 8 * w.size ** 2 <= get_matrix_budget():
+    if dense_iteration_cost(w.size, X.shape[0]) <= maxiter and fits_matrix_budget(w.size):
         H = data_hessian(net, w, X, T, beta, "exact", chunk_size)  # cheaper than maxiter products: formed, factored
         H[np.diag_indices_from(H)] += prior[:, 0]
         try:

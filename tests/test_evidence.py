@@ -396,6 +396,15 @@ def test_dw_dtheta_by_the_factored_hessian_and_by_conjugate_gradients_agree(monk
     by_cg = evidence_module._weight_moves(net, w_, X_, T_, alpha_, beta_, P, posterior, None, maxiter=400)
     assert formed == [1]  # not formed again
     assert relative_error(by_cg, dense) <= 1e-7
+    monkeypatch.undo()
+    monkeypatch.setattr(evidence_module, "data_hessian", lambda *a: formed.append(1) or full_hessian(*a[:4], 0.0,
+                                                                                                     *a[4:6]))
+    previous = ln.set_matrix_budget(8 * w_.size ** 2 - 1)  # one byte short of H: conjugate gradients again
+    try:
+        over_budget = evidence_module._weight_moves(net, w_, X_, T_, alpha_, beta_, P, posterior, None, maxiter=400)
+    finally:
+        ln.set_matrix_budget(previous)
+    assert formed == [1] and relative_error(over_budget, dense) <= 1e-7
 
 
 def test_the_gradient_with_w_retrained_is_the_one_at_fixed_w_for_a_linear_gaussian_model():
