@@ -387,17 +387,18 @@ def _gradient(problem, alpha, beta, w, options, coords):
     The model has the slope of ln Z with w retrained (:func:`_slope`) and, at first, the Hessian at fixed w
     (:func:`_model_hessian`), more curved than that of ln Z with w retrained; secant updates from the slopes of
     accepted steps correct it (:func:`_secant_update`), and the radius (at most ``MAX_RADIUS``) bounds the steps.
+    A step heading at or past a rejected point goes at most halfway to it (:func:`_short_of_rejected`).
     """
     problem.keep_covariance = True
     state = problem.evaluate(alpha, beta, w)
     slope, hess = _slope(problem, state), _model_hessian(problem, state)
     _release_covariance(state)
-    radius = options.radius
+    radius, rejected = options.radius, []
     for _ in range(options.cycles - 1):
         theta = coords.theta(state.alpha, state.beta)
         step = -np.linalg.solve(hess, slope)  # the Newton step of the model, then shortened to the radius
         step *= min(1.0, radius / max(np.max(np.abs(step)), 1e-300))
-        step = np.clip(theta + step, coords.lower, coords.upper) - theta
+        step = _short_of_rejected(np.clip(theta + step, coords.lower, coords.upper) - theta, theta, rejected)
         predicted = float(slope @ step + 0.5 * step @ hess @ step)
         if predicted < options.tol:
             return state, True, (f"no step of the local model of the log evidence promises a gain above "
@@ -407,6 +408,7 @@ def _gradient(problem, alpha, beta, w, options, coords):
             trial = problem.evaluate(*coords.hyperparameters(theta + step), state.w, accepted=None)
         except (NotPositiveDefiniteError, NonFiniteError):  # no minimum there, or one out of float64: failed
             radius = size / 4.0
+            rejected.append(theta + step)
             continue
         gain = trial.log_evidence - state.log_evidence
         flaw = None if gain <= 0.0 else _ill_determined(trial, problem)
@@ -419,6 +421,7 @@ def _gradient(problem, alpha, beta, w, options, coords):
                 return state, True, (f"a step promising {predicted:.3g} nats lowered the log evidence: at its "
                                      f"maximum to within 10 tol={10 * options.tol:g}")
             radius = size / 4.0
+            rejected.append(theta + step)
             continue
         problem.decide(True)
         if gain > 0.75 * predicted and size > 0.99 * radius:
@@ -433,6 +436,19 @@ def _gradient(problem, alpha, beta, w, options, coords):
         if gain < options.tol:
             return state, True, f"the log evidence rose by less than tol={options.tol:g}"
     return state, False, f"cycles={options.cycles} reached"
+
+
+def _short_of_rejected(step, theta, rejected):
+    """``step`` from ``theta``, shortened to at most half the distance to every rejected point it heads at
+    (within 8 degrees): a trial there was refused, so along that line the maximum is nearer (for a unimodal ln Z
+    it is). Without it the radius, doubled after good steps, led back to and past such points: on iris with 50
+    units, each of those trials retrained into another minimum of E, at 0.2 s a time."""
+    for point in rejected:
+        to_point = point - theta
+        distance, length = np.linalg.norm(to_point), np.linalg.norm(step)
+        if distance > 0.0 and step @ to_point >= 0.99 * length * distance and length >= 0.5 * distance:
+            step = step * (0.5 * distance / length)
+    return step
 
 
 def _release_covariance(state):

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 import laplacenet as ln
+from laplacenet.datasets import load_penguins
 from laplacenet.evidence import EvidenceStatistics
-from laplacenet.exceptions import EvidenceConvergenceWarning
+from laplacenet.exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
 from laplacenet.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _Coordinates,
-                              _fixed_point, fit_evidence, starting_alpha, starting_beta)
+                              _fixed_point, _Problem, fit_evidence, starting_alpha, starting_beta)
 
 
 def _sinusoid(n=30, seed=0, noise_sd=0.1):
@@ -295,3 +296,29 @@ def test_results_and_cycles_are_the_public_types():
     assert all(isinstance(c, ln.EvidenceCycle) for c in result.history)
     from laplacenet.evidence import fit_evidence as old_path  # the loop's old home still answers
     assert old_path is ln.fit_evidence
+
+
+def test_the_gradient_method_never_retries_at_or_beyond_a_refused_point(monkeypatch):
+    """Training that has no minimum below alpha_c (a basin that ends there, simulated by refusing those trials):
+    after a refusal, every later trial stays strictly above the refused alpha, and the loop converges just above
+    alpha_c. Without the rule the doubled radius led back to a refused alpha and past it."""
+    X, y = load_penguins()[:2]
+    idx = np.random.default_rng(0).permutation(len(X))[:120]
+    X, T = (X[idx] - X[idx].mean(0)) / X[idx].std(0), np.eye(3)[y[idx]]
+    net = ln.MLP([4, 8, 3], likelihood="categorical")
+    free = ln.fit_evidence(net, X, T, hessian="outer", seed=0)
+    alpha_c = 1.5 * float(free.alpha)  # the free maximum lies beyond the boundary: the loop presses against it
+    evaluate, trials = _Problem.evaluate, []
+
+    def bounded(self, alpha, beta, w0, maxiter=None, accepted=True):
+        trials.append(float(alpha))
+        if alpha < alpha_c:
+            raise NotPositiveDefiniteError("no minimum of E below alpha_c (test)", -1.0)
+        return evaluate(self, alpha, beta, w0, maxiter, accepted)
+    monkeypatch.setattr(_Problem, "evaluate", bounded)
+    fit = ln.fit_evidence(net, X, T, hessian="outer", seed=0)
+    refused = [a for a in trials if a < alpha_c]
+    assert len(refused) >= 2 and fit.converged
+    for i, a in enumerate(trials):
+        assert all(a > r for r in trials[:i] if r < alpha_c), (i, trials)
+    assert alpha_c < fit.alpha < alpha_c * np.exp(0.01)
