@@ -173,7 +173,7 @@ def laplacenet_method(X_train, y_train, X_test, task, hidden, seed, kwargs):
     info = {"time": elapsed, "cpu_time": cpu, "gamma": float(est.gamma_), "alpha_min": alpha.min(),
             "alpha_max": alpha.max(), "log_evidence": float(est.log_evidence_), "cycles": len(est.history_),
             "converged": bool(est.converged_),
-            "train_converged": bool(est.history_[-1].train_converged) if est.history_ else None,
+            "train_converged": bool(est.restarts_[est.best_restart_].train_converged),  # the returned state's
             "warnings_training": training, "warnings_evidence": evidence,
             "warnings_other": len(caught) - training - evidence,
             "warning_messages": sorted({str(w.message)[:200] for w in caught})[:5], "W": est.net_.n_params,

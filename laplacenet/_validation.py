@@ -17,14 +17,16 @@ SCALE_REMEDY = ("Rescale the problem: standardise the inputs X (and the targets 
 
 
 def float_array(value, name, expected):
-    """``value`` as a float64 array; a complex one is refused before the cast, which would drop its imaginary part."""
+    """``value`` as a C-ordered float64 array; a complex one is refused before the cast, which would drop its
+    imaginary part. C order whatever the input's layout (a DataFrame's values are often F-ordered): BLAS rounds
+    products of the two layouts differently, and the same data must give the same numbers."""
     try:
         a = np.asarray(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be {expected}; it could not be converted to an array") from None
     refuse_complex(a, name)
     try:
-        return np.asarray(a, dtype=float)
+        return np.asarray(a, dtype=float, order="C")
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be {expected}; it could not be converted to float") from None
 
