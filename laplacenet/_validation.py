@@ -84,10 +84,11 @@ def check_data(net, X, T, name_X="X", name_T="T"):
 
 
 def canonical_targets(check_targets, T, n_outputs, name_T="T"):
-    """``check_targets(T, n_outputs)`` (a likelihood's), its error messages naming ``name_T``; complex T is refused."""
+    """``check_targets(T, n_outputs)`` (a likelihood's), C-ordered like :func:`float_array`'s arrays, its error
+    messages naming ``name_T``; complex T is refused."""
     refuse_complex(T, name_T)
     try:
-        return check_targets(T, n_outputs)
+        return np.ascontiguousarray(check_targets(T, n_outputs))
     except ValueError as ex:
         msg = str(ex)
         raise ValueError(name_T + msg[1:] if msg.startswith("T ") else msg) from None
