@@ -1,7 +1,8 @@
 """Standardisation of inputs and regression targets for the estimators, and the way back to the user's units.
 
 The network is fitted to ``x' = (x - x_shift) / x_scale`` and, for regression, ``t' = (t - y_shift) / y_scale``
-(per column; a column of zero spread keeps scale 1). The Gaussian model of t' with noise precision beta' is the
+(per column; a constant column, whose spread is within rounding of its mean, keeps scale 1, while a column
+in small units, 1e-13 say, is scaled like any other). The Gaussian model of t' with noise precision beta' is the
 model of t with ``beta = beta' / y_scale^2``: predictive means map back as ``y_shift + y_scale * mean'``,
 standard deviations as ``y_scale * sd'``, and densities of t carry the Jacobian of the map, so that
 ``ln p(t) = ln p(t') - N sum_k ln y_scale_k`` - the log evidence of the same model in the user's units,
@@ -20,6 +21,7 @@ import numpy as np
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum, is_dask_array
 from ._validation import check_finite_result
+from .exceptions import NonFiniteError
 
 __all__ = ["Scaling", "fit_scaling", "identity_scaling"]
 
@@ -99,17 +101,24 @@ def fit_scaling(X, T=None, chunk_size=DEFAULT_CHUNK_ROWS):
     if T is None:
         return Scaling(x_shift, x_scale, rounded=True)
     y_shift, y_scale = _moments(T, chunk_size)
-    with np.errstate(over="ignore"):
-        check_finite_result(np.square(y_scale), "the variance of the regression targets",
-                            "Rescale y (divide it by a power of ten): beta and the predictive variances are in "
-                            "its units squared.")
+    with np.errstate(over="ignore", under="ignore"):
+        variance = np.square(y_scale)
+    check_finite_result(variance, "the variance of the regression targets",
+                        "Rescale y (divide it by a power of ten): beta and the predictive variances are in "
+                        "its units squared.")
+    if np.any(variance < np.finfo(float).tiny):
+        raise NonFiniteError(f"the variance of the regression targets underflows float64 (standard deviation "
+                             f"{float(np.min(y_scale)):.3g}): rescale y (multiply it by a power of ten), since beta "
+                             f"and the predictive variances are in its units squared.")
     return Scaling(x_shift, x_scale, y_shift, y_scale, rounded=True)
 
 
 def _moments(A, chunk_size):
-    """Column means and standard deviations ``(C,)``, in two passes (no cancellation for large means); a
-    deviation of zero (a constant column) becomes 1. Where a square overflowed, the columns are measured again
-    in units of their mean absolute deviation."""
+    """Column means and standard deviations ``(C,)``, in two passes (no cancellation for large means); the
+    deviation of a constant column becomes 1. A column is constant when its deviation is within rounding of its
+    mean (at most 1e-12 |mean|, 0 for a mean of 0): relative, so that data in small units (a capacitance of 1e-13
+    farad) are not taken for constant. Where a square overflowed, the columns are measured again in units of
+    their mean absolute deviation."""
     N = A.shape[0]
     if is_dask_array(A):
         A = A.rechunk({1: -1})
@@ -118,7 +127,7 @@ def _moments(A, chunk_size):
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
         mean, scale = _rescaled_moments(A, chunk_size)
     check_finite_result(scale, "the standard deviation of a column of the data")
-    return mean, np.where(scale <= 1e-12 * np.maximum(np.abs(mean), 1.0), 1.0, scale)
+    return mean, np.where(scale <= 1e-12 * np.abs(mean), 1.0, scale)
 
 
 def _rescaled_moments(A, chunk_size):

@@ -19,7 +19,7 @@ import laplacenet as ln
 from laplacenet import cli
 from laplacenet.curvature import exact as exact_module
 from laplacenet.arviz import read_netcdf
-from laplacenet.check import numerical_hessian
+from laplacenet.check import numerical_hessian, relative_error
 
 from .problems import make_problem
 
@@ -202,6 +202,34 @@ def test_standardisation_of_huge_columns_is_finite():
     assert np.allclose(large.x_scale_, small.x_scale_ * 1e200, rtol=1e-12)
     assert np.allclose(large.x_mean_, small.x_mean_ * 1e200, rtol=1e-12)
     assert np.allclose(large.predict(X * 1e200), small.predict(X), rtol=1e-8, atol=1e-10)
+
+
+def test_columns_in_small_units_are_scaled_not_taken_for_constant():
+    # a spread below 1e-12 counted as constant whatever the mean: a capacitance in farads (1e-13) or targets
+    # times 1e-15 reached the network as zeros, and the fit ignored them without a word
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=30)
+    options = dict(hidden=(2,), cycles=2, seed=0)
+    plain = ln.BayesianMLPRegressor(**options).fit(X, y)
+    small = ln.BayesianMLPRegressor(**options).fit(X * [1e-13, 1.0], y * 1e-15)
+    assert np.allclose(small.x_scale_, plain.x_scale_ * [1e-13, 1.0], rtol=1e-12)
+    assert small.y_scale_ == pytest.approx(plain.y_scale_ * 1e-15, rel=1e-12)
+    assert np.array_equal(small.w_, plain.w_)  # the same standardised bits reach the network
+    mean, std = small.predict(X * [1e-13, 1.0], return_std=True)
+    expected_mean, expected_std = plain.predict(X, return_std=True)
+    assert relative_error(mean, 1e-15 * expected_mean) <= 1e-12 and relative_error(std, 1e-15 * expected_std) <= 1e-12
+    classifier = ln.BayesianMLPClassifier(**options)
+    labels = (X[:, 0] > 0).astype(int)
+    assert np.array_equal(classifier.fit(X * [1e-13, 1.0], labels).w_, classifier.fit(X, labels).w_)
+    # constant columns, exactly or to rounding, keep scale 1: 0.1 summed and divided is not exactly 0.1
+    constant = ln.BayesianMLPRegressor(**options).fit(np.c_[X, np.zeros(30), np.full(30, 0.1)], y)
+    assert np.all(constant.x_scale_[2:] == 1.0) and np.all(constant.x_scale_[:2] == plain.x_scale_)
+
+
+def test_regression_targets_whose_variance_underflows_are_refused():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ln.NonFiniteError, match="variance of the regression targets underflows.*multiply it"):
+        ln.BayesianMLPRegressor(hidden=(2,), cycles=2).fit(X, np.sin(X[:, 0]) * 1e-160)
 
 
 def test_regression_targets_whose_variance_overflows_are_refused():
