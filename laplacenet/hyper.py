@@ -465,7 +465,16 @@ def _secant_update(hess, step, change, fallback):
     Bs = B @ step
     if curvature <= 1e-12 * float(step @ Bs) or not np.isfinite(curvature):
         return fallback()
-    return -(B + np.outer(y, y) / curvature - np.outer(Bs, Bs) / float(step @ Bs))
+    updated = -(B + np.outer(y, y) / curvature - np.outer(Bs, Bs) / float(step @ Bs))
+    return updated if _concave(updated) else fallback()
+
+
+def _concave(hess):
+    """Whether a model Hessian is negative definite well enough to take its Newton step: every eigenvalue below
+    -1e-12 times the largest in magnitude. A secant update in rounding can leave it singular (one pattern
+    fitted exactly: [[-a, a], [a, -a]])."""
+    values = np.linalg.eigvalsh(hess)
+    return bool(np.all(np.isfinite(values)) and values[-1] < -1e-12 * abs(values[0]))
 
 
 def _well_determined(state, problem):
@@ -518,7 +527,7 @@ def _model_hessian(problem, state):
     """The Hessian of ln Z in theta at fixed w (exact where available and concave, else the curvature of MacKay's
     update): the model's first curvature, more curved than that of ln Z with w retrained."""
     hess = evidence_hessian(problem.net, state.alpha, state.beta, state.stats, state.posterior)
-    if hess is None or not np.all(np.linalg.eigvalsh(hess) < 0.0):
+    if hess is None or not _concave(hess):
         hess = _fixed_point_curvature(state)
     return hess
 

@@ -8,8 +8,8 @@ import laplacenet as ln
 from laplacenet.datasets import load_penguins
 from laplacenet.evidence import EvidenceStatistics
 from laplacenet.exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
-from laplacenet.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _Coordinates,
-                              _fixed_point, _Problem, fit_evidence, starting_alpha, starting_beta)
+from laplacenet.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _concave,
+                              _Coordinates, _fixed_point, _Problem, fit_evidence, starting_alpha, starting_beta)
 
 
 def _sinusoid(n=30, seed=0, noise_sd=0.1):
@@ -190,6 +190,19 @@ def test_a_hyperparameter_pushed_to_the_bound_is_reported():
                               options={"bound": 1.5, "cycles": 4}, seed=0)
     assert "alpha" in result.at_bound
     assert result.alpha == pytest.approx(1e3 / 1.5, rel=1e-12)
+
+
+def test_a_pattern_fitted_exactly_does_not_end_the_gradient_method_in_a_singular_model():
+    # one pattern: its residual is 0 once fitted, and a secant update left the model Hessian [[-a, a], [a, -a]],
+    # so that numpy.linalg.solve raised LinAlgError from inside the loop (and check_fit2d_1sample failed)
+    X = np.random.RandomState(0).uniform(size=(1, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvidenceConvergenceWarning)  # beta rises towards its bound: no noise
+        model = ln.BayesianMLPRegressor(hidden=(2,), seed=0).fit(X, X[:, 0])
+    assert np.isfinite(model.log_evidence_) and len(model.history_) > 3
+    assert model.predict(X) == pytest.approx(X[:, 0], rel=1e-12)
+    singular = np.array([[-1.0, 1.0], [1.0, -1.0]])
+    assert not _concave(singular) and not _concave(-np.eye(2)[::-1]) and _concave(-np.diag([1.0, 1e-6]))
 
 
 def _penguins(n=120):

@@ -45,8 +45,9 @@ def _circles(n=150):
 
 
 @pytest.mark.parametrize("estimator", [BayesianMLPRegressor(hidden=(2,), cycles=3, train_kwargs=FAST),
-                                       BayesianMLPClassifier(hidden=(2,), cycles=3, train_kwargs=FAST)],
-                         ids=["regressor", "classifier"])
+                                       BayesianMLPClassifier(hidden=(2,), cycles=3, train_kwargs=FAST),
+                                       BayesianMLPRegressor(hidden=(5,))],  # one pattern once made the loop fail
+                         ids=["regressor", "classifier", "regressor-5-units"])
 def test_check_estimator_passes(estimator):
     outcomes = {}
 
@@ -217,6 +218,11 @@ def test_other_inputs_are_refused_clearly():
         model.fit(X + 1j, y)
     with pytest.raises(ValueError, match="Reshape your data"):
         model.fit(X[:, 0], y)
+    # text among the features: pandas' own message named neither X nor the column
+    frame = pd.DataFrame({"size": X[:, 0], "colour": np.where(y > 0, "red", "blue")})
+    with pytest.raises(ValueError, match="X must be a 2-D array of numbers; the column 'colour' does not convert "
+                                         "to numbers: .* Encode text features as numbers first"):
+        model.fit(frame, y)
     with pytest.raises(ValueError, match="y must be finite"):
         model.fit(X, np.where(np.arange(20) == 3, np.inf, y))
     fitted = BayesianMLPRegressor(hidden=(2,), cycles=3).fit(X.astype(np.float32), y.astype(np.float32))
