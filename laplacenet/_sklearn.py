@@ -93,6 +93,13 @@ def validate_X(estimator, X, reset):
             if _numbers(X):  # a TypeError of scikit-learn's own (column names of mixed types)
                 raise
             raise TypeError(f"X must be a 2-D array of numbers; {ex}") from None
+        except ValueError as ex:  # text among the values: pandas' or NumPy's message names neither X nor a column
+            if _numbers(X):
+                raise
+            advice = (". Encode text features as numbers first (e.g. scikit-learn's OneHotEncoder or "
+                      "OrdinalEncoder)") if "string" in str(ex) else ""
+            raise ValueError(f"X must be a 2-D array of numbers; {_text_columns(X)}{str(ex).rstrip('.')}{advice}") \
+                from None
     names = _feature_names(X)
     X = check_X(X)
     _check_features(estimator, names, X.shape[1], reset)
@@ -106,6 +113,19 @@ def _numbers(X):
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _text_columns(X):
+    """``"the columns 'b', 'c' do not convert: "`` for a DataFrame ``X``, naming the columns that do not convert
+    to float; ``""`` for anything else."""
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return ""
+    bad = [name for name in columns if not _numbers(X[name])]
+    if not bad:
+        return ""
+    return f"the column{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} do{'' if len(bad) > 1 else 'es'} " \
+           f"not convert to numbers: "
 
 
 def _feature_names(X):

@@ -7,7 +7,7 @@ from ._chunks import is_dask_array
 from ._dense import count_non_finite
 from .exceptions import NonFiniteError
 
-__all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int",
+__all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int", "check_flag",
            "check_chunk_size", "check_seed", "canonical_targets", "refuse_complex", "check_finite_result",
            "SCALE_REMEDY"]
 
@@ -157,6 +157,14 @@ def check_positive_int(value, name, minimum=1):
     if not _is_integer(value, minimum):
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
+
+
+def check_flag(value, name):
+    """``True`` or ``False`` (numpy's bools too), as a bool; a ValueError naming ``name`` otherwise: a truthy
+    string such as ``'no'`` must not pass for True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
 
 
 def _optional_integer(value, name, minimum, expected):

@@ -7,7 +7,7 @@ import numpy as np
 from ._chunks import is_dask_array
 from ._scaling import fit_scaling, identity_scaling
 from ._threads import one_blas_thread
-from ._validation import check_data, check_positive_int, check_X
+from ._validation import check_data, check_flag, check_positive_int, check_X
 from .estimators import check_hidden
 from .hyper import EvidenceCycle, fit_evidence
 from .likelihoods import class_indices, get_likelihood, number_array
@@ -150,8 +150,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         raise ValueError("X_test and T_test must be given together")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable or None; got {callback!r}")
-    if not isinstance(standardize, (bool, np.bool_)):
-        raise ValueError(f"standardize must be True or False; got {standardize!r}")
+    check_flag(standardize, "standardize")
     structure = dict(subset=subset, rank=rank, lowrank_hessian=lowrank_hessian, lowrank_diag=lowrank_diag)
     rows = []
     for hidden in architectures:

@@ -20,7 +20,7 @@ from ._chunks import is_dask_array, iter_chunks, rows_for_budget
 from ._config import BAYESIAN_REMEDY, check_matrix_budget
 from ._dense import mirror_upper
 from ._validation import (float_array, check_alpha, check_beta, check_chunk_size, check_data,
-                          check_finite_result, check_positive_int, check_w)
+                          check_finite_result, check_flag, check_positive_int, check_w)
 from .curvature.hessian import HESSIAN_METHODS, data_hessian
 from .curvature.jacobian import scaled_jacobians
 from .curvature.kron import data_kron_factors
@@ -92,8 +92,7 @@ def check_structure(hessian, subset=None, rank=None, lowrank_hessian="outer", lo
         if lowrank_hessian not in LOWRANK_KINDS:
             raise ValueError(f"lowrank_hessian must be one of {', '.join(map(repr, LOWRANK_KINDS))}; "
                              f"got {lowrank_hessian!r}")
-        if not isinstance(lowrank_diag, (bool, np.bool_)):
-            raise ValueError(f"lowrank_diag must be True or False; got {lowrank_diag!r}")
+        check_flag(lowrank_diag, "lowrank_diag")
     elif rank is not None or lowrank_hessian != "outer" or lowrank_diag is not False:
         raise ValueError(f"rank, lowrank_hessian and lowrank_diag apply only to hessian='lowrank'; got "
                          f"hessian={hessian!r} with rank={rank!r}, lowrank_hessian={lowrank_hessian!r}, "

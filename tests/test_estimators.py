@@ -205,6 +205,11 @@ def test_unfitted_and_mismatched_inputs_are_named():
         BayesianMLPClassifier(hidden=(2, 0)).fit(X, np.arange(20) % 2)
     with pytest.raises(ValueError, match="alpha must be positive and finite"):
         BayesianMLPRegressor(hidden=1, alpha=np.nan).fit(X, y)
+    # a truthy string passed for True: reestimate='no' ran the evidence loop
+    for name in ("reestimate", "standardize"):
+        for bad in ("no", None, 0, 1.0):
+            with pytest.raises(ValueError, match=f"{name} must be True or False; got {bad!r}"):
+                BayesianMLPRegressor(hidden=1, **{name: bad}).fit(X, y)
 
 
 def test_check_hidden():
