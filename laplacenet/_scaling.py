@@ -38,8 +38,14 @@ class Scaling(NamedTuple):
     rounded: bool = False
 
     def inputs(self, X):
-        """``(X - x_shift) / x_scale`` (lazy for a dask X), on the grid when ``rounded``."""
-        return self._on_grid((X - self.x_shift) / self.x_scale)
+        """``(X - x_shift) / x_scale`` (lazy for a dask X), on the grid when ``rounded``; a
+        :class:`~laplacenet.NonFiniteError` where finite inputs are beyond float64 on this scale."""
+        with np.errstate(over="ignore"):
+            Z = (X - self.x_shift) / self.x_scale
+        if not is_dask_array(Z):
+            check_finite_result(Z, "X on the standardised scale (X - x_mean_) / x_scale_",
+                                "X is too far from the training data, in its standard deviations, for float64.")
+        return self._on_grid(Z)
 
     def targets(self, T):
         """Regression targets ``(N, K)`` on the fitted scale, on the grid when ``rounded``."""
@@ -49,7 +55,9 @@ class Scaling(NamedTuple):
         if not self.rounded:
             return Z
         step = 2.0 ** GRID_BITS  # scaling by a power of two is exact
-        return np.round(Z * step) / step
+        with np.errstate(over="ignore", invalid="ignore"):
+            # beyond 2**(52 - GRID_BITS) every float is on the grid already, and Z * step may overflow there
+            return np.where(abs(Z) < 2.0 ** (52 - GRID_BITS), np.round(Z * step) / step, Z)
 
     def means(self, mean):
         """Predictive means ``(N, K)`` back in the user's units."""

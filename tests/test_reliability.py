@@ -249,6 +249,25 @@ def test_predictions_in_the_users_units_are_finite_or_refused():
         model.predict(X * 1e10, return_std=True)  # finite on the fitted scale, beyond float64 in the user's units
 
 
+def test_inputs_far_from_the_training_data_are_predicted_or_refused_as_beyond_float64():
+    # the grid rounding multiplied by 2**26 and overflowed: NumPy's overflow warning, then "X_new must be
+    # finite; it contains NaN or inf" about inputs that were finite
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    regressor = ln.BayesianMLPRegressor(hidden=(2,), cycles=2).fit(0.1 * X, np.tanh(X[:, 0]))  # x_scale_ < 1
+    classifier = ln.BayesianMLPClassifier(hidden=(2,), cycles=2).fit(X, X[:, 0] > 0)
+    far = np.array([[1e300, 0.0], [-1e300, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        mean, std = regressor.predict(far, return_std=True)
+        probabilities = classifier.predict_proba(far)
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(np.isfinite(probabilities))
+    # the saturated tanh units: the predictions there are those a little beyond the data
+    assert mean == pytest.approx(regressor.predict(far * 1e-290), rel=1e-12)
+    with pytest.raises(ln.NonFiniteError, match=r"X on the standardised scale .* is not finite .* too far from the "
+                                                r"training data"):
+        regressor.predict(np.array([[1e308, 0.0]]))  # finite, but 1e309 standard deviations from the mean
+
+
 # --- item 3: the budget bounds every dense matrix, and the peaks are measured ---------------------------------
 
 def test_numerical_hessian_and_from_prior_honour_the_budget(budget):
