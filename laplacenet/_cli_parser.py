@@ -79,7 +79,11 @@ def build_parser():
                       "std_<target> for several targets), for classification the moderated probability "
                       "p_<class> of every class (PRML 5.7.3) and the predicted class.")
     predict.add_argument("model", metavar="MODEL", help="a model written by laplacenet fit")
-    predict.add_argument("data", metavar="DATA", help="CSV or NPZ with the feature columns (others are ignored)")
+    predict.add_argument("data", metavar="DATA", help="CSV or NPZ with the feature columns: for a model fitted on "
+                                                      "named columns (a CSV file, or an NPZ file of 1-D columns), "
+                                                      "those names in any order, other columns ignored; for one "
+                                                      "fitted on NPZ arrays X, y, an array X or a table of exactly "
+                                                      "its features, in the order fitted")
     predict.add_argument("--out", required=True, metavar="CSV", help="the CSV file to write; - for standard output")
 
     compare = command("compare", "the evidence of several architectures (model comparison)",
@@ -131,19 +135,22 @@ def _add_fit_options(parser, restarts):
                         help=f"at most N evidence cycles ({EvidenceOptions().cycles})")
     parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                         help="fit to inputs and regression targets standardised by their means and standard "
-                             "deviations; results are reported in the data's units (default: --standardize)")
+                             "deviations; predictions, beta and the log evidence are reported in the data's "
+                             "units, alpha on the standardised scale (default: --standardize)")
     parser.add_argument("--restarts", type=_positive_int, default=restarts, metavar="R",
                         help=f"initialisations; the one of highest evidence is kept ({restarts})")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights (0)")
     parser.add_argument("--alpha", type=_alpha, default="auto", metavar="A|auto|layers",
-                        help="prior precision of the weights where the evidence loop starts (the network's, on "
-                             "the standardised scale unless --no-standardize): a number, one alpha for all weights "
+                        help="prior precision of the weights where the evidence loop starts, taken on the "
+                             "standardised scale (in the data's units with --no-standardize), as the report "
+                             "gives it: a number, one alpha for all weights "
                              "(a larger one when the posterior precision is not positive definite); auto, from the "
                              "scale of the initial weights; layers, one per layer's weights and biases (auto)")
     parser.add_argument("--beta", type=_beta, default=None, metavar="B|auto",
-                        help="noise precision where the evidence loop starts (on the standardised scale unless "
-                             "--no-standardize), --task regression only; auto: one over the variance of the "
-                             "targets (auto)")
+                        help="noise precision where the evidence loop starts, taken on the standardised scale "
+                             "(1 / beta, the noise variance, as a fraction of the targets' variance; in the data's "
+                             "units with --no-standardize), while the report gives beta in the data's units; --task "
+                             "regression only; auto: one over the variance of the targets (auto)")
     parser.add_argument("--jitter", type=_non_negative, default=0.0, metavar="J",
                         help="added to the diagonal of every posterior precision: the remedy for one that is not "
                              "positive definite (0)")
@@ -265,4 +272,8 @@ def _columns(text):
     names = [name.strip() for name in text.split(",")]
     if not all(names):
         raise argparse.ArgumentTypeError(f"expected column names separated by commas; got {text!r}")
+    repeated = [name for i, name in enumerate(names) if name in names[:i]]
+    if repeated:
+        raise argparse.ArgumentTypeError(f"expected distinct column names; {repeated[0]!r} is given twice in "
+                                         f"{text!r}")
     return names

@@ -7,15 +7,16 @@ each, ``laplacenet: warning: ...``. pandas, tqdm, matplotlib and ArviZ are impor
 need them.
 """
 import contextlib
-import json
 import os
+import re
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from . import io
+from ._cli_files import (check_output, check_output_directory, output_directory, save_figure, write_csv,
+                         write_json)
 from ._cli_parser import (COMPARE_FILES, DEMO, DEMO_FILES, HESSIANS, TASKS, UsageError, build_parser, fit_settings,
                           hidden_text)
 from ._config import set_matrix_budget
@@ -25,15 +26,25 @@ from ._version import __version__
 from .comparison import ModelComparison, compare_models
 from .estimators import AUTO_HIDDEN, BayesianMLPClassifier, BayesianMLPRegressor
 from .exceptions import ConvergenceWarning, NonFiniteError
+from .network import MLP
+from .symmetry import posterior_symmetry
 
 __all__ = ["main", "build_parser", "HESSIANS"]
 
-#: what the library's errors and warnings advise, and the option of the command line that does it
-_REMEDY_OPTIONS = (("larger alpha", "--alpha"), ("one alpha for all weights", "--alpha"), ("jitter", "--jitter"),
-                   ("gtol", "--gtol"), ("maxiter", "--maxiter"), ("method='newton", "--train-method"),
-                   ("'L-BFGS-B'", "--train-method"), ("set_matrix_budget", "--matrix-budget"),
-                   ("hessian='", "--hessian"), ("subset='last_layer'", "--subset"), ("smaller beta", "--beta"),
-                   ("standardise", "--standardize"), ("cycles=", "--cycles"))
+#: what the library's errors and warnings advise, in its words (matched in lower case), and the option of the
+#: command line that does it
+_REMEDY_OPTIONS = (("use a larger alpha", "--alpha"), ("one alpha for all weights", "--alpha"),
+                   ("explicit jitter", "--jitter"), ("smaller gtol", "--gtol"), ("> gtol ", "--gtol"),
+                   ("gtol=none", "--gtol"), ("increase maxiter", "--maxiter"), ("method='newton", "--train-method"),
+                   ("set_matrix_budget", "--matrix-budget"), ("hessian='", "--hessian"),
+                   ("subset='last_layer'", "--subset"), ("use a smaller beta", "--beta"),
+                   ("standardise the inputs", "--standardize"), ("cycles=", "--cycles"))
+#: a quoted name (a file, a column, a label) in a message: not the library's words. The quotes of the library's
+#: own settings, method='newton', follow an equals sign.
+_QUOTED = re.compile(r"""(?<![\w=])('[^']*'|"[^"]*")(?!\w)""")
+#: the exit status after the reader of standard output went away (128 + SIGPIPE, as a shell shows a tool that
+#: SIGPIPE ended)
+_BROKEN_PIPE = 141
 
 
 # --- main --------------------------------------------------------------------------------------------
@@ -57,6 +68,9 @@ def main(argv=None):
         return 0
     except SystemExit as ex:  # --help and --version
         return ex.code
+    except BrokenPipeError:  # the reader of standard output has gone (| head): stop quietly
+        _silence_stdout()
+        return _BROKEN_PIPE
     except KeyboardInterrupt:
         _say("error", "interrupted")
         return 130
@@ -76,10 +90,23 @@ def _matrix_budget(n_bytes):
             set_matrix_budget(previous)
 
 
+def _silence_stdout():
+    """Standard output pointed at the null device, so that the interpreter's last flush does not fail again."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # not a file (a test's capture), or closed
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
+
+
 def _options_hint(message, args):
-    """The options of this command that do what ``message`` (the library's) advises, as a suffix for it."""
+    """The options of this command that do what ``message`` (the library's) advises, as a suffix for it; quoted
+    names in it (a column named 'jitter') are not advice."""
+    words = _QUOTED.sub("''", message).lower()
     options = dict.fromkeys(option for phrase, option in _REMEDY_OPTIONS
-                            if phrase in message and hasattr(args, option[2:].replace("-", "_")))
+                            if phrase in words and hasattr(args, option[2:].replace("-", "_")))
     return f" [on the command line: {', '.join(options)}]" if options else ""
 
 
@@ -187,7 +214,8 @@ def _demo(args):
     from .datasets import make_sinusoid
     from .diagnostics import diagnose
     from .plotting import plot_history, plot_predictive
-    out = _output_directory(args.out)
+    check_output_directory(args.out, DEMO_FILES.values(), {})
+    out = output_directory(args.out)
     files = {key: out / name for key, name in DEMO_FILES.items()}
     X, T = make_sinusoid(n=DEMO["n"], noise=DEMO["noise"], seed=args.seed)
     X_test, T_test = make_sinusoid(n=DEMO["n_test"], noise=DEMO["noise"], seed=args.seed + 1)  # fresh data
@@ -207,8 +235,8 @@ def _demo(args):
         write_netcdf(to_inference_data(model, X, T[:, 0], **draws), files["inference_data"])
         bar.update()
         bar.set_postfix_str("plots")
-        _save_figure(plot_predictive(model, X, T, truth=lambda x: np.sin(2 * np.pi * x)), files["predictive_plot"])
-        _save_figure(plot_history(model), files["history_plot"])
+        save_figure(plot_predictive(model, X, T, truth=lambda x: np.sin(2 * np.pi * x)), files["predictive_plot"])
+        save_figure(plot_history(model), files["history_plot"])
         bar.update()
         io.save(model, files["model"], extra={"task": "regression", "features": None, "targets": None})
         summary = {
@@ -229,7 +257,7 @@ def _demo(args):
             "linearised_khat": _number(check.linearised.khat), "linearised_khat_verdict": check.linearised.verdict,
             "linearised_importance_ess": check.linearised.ess, "advice": check.advice,
             "files": DEMO_FILES}
-        files["summary"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_json(files["summary"], summary, "the summary")
         bar.update()
     _report(args, f"laplacenet demo: {DEMO['n']} noisy samples of sin(2 pi x) (noise sd {DEMO['noise']}), "
                   f"MLP {list(model.net_.sizes)} ({model.net_.activation.name}), outer-product Hessian",
@@ -247,56 +275,25 @@ def _number(value):
     return float(value) if np.isfinite(value) else str(float(value))
 
 
-def _check_output(path):
-    """Fail before the work when the file ``path`` cannot be written where it is asked for."""
-    if path == "-":
-        raise ValueError("--out -: this command writes a binary file; give a file name")
-    directory = Path(path).resolve().parent
-    if not directory.is_dir():
-        raise ValueError(f"--out {str(path)!r}: the directory {str(directory)!r} does not exist")
-    if Path(path).is_dir():
-        raise ValueError(f"--out {str(path)!r} is a directory; give a file name")
-
-
-def _check_output_directory(path, names):
-    """Fail before the work when the directory ``path`` (to be made if need be) cannot hold the files ``names``."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(path)!r} is a file; give a directory")
-    nearest = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
-    if not nearest.is_dir():
-        raise ValueError(f"--out {str(path)!r}: {str(nearest)!r} is a file, not a directory")
-    if not os.access(nearest, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {str(path)!r}: no permission to write in {str(nearest)!r}")
-    taken = [name for name in names if (out / name).is_dir()]
-    if taken:
-        raise ValueError(f"--out {str(path)!r} holds a directory {taken[0]!r} where a file is to be written")
-
-
-def _output_directory(path):
-    """``path``, created if need be; figures are drawn for files from here on (Agg, unless pyplot is in use)."""
-    if "matplotlib.pyplot" not in sys.modules:
-        import matplotlib
-        matplotlib.use("Agg")
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _save_figure(fig, path):
-    import matplotlib.pyplot as plt
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def _history_table(model):
-    lines = [f"{'cycle':>5} {'alpha':>11} {'beta':>11} {'gamma':>8} {'log evidence':>14} {'training':>13}  step"]
+    """The evidence cycles of the kept restart, a line each, under a line saying what their numbers are."""
+    scales = f"alpha {_alpha_scale(model)}"
+    if getattr(model, "beta_", None) is not None:
+        scales = f"{scales}, beta in the data's units" if model.standardize else "alpha and beta in the data's units"
+    symmetry = "" if model.net_.n_layers == 1 else ", the log evidence without the symmetry term"
+    lines = [f"per cycle: {scales}{symmetry}",
+             f"{'cycle':>5} {'alpha':>11} {'beta':>11} {'gamma':>8} {'log evidence':>14} {'training':>13}  step"]
     for c in model.history_:
         beta = "-" if c.beta is None else _short(c.beta)
         training = "converged" if c.train_converged else "NOT converged"
         lines.append(f"{c.cycle:>5} {_short(c.alpha):>11} {beta:>11} {c.gamma:>8.3f} {c.log_evidence:>14.4f} "
                      f"{training:>13}  {'kept' if c.accepted else 'rejected'}")
     return lines
+
+
+def _alpha_scale(model):
+    """Where alpha is: on the scale the network is fitted on."""
+    return "on the standardised scale" if model.standardize else "in the data's units"
 
 
 def _short(value):
@@ -312,11 +309,21 @@ def _fit_line(model):
         status = "NOT converged (the MAP training of the kept state did not converge)"
     else:
         status = "NOT converged (the evidence loop did not meet its tolerance)"
-    beta = "" if getattr(model, "beta_", None) is None else f", beta {_short(model.beta_)}"
+    beta = "" if getattr(model, "beta_", None) is None else f", beta {_short(model.beta_)} (in the data's units)"
     reason = f" [{kept.message}]" if kept.message else ""
     return (f"{status} after {len(model.history_)} cycles, kept cycle {kept.best_cycle}{reason}: alpha "
-            f"{_short(model.alpha_)}{beta}, gamma {model.gamma_:.3f} of {model.net_.n_params} parameters, log "
-            f"evidence {model.log_evidence_:.4f}")
+            f"{_short(model.alpha_)} ({_alpha_scale(model)}){beta}, gamma {model.gamma_:.3f} of "
+            f"{model.net_.n_params} parameters, {_evidence_text(model)}")
+
+
+def _evidence_text(model):
+    """The log evidence, and how it is the cycle's plus the symmetry term (PRML 5.7.2, MacKay 1992)."""
+    term, counts = posterior_symmetry(model.posterior_)
+    if not counts:  # no hidden layer, no symmetry
+        return f"log evidence {model.log_evidence_:.4f}"
+    units = f"M = {', '.join(map(str, counts))} per hidden layer" if len(counts) > 1 else f"M = {counts[0]}"
+    return (f"log evidence {model.log_evidence_:.4f} = {model.log_evidence_ - term:.4f} (the cycle's) + "
+            f"{term:.4f} (the symmetry term ln M! + M ln 2 of the hidden units told from zero, {units})")
 
 
 def _describe_structure(model):
@@ -329,7 +336,7 @@ def _describe_structure(model):
 # --- fit, predict, export, compare -------------------------------------------------------------------
 
 def _fit(args):
-    _check_output(args.out)
+    check_output(args.out, {"DATA": args.data})
     options = dict(hidden=args.hidden, restarts=args.restarts, **fit_settings(args))
     data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
@@ -350,7 +357,7 @@ def _predict(args):
     import pandas as pd
     to_stdout = args.out == "-"
     if not to_stdout:
-        _check_output(args.out)
+        check_output(args.out, {"MODEL": args.model, "DATA": args.data})
     model, extra = io.load(args.model), io.read_metadata(args.model).get("extra") or {}
     data = read_data(args.data, features=extra.get("features"), n_features=model.n_features_in_)
     if isinstance(model, BayesianMLPRegressor):
@@ -362,14 +369,16 @@ def _predict(args):
         probabilities = model.predict_proba(data.X)
         columns = {f"p_{c}": probabilities[:, k] for k, c in enumerate(model.classes_)}
         columns["predicted"] = model.classes_[np.argmax(probabilities, axis=1)]
-    pd.DataFrame(columns).to_csv(sys.stdout if to_stdout else args.out, index=False)
-    if not to_stdout:  # standard output holds the table alone
+    if to_stdout:  # standard output holds the table alone
+        pd.DataFrame(columns).to_csv(sys.stdout, index=False)
+    else:
+        write_csv(args.out, pd.DataFrame(columns), "the predictions")
         _report(args, f"wrote {len(data.X)} rows to {args.out}")
 
 
 def _export(args):
     from .arviz import to_inference_data, write_netcdf
-    _check_output(args.out)
+    check_output(args.out, {"MODEL": args.model, "DATA": args.data})
     model, extra = io.load(args.model), io.read_metadata(args.model).get("extra") or {}
     data = read_data(args.data, targets=extra.get("targets"), features=extra.get("features"),
                       n_features=model.n_features_in_)
@@ -386,15 +395,13 @@ def _export(args):
 
 
 def _compare(args):
-    import pandas as pd
-
     from .plotting import plot_evidence
     settings = fit_settings(args)
-    _check_output_directory(args.out, COMPARE_FILES)
+    check_output_directory(args.out, COMPARE_FILES, {"DATA": args.data, "--test": args.test})
     data = read_data(args.data, targets=args.target)
     y = _task_targets(data, args.task)
     test = None if args.test is None else read_data(args.test, targets=args.target, features=data.features,
-                                                    n_features=data.X.shape[1])
+                                                    n_features=data.X.shape[1], name="--test")
     classes = None
     if args.task != "regression":
         classes, y = class_labels(y, len(y))  # labels 0..C-1
@@ -407,15 +414,38 @@ def _compare(args):
             rows += compare_models(data.X, y, [hidden], args.restarts, TASKS[args.task], callback=callback,
                                    **test_data, **settings).rows
         _fill(bar)
-    comparison, out = ModelComparison(rows), _output_directory(args.out)
-    table = pd.DataFrame(comparison.to_dicts())
-    table["hidden"] = [hidden_text(h) for h in table["hidden"]]
-    table.to_csv(out / COMPARE_FILES[0], index=False)
-    _save_figure(plot_evidence(comparison), out / COMPARE_FILES[1])
+    comparison, out = ModelComparison(rows), output_directory(args.out)
+    write_csv(out / COMPARE_FILES[0], _evidence_table(comparison, data.targets), "the evidence table")
+    save_figure(plot_evidence(comparison), out / COMPARE_FILES[1])
     best = comparison.best()
     _report(args, *_comparison_table(comparison, args.task == "regression"),
             f"highest evidence: hidden {hidden_text(best.hidden)} (restart {best.restart}, log evidence "
             f"{best.log_evidence:.4f})", f"wrote {', '.join(str(out / name) for name in COMPARE_FILES)}")
+
+
+def _evidence_table(comparison, targets):
+    """compare's evidence.csv, a row per restart and a number per cell: alpha per prior group (``--alpha layers``)
+    in the columns alpha_W1, alpha_b1, ..., beta per output in beta_<target> (beta_0, beta_1, ... for NPZ arrays),
+    the cells of a group an architecture lacks empty; a scalar alpha or beta in the column alpha or beta."""
+    import pandas as pd
+    rows = comparison.to_dicts()
+    spread = {}  # the columns that stand for a vector-valued one
+    if any(np.ndim(row["alpha"]) for row in rows):
+        deepest = max((row["hidden"] for row in rows), key=len)
+        spread["alpha"] = [f"alpha_{group}" for group in MLP([1, *deepest, 1]).group_names]
+    outputs = {np.size(row["beta"]) for row in rows if np.ndim(row["beta"])}
+    if outputs:
+        spread["beta"] = [f"beta_{target}" for target in (targets or range(outputs.pop()))]
+    table = []
+    for row in rows:
+        cells = dict(row, hidden=hidden_text(row["hidden"]))
+        for key, columns in spread.items():
+            value = cells.pop(key)
+            if value is not None:  # a scalar stands for every group or output of its row
+                count = 2 * len(row["hidden"]) + 2 if key == "alpha" else len(columns)
+                cells.update(zip(columns[:count], np.broadcast_to(value, count).tolist()))
+        table.append(cells)
+    return pd.DataFrame(table, columns=[column for key in rows[0] for column in spread.get(key, [key])])
 
 
 def _test_targets(test, task, classes):

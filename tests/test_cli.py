@@ -1,5 +1,6 @@
 import io as io_module
 import json
+import os
 import re
 import subprocess
 import sys
@@ -126,6 +127,19 @@ def test_predict_to_standard_output(regression_csv, tmp_path, capsys, monkeypatc
     assert np.allclose(table["std"], std, rtol=1e-14, atol=0) and not (tmp_path / "-").exists()
 
 
+def test_predict_into_a_pipe_closed_early_stops_quietly(regression_csv, tmp_path):
+    # `predict ... --out - | head` printed "laplacenet: error: [Errno 32] Broken pipe" and exited 2
+    model_path = tmp_path / "model.npz"
+    assert main(["fit", str(regression_csv), "--target", "y", "--out", str(model_path), *FAST]) == 0
+    pd.concat([_regression_frame()] * 2000).to_csv(tmp_path / "many.csv", index=False)  # far beyond a pipe's buffer
+    run = subprocess.Popen([sys.executable, "-m", "laplacenet", "predict", str(model_path), str(tmp_path / "many.csv"),
+                            "--out", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stdout.readline() == "mean,std\n"
+    run.stdout.close()  # as head does after its lines
+    assert run.wait(timeout=60) == 141 and run.stderr.read() == ""
+    run.stderr.close()
+
+
 def test_column_names_with_spaces(tmp_path):
     frame = _regression_frame().rename(columns={"x1": "bill length", "x2": "flipper (mm)", "y": "body mass"})
     lines = frame.to_csv(index=False).splitlines()
@@ -138,6 +152,50 @@ def test_column_names_with_spaces(tmp_path):
                  *FAST]) == 0
     X = frame[["bill length", "flipper (mm)"]].to_numpy()
     assert np.allclose(io.load(model_path).predict(X), io.load(tmp_path / "n.npz").predict(X), rtol=1e-12, atol=0)
+
+
+def test_fit_report_says_the_scale_of_each_number_and_the_symmetry_term(regression_csv, tmp_path, capsys):
+    # beta was reported in the data's units, alpha on the standardised scale, and --beta is taken on the latter:
+    # nothing said so; the kept line's log evidence had the symmetry term, the cycles' not
+    model_path = tmp_path / "m.npz"
+    assert main(["fit", str(regression_csv), "--target", "y", "--hidden", "2", "--cycles", "3", "--out",
+                 str(model_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    model = io.load(model_path)
+    kept = model.history_[model.restarts_[model.best_restart_].best_cycle]
+    assert printed[1] == "per cycle: alpha on the standardised scale, beta in the data's units, the log evidence " \
+                         "without the symmetry term"
+    line = printed[-2]
+    assert f"alpha {model.alpha_:.4g} (on the standardised scale), beta {model.beta_:.4g} (in the data's units)" in line
+    term, counts = ln.symmetry.posterior_symmetry(model.posterior_)
+    total, cycle, added = (float(x) for x in re.search(r"log evidence (\S+) = (\S+) \(the cycle's\) \+ (\S+) \(the "
+                                                         r"symmetry term ln M! \+ M ln 2", line).groups())
+    assert (total, cycle) == (round(model.log_evidence_, 4), round(kept.log_evidence, 4)) and counts == (1,)
+    assert added == round(term, 4) == round(np.log(2), 4)  # one unit told from zero: ln 1! + ln 2
+    assert f"M = {counts[0]})" in line
+    assert main(["fit", str(regression_csv), "--target", "y", "--no-standardize", "--out", str(model_path),
+                 *FAST[:-1]]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("per cycle: alpha and beta in the data's units")
+    options = next(a for a in build_parser()._actions if a.dest == "command").choices["fit"]._actions
+    helps = {a.dest: " ".join(a.help.split()) for a in options}
+    assert "taken on the standardised scale" in helps["alpha"] and "taken on the standardised scale" in helps["beta"]
+    assert "the report gives beta in the data's units" in helps["beta"]
+    assert "alpha on the standardised scale" in helps["standardize"]
+
+
+def test_predict_help_says_when_extra_columns_are_ignored(tmp_path, capsys):
+    # it said "others are ignored", but a model fitted on NPZ arrays refuses a CSV with a column more
+    predict = next(a for a in build_parser()._actions if a.dest == "command").choices["predict"]
+    data_help = " ".join(next(a for a in predict._actions if a.dest == "data").help.split())
+    assert "for a model fitted on named columns" in data_help and "other columns ignored" in data_help
+    assert "fitted on NPZ arrays X, y, an array X or a table of exactly its features" in data_help
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "arrays.npz", X=rng.normal(size=(20, 2)), y=rng.normal(size=20))
+    assert main(["fit", str(tmp_path / "arrays.npz"), "--target", "y", "--out", str(tmp_path / "a.npz"), *FAST]) == 0
+    capsys.readouterr()
+    _regression_frame().to_csv(tmp_path / "three.csv", index=False)
+    _check_error_line(capsys, main(["predict", str(tmp_path / "a.npz"), str(tmp_path / "three.csv"), "--out", "-"]),
+                      "has 3 feature column(s); the model was fitted on 2")
 
 
 def test_fit_then_predict_multiclass_labels(species_csv, tmp_path):
@@ -219,6 +277,27 @@ def test_compare_writes_the_evidence_table_and_plot(regression_csv, tmp_path, ca
     assert table["n_params"].tolist() == [5, 5, 11, 11]  # [2, 1, 1]; [2, 2, 1, 1]
     best = table.loc[table["log_evidence"].idxmax()]
     assert f"log evidence {best['log_evidence']:.4f}" in printed and "highest evidence" in printed
+
+
+def test_compare_writes_alpha_per_group_and_beta_per_target_as_numbers(tmp_path):
+    # evidence.csv held numpy's text "[3.67135370e+01 2.98641320e+05 ...]", read back as strings of 9 digits
+    frame = _regression_frame().assign(z=lambda f: 1e3 * f["y"])  # other units: a beta per target
+    frame.to_csv(tmp_path / "two.csv", index=False)
+    assert main(["compare", str(tmp_path / "two.csv"), "--target", "y,z", "--hidden", "0,1", "--restarts", "1",
+                 "--cycles", "2", "--alpha", "layers", "--quiet", "--out", str(tmp_path / "c")]) == 0
+    table = pd.read_csv(tmp_path / "c" / "evidence.csv")
+    groups = ["alpha_W1", "alpha_b1", "alpha_W2", "alpha_b2"]
+    assert list(table.columns) == ["hidden", "restart", "n_params", "log_evidence", "gamma", *groups, "beta_y",
+                                   "beta_z", "train_error", "test_error", "converged", "n_distinguishable"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ln.ConvergenceWarning)  # two cycles do not converge
+        expected = ln.compare_models(frame[["x1", "x2"]].to_numpy(), frame[["y", "z"]].to_numpy(), [0, 1], 1,
+                                     cycles=2, seed=0, alpha="layers").rows
+    # every number in full: the same bits as the library's; the groups an architecture lacks are empty
+    assert table.loc[0, groups].tolist()[:2] == list(expected[0].alpha) and table.loc[0, groups[2:]].isna().all()
+    assert table.loc[1, groups].tolist() == list(expected[1].alpha)
+    assert table[["beta_y", "beta_z"]].to_numpy().tolist() == [list(r.beta) for r in expected]
+    assert table["beta_z"].iloc[0] == pytest.approx(1e-6 * table["beta_y"].iloc[0], rel=1e-9)
 
 
 def test_compare_classification_labels(species_csv, tmp_path):
@@ -354,6 +433,23 @@ def test_every_remedy_has_its_option(command):
                                                                           "p.csv"])) == ""  # predict has no --alpha
 
 
+def test_a_name_in_the_data_is_not_advice(tmp_path, capsys):
+    # a column named 'jitter' made "has no column 'jitter'" end in "[on the command line: --jitter]"
+    frame = _regression_frame().rename(columns={"x1": "jitter", "x2": "gtol"})
+    frame.to_csv(tmp_path / "named.csv", index=False)
+    out = ["--out", str(tmp_path / "m.npz"), *FAST]
+    for argv in (["fit", str(tmp_path / "named.csv"), "--target", "jitter,nope", *out],
+                 ["fit", str(tmp_path / "maxiter.csv"), "--target", "y", *out],
+                 ["fit", str(tmp_path / "named.csv"), "--target", "jitter", "--task", "binary", *out]):
+        status = main(argv)
+        assert "[on the command line" not in capsys.readouterr().err and status == 2
+    args = build_parser().parse_args(["fit", "d.csv", "--target", "y", "--out", "m.npz"])
+    from laplacenet.cli import _options_hint
+    assert _options_hint("DATA \"hessian='exact'.csv\" has no column 'use a larger alpha'", args) == ""
+    assert _options_hint("Increase maxiter (it was 1), or try method='newton-cg' or 'L-BFGS-B'", args) == \
+        " [on the command line: --maxiter, --train-method]"
+
+
 def test_compare_with_test_data_and_options_is_the_library_comparison(regression_csv, tmp_path, capsys):
     frame = _regression_frame()
     test = _regression_frame(n=15, seed=9)[["y", "x2", "x1"]]  # the columns in another order
@@ -394,6 +490,66 @@ def test_compare_test_data_of_a_classifier(species_csv, tmp_path, capsys):
                                     "--hidden", "1", "--test", str(tmp_path / "test.csv"), "--quiet", "--out",
                                     str(tmp_path / "c")]),
                       "--test: the target of TEST must hold only the labels of DATA", "['emperor']")
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("fitted before the output was checked")
+
+
+def test_out_never_overwrites_an_input(regression_csv, tmp_path, capsys, monkeypatch):
+    # `fit d.csv --out d.csv` replaced the data by the model, `predict m.npz new.csv --out m.npz` the model
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(regression_csv), "--target", "y", "--out", str(model), *FAST]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(ln.BayesianMLPRegressor, "fit", _never)
+    monkeypatch.setattr("laplacenet.cli.compare_models", _never)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "evidence.csv").write_bytes(regression_csv.read_bytes())
+    (tmp_path / "link.csv").symlink_to(regression_csv)
+    data, inputs = str(regression_csv), {path: path.read_bytes() for path in (regression_csv, model)}
+    cases = [(["fit", data, "--target", "y", "--out", data], f"--out {data!r} would overwrite the input DATA {data!r}"),
+             (["fit", str(tmp_path / "link.csv"), "--target", "y", "--out", data], "the input DATA", "link.csv"),
+             (["fit", data, "--target", "y", "--out", str(tmp_path / ".." / tmp_path.name / "sine.csv")],
+              "would overwrite the input DATA"),
+             (["predict", str(model), data, "--out", str(model)], f"the input MODEL {str(model)!r}"),
+             (["predict", str(model), data, "--out", data], "the input DATA"),
+             (["export", str(model), data, "--out", str(model)], "the input MODEL"),
+             (["compare", str(tmp_path / "c" / "evidence.csv"), "--target", "y", "--out", str(tmp_path / "c")],
+              "its evidence.csv would overwrite the input DATA"),
+             (["compare", data, "--target", "y", "--test", str(tmp_path / "c" / "evidence.csv"), "--out",
+               str(tmp_path / "c")], "its evidence.csv would overwrite the input --test")]
+    for argv, *phrases in cases:
+        _check_error_line(capsys, main(argv + ["--quiet"]), *phrases)
+    assert all(path.read_bytes() == content for path, content in inputs.items())
+    assert (tmp_path / "c" / "evidence.csv").read_bytes() == regression_csv.read_bytes()
+
+
+def test_every_file_is_written_atomically(regression_csv, tmp_path, monkeypatch):
+    # the predictions, evidence.csv and .png, summary.json and the demo's figures were written in place
+    replaced = set()
+
+    def replace(source, target):
+        replaced.add(Path(target))
+        return os_replace(source, target)
+
+    os_replace = os.replace
+    monkeypatch.setattr(os, "replace", replace)
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(regression_csv), "--target", "y", "--out", str(model), *FAST]) == 0
+    assert main(["predict", str(model), str(regression_csv), "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    assert main(["compare", str(regression_csv), "--target", "y", "--hidden", "1", "--restarts", "1", "--cycles", "2",
+                 "--quiet", "--out", str(tmp_path / "c")]) == 0
+    assert main(["demo", "--hidden", "2", "--quiet", "--out", str(tmp_path / "d")]) == 0
+    written = {model, tmp_path / "p.csv", *(tmp_path / "c").iterdir(), *(tmp_path / "d").iterdir()}
+    assert len(written) == 9 and written == replaced
+    assert _read(tmp_path / "p.csv").shape == (24, 2) and json.loads((tmp_path / "d" / "summary.json").read_text())
+
+
+def test_demo_checks_its_output_directory_before_fitting(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ln.BayesianMLPRegressor, "fit", _never)
+    (tmp_path / "d" / "summary.json").mkdir(parents=True)
+    _check_error_line(capsys, main(["demo", "--quiet", "--out", str(tmp_path / "d")]),
+                      f"--out {str(tmp_path / 'd')!r} holds a directory 'summary.json'")
 
 
 def test_compare_checks_its_output_directory_before_fitting(regression_csv, tmp_path, capsys, monkeypatch):
@@ -545,6 +701,43 @@ def test_errors_of_predict_and_export_data(regression_csv, tmp_path, capsys):
                                     str(tmp_path / "p.csv")]), "feature column 'x2'", "missing")
 
 
+def test_a_target_named_twice_is_refused(regression_csv, tmp_path, capsys):
+    # --target y,y fitted two outputs, and predict wrote one of them: mean_y and std_y overwrote each other
+    for names in ("y,y", "y, x1 ,y"):
+        _check_error_line(capsys, main(["fit", str(regression_csv), "--target", names, "--out",
+                                        str(tmp_path / "m.npz"), *FAST]),
+                          "fit: argument --target", "expected distinct column names; 'y' is given twice")
+        _check_error_line(capsys, main(["compare", str(regression_csv), "--target", names, *FAST]),
+                          "compare: argument --target", "'y' is given twice")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_csv_header_with_a_name_twice_is_refused(regression_csv, tmp_path, capsys):
+    # pandas read the second column 'x1' as 'x1.1', silently
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(regression_csv), "--target", "y", "--out", str(model), *FAST]) == 0
+    capsys.readouterr()
+    for header in ("x1,x1,y", "x1, x1 ,y"):
+        (tmp_path / "twice.csv").write_text(header + "\n0.1,0.2,1\n0.3,0.4,2\n0.5,0.6,3\n")
+        for argv in (["fit", str(tmp_path / "twice.csv"), "--target", "y", "--out", str(tmp_path / "n.npz"), *FAST],
+                     ["predict", str(model), str(tmp_path / "twice.csv"), "--out", "-"]):
+            _check_error_line(capsys, main(argv), f"DATA {str(tmp_path / 'twice.csv')!r} has more than one column "
+                                                  f"named 'x1'")
+    (tmp_path / "twice.csv").write_text("x1,x1.1,y\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(9)) + "\n")
+    assert main(["fit", str(tmp_path / "twice.csv"), "--target", "y", "--out", str(tmp_path / "n.npz"), *FAST]) == 0
+    assert io.read_metadata(tmp_path / "n.npz")["extra"]["features"] == ["x1", "x1.1"]  # two names, if alike
+
+
+def test_errors_about_the_test_file_name_it_test(regression_csv, tmp_path, capsys):
+    # they called it DATA: "DATA 'x.csv' has no column 'y'"
+    _regression_frame()[["x1", "x2"]].to_csv(tmp_path / "features.csv", index=False)
+    (tmp_path / "twice.csv").write_text("x1,x2,x2,y\n1,2,3,4\n")
+    for test, phrase in (("features.csv", "has no column 'y'"), ("twice.csv", "has more than one column named 'x2'")):
+        path = str(tmp_path / test)
+        _check_error_line(capsys, main(["compare", str(regression_csv), "--target", "y", "--test", path, *FAST,
+                                        "--out", str(tmp_path / "c")]), f"--test {path!r} {phrase}")
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
 @pytest.mark.parametrize("command", ["fit", "compare"])
 def test_npz_class_labels_that_are_missing_or_infinite_are_refused(tmp_path, capsys, command, bad):
@@ -576,6 +769,21 @@ def test_predict_refuses_inputs_that_overflow(tmp_path, capsys):
                           "is not finite", "overflowed", "Rescale")
         assert not out.exists()
     assert capsys.readouterr().out == ""
+
+
+def test_predict_far_from_the_training_data_on_the_standardised_scale(tmp_path, capsys):
+    # at x = 1e301 the grid rounding of the standardised inputs overflowed: NumPy's warning, then "X_new must be
+    # finite; it contains NaN or inf" for finite inputs
+    _regression_frame().to_csv(tmp_path / "train.csv", index=False)
+    model, out = tmp_path / "m.npz", tmp_path / "p.csv"
+    assert main(["fit", str(tmp_path / "train.csv"), "--target", "y", "--out", str(model), *FAST]) == 0
+    capsys.readouterr()
+    _regression_frame()[["x1", "x2"]].assign(x1=1e301).to_csv(tmp_path / "far.csv", index=False)
+    assert main(["predict", str(model), str(tmp_path / "far.csv"), "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().err == "" and np.all(np.isfinite(_read(out).to_numpy()))
+    _regression_frame()[["x1", "x2"]].assign(x1=-1e308).to_csv(tmp_path / "farther.csv", index=False)
+    _check_error_line(capsys, main(["predict", str(model), str(tmp_path / "farther.csv"), "--out", "-"]),
+                      "X on the standardised scale", "is not finite", "too far from the training data")
 
 
 # --- demo --------------------------------------------------------------------------------------------
