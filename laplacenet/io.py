@@ -513,9 +513,10 @@ def _decode_posterior(reader, net):
     else:
         precision = reader.array("precision", (dim,) if form == "diagonal" else (dim, dim))
         if form == "cholesky":
-            factors = _Cholesky(precision, hessian)  # the same LAPACK call on the same matrix: the same bits
+            # the same LAPACK call on the same matrix: the same bits
+            factors = _Cholesky(precision, hessian, jitter=jitter)
         elif form == "diagonal":
-            factors = _Diagonal(precision, hessian)
+            factors = _Diagonal(precision, hessian, jitter)
         else:
             covariance = reader.array("covariance", (dim, dim))
             factors = _Woodbury(IncrementalInverse(covariance, reader.field("posterior", "log_det")), precision)

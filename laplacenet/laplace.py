@@ -212,10 +212,11 @@ def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=N
         prior = alpha_per_param(net, alpha)[_subset_slice(net, structure.subset)] + jitter  # PRML (5.166)
         if A.ndim == 1:
             A += prior
-            form = _Diagonal(A, name)
+            form = _Diagonal(A, name, jitter)
         else:
             A[np.diag_indices_from(A)] += prior
-            form = _Cholesky(A, name, semidefinite=name == "outer" or structure.subset == "last_layer")
+            form = _Cholesky(A, name, semidefinite=name == "outer" or structure.subset == "last_layer",
+                             jitter=jitter)
     return LaplacePosterior(net, w, A, alpha, beta, name, form, jitter, chunk_size, X.shape[0],
                             subset=structure.subset)
 
@@ -399,7 +400,7 @@ class LaplacePosterior:
         w = self.mean
         if self.hessian == "diag":
             A = self.precision + data_hessian(self.net, w, X_new, T_new, self.beta, "diag", self.chunk_size)
-            form = _Diagonal(A, "diag")
+            form = _Diagonal(A, "diag", self.jitter)
         else:
             A, form = self._woodbury_update(X_new, T_new)
         return LaplacePosterior(self.net, w, A, self.alpha, self.beta, self.hessian, form, self.jitter,
@@ -441,13 +442,13 @@ class _Cholesky(Form):
     output layer's Hessian), which decides the remedies of a :class:`~laplacenet.NotPositiveDefiniteError`.
     """
 
-    def __init__(self, A, hessian, semidefinite=None):
+    def __init__(self, A, hessian, semidefinite=None, jitter=0.0):
         check_finite_curvature([A], hessian)
         try:
             self.L = cholesky(A, lower=True, check_finite=False)
         except LinAlgError:
             smallest = float(eigvalsh(A, subset_by_index=[0, 0], check_finite=False)[0])
-            raise _not_positive_definite(smallest, hessian, semidefinite) from None
+            raise _not_positive_definite(smallest, hessian, semidefinite, jitter) from None
         self.log_det = 2.0 * float(np.sum(np.log(np.diag(self.L))))
 
     @property
@@ -492,10 +493,10 @@ def _check_lapack(info, routine):
 class _Diagonal(Form):
     """A diagonal precision ``A = diag(a)``."""
 
-    def __init__(self, a, hessian):
+    def __init__(self, a, hessian, jitter=0.0):
         check_finite_curvature([a], hessian)
         if not np.all(a > 0):
-            raise _not_positive_definite(float(np.min(a)), hessian)
+            raise _not_positive_definite(float(np.min(a)), hessian, jitter=jitter)
         self.a = a
         self.log_det = float(np.sum(np.log(a)))
 

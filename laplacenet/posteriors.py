@@ -41,15 +41,19 @@ _SEMIDEFINITE_ALTERNATIVE = {"lowrank": "lowrank_hessian='outer' (positive semi-
                              "diag": "hessian='outer' or 'kron' (positive semi-definite at any w)"}
 
 
-def not_positive_definite(min_eigenvalue, hessian, semidefinite=None):
-    """The :class:`NotPositiveDefiniteError` for a precision whose smallest eigenvalue is ``min_eigenvalue``.
+def not_positive_definite(min_eigenvalue, hessian, semidefinite=None, jitter=0.0):
+    """The :class:`NotPositiveDefiniteError` for a precision whose smallest eigenvalue is ``min_eigenvalue``, with
+    ``jitter`` on its diagonal already.
 
     Its remedies fit the curvature: for one that is positive semi-definite at any w (``semidefinite``; by
     default ``hessian in SEMIDEFINITE``) the negative eigenvalue is rounding, and only a larger alpha or a
-    jitter helps; otherwise w_map may not be a minimum, and a positive semi-definite curvature is advised.
+    jitter helps; otherwise w_map may not be a minimum, and a positive semi-definite curvature is advised. The
+    jitter it advises is the total to pass, rounded up to three digits: the one given plus the eigenvalue's
+    shortfall (the advice after ``jitter=2`` was the shortfall alone, and passing it failed again).
     """
     semidefinite = hessian in SEMIDEFINITE if semidefinite is None else semidefinite
-    jitter = f"pass an explicit jitter larger than {max(-min_eigenvalue, 0.0):.3g} to add to the diagonal"
+    needed = _round_up(float(jitter) + max(-min_eigenvalue, 0.0))
+    jitter = f"pass an explicit jitter larger than {needed:.3g} to add to the diagonal"
     if semidefinite:
         cause = (": rounding error, as the data curvature is positive semi-definite at any w (hessian='outer', "
                  "'kron', lowrank_hessian='outer' or subset='last_layer') and alpha is too small next to it")
@@ -61,6 +65,14 @@ def not_positive_definite(min_eigenvalue, hessian, semidefinite=None):
     return NotPositiveDefiniteError(
         f"the posterior precision A = H + diag(alpha) from hessian={hessian!r} is not positive definite: its "
         f"smallest eigenvalue is {min_eigenvalue:.6g}{cause}. Remedies: {remedies}.", min_eigenvalue)
+
+
+def _round_up(value, digits=3):
+    """``value`` rounded up to ``digits`` significant digits (a jitter printed so is enough)."""
+    if not np.isfinite(value) or value <= 0.0:
+        return value
+    unit = 10.0 ** (np.floor(np.log10(value)) - digits + 1)
+    return float(np.ceil(value / unit) * unit)
 
 
 def check_finite_curvature(values, hessian):
@@ -278,7 +290,7 @@ class LowRankPrecision(_FactoredPrecision):
         P, R = qr(self._s[:, None] * self.eigenvectors, mode="economic", check_finite=False)
         self._nu, E = eigh((R * self.eigenvalues) @ R.T, check_finite=False)  # D^-1/2 U lam U^T D^-1/2 = P (.) P^T
         if not np.all(1.0 + self._nu > 0):
-            raise not_positive_definite(self._smallest_eigenvalue(), hessian, semidefinite)
+            raise not_positive_definite(self._smallest_eigenvalue(), hessian, semidefinite, self.jitter)
         self._Y = P @ E
         self.log_det = float(np.sum(np.log(self.diagonal)) + np.sum(np.log1p(self._nu)))
 

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -282,6 +284,18 @@ def test_exact_hessian_not_positive_definite_raises_with_the_smallest_eigenvalue
     jitter = 1.0 - smallest
     post = laplace(net, w, X, T, 0.01, 1.0, hessian="exact", jitter=jitter)
     assert relative_error(post.precision, A + jitter * np.eye(net.n_params)) <= 1e-12
+
+
+def test_the_jitter_advised_is_the_total_to_pass_and_enough():
+    # after jitter=j the advice was the eigenvalue's shortfall alone (-smallest - j): passing it failed again
+    net, w, X, T, A, smallest = _saddle_problem()
+    too_little = -0.5 * smallest
+    with pytest.raises(NotPositiveDefiniteError) as info:
+        laplace(net, w, X, T, 0.01, 1.0, hessian="exact", jitter=too_little)
+    assert info.value.min_eigenvalue == pytest.approx(0.5 * smallest, rel=1e-8)
+    advised = float(re.search(r"explicit jitter larger than (\S+) to add", str(info.value)).group(1))
+    assert -smallest <= advised <= -smallest * (1 + 1e-2)  # the total, rounded up to three digits
+    laplace(net, w, X, T, 0.01, 1.0, hessian="exact", jitter=advised * (1 + 1e-9))  # enough
 
 
 def test_negative_eigenvalues_enter_gamma_with_their_sign():
