@@ -79,8 +79,16 @@ def check_matrix_budget(n_params, what="the Hessian", max_bytes=None, remedy=COR
     if not fits_matrix_budget(n_params, max_bytes):
         budget = get_matrix_budget() if max_bytes is None else max_bytes
         raise ValueError(
-            f"forming {what} as a dense {n_params} x {n_params} matrix needs {8 * n_params ** 2 / 2**30:.2f} GiB, "
-            f"above the budget of {budget / 2**30:.2f} GiB; {remedy}")
+            f"forming {what} as a dense {n_params} x {n_params} matrix needs {_size(8 * n_params ** 2)}, above the "
+            f"budget of {_size(budget)}; {remedy}")
+
+
+def _size(n_bytes):
+    """``n_bytes`` in GiB, MiB, KiB or bytes, to three significant digits: '0.00 GiB' said nothing of 648 bytes."""
+    for unit, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n_bytes >= unit:
+            return f"{n_bytes / unit:.3g} {name}"
+    return f"{n_bytes:.3g} bytes"
 
 
 def fits_matrix_budget(n_params, max_bytes=None):

@@ -272,8 +272,12 @@ def test_inputs_far_from_the_training_data_are_predicted_or_refused_as_beyond_fl
 
 def test_numerical_hessian_and_from_prior_honour_the_budget(budget):
     net, w, X, T = make_problem()  # W = 26
-    with pytest.raises(ValueError, match="finite-difference Hessian .* above the budget"):
+    # the sizes in units that show them: both were "0.00 GiB"
+    with pytest.raises(ValueError, match=r"finite-difference Hessian .* needs 5.28 KiB, above the budget of 5.28 "
+                                         r"KiB;"):
         numerical_hessian(net, w, X, T, 0.1, 1.0, max_bytes=8 * 26 * 26 - 1)
+    with pytest.raises(ValueError, match=r"needs 5.28 KiB, above the budget of 100 bytes;"):
+        numerical_hessian(net, w, X, T, 0.1, 1.0, max_bytes=100)
     ln.set_matrix_budget(8 * 20 * 20)
     with pytest.raises(ValueError, match="finite-difference Hessian .* above the budget"):
         numerical_hessian(net, w, X, T, 0.1, 1.0, method="error")
