@@ -278,10 +278,9 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
     subset, rank, lowrank_hessian, lowrank_diag
         Structure options, as for :func:`laplacenet.laplace`: ``subset='last_layer'`` for a posterior over the
         output layer alone; ``rank`` (required), ``lowrank_hessian`` and ``lowrank_diag`` with
-        ``hessian='lowrank'``. With ``reestimate``, a last-layer evidence leaves the retrained hidden weights'
-        prior out, so alpha can fall until they overfit while that evidence rises, with no warning (diabetes, 10
-        units: test R^2 -1.04 against 0.49; ``docs/structures.md``): prefer ``hessian='kron'`` or ``'lowrank'``
-        for large networks, or ``reestimate=False``.
+        ``hessian='lowrank'``. With ``subset='last_layer'`` and ``reestimate`` the hidden layers are trained
+        once, at the starting ``alpha``, and held while the output layer's alpha (and beta) are re-estimated
+        (``docs/structures.md``): the starting ``alpha`` is the features' prior.
     standardize : bool
         Fit to inputs and targets standardised by their training means and standard deviations (the default);
         every result is reported in the user's units (see the module documentation).

@@ -7,6 +7,7 @@ from scipy.linalg import solve_triangular
 
 import laplacenet as ln
 from laplacenet.check import relative_error
+from laplacenet.curvature.backprop import forward_pass
 from laplacenet.curvature.hessian import hessian as full_hessian
 from laplacenet.curvature.jacobian import output_jacobians
 from laplacenet.evidence import fit_evidence, log_evidence, reestimate
@@ -124,7 +125,53 @@ def test_fit_evidence_and_the_estimator_with_a_last_layer_posterior():
                      symmetry=False), rel=1e-12)  # the loop's objective: no symmetry term
     model = ln.BayesianMLPRegressor(hidden=6, subset="last_layer", seed=0, cycles=30).fit(X, T[:, 0])
     assert model.posterior_.subset == "last_layer" and model.posterior_.precision.shape == (7, 7)
-    assert model.score(X, T[:, 0]) > 0.9
+    assert model.converged_ and model.score(X, T[:, 0]) > 0.8
+
+
+@pytest.mark.parametrize("method", ["gradient", "fixed_point"])
+def test_the_loop_keeps_the_features_of_its_first_training_and_is_bayesian_linear_regression_on_them(method):
+    """With a last-layer posterior the hidden layers are trained once, at the starting alpha and beta, and then
+    fixed: the loop is the evidence framework of a linear model on their features (PRML 3.5). Retraining them as
+    well, which the last-layer evidence gives no prior term, let alpha fall while they overfit."""
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-1, 1, size=(40, 1))
+    T = np.sin(3 * X) + 0.1 * rng.normal(size=X.shape)
+    net, train_kwargs = ln.MLP([1, 6, 1]), {"gtol": 1e-10}
+    result = fit_evidence(net, X, T, 0.1, 10.0, "outer", subset="last_layer", method=method, tol=1e-12,
+                          cycles=200, seed=0, train_kwargs=train_kwargs)
+    assert result.converged and len(result.history) > 3
+    first, _ = ln.train(net, X, T, 0.1, 10.0, w0=net.init(0), **train_kwargs)
+    hidden = slice(0, _last(net).start)
+    assert np.array_equal(result.w[hidden], first[hidden])
+    Z = forward_pass(net, net.unpack(result.w), X).z[-1]
+    Phi = np.column_stack([Z, np.ones(len(X))])  # W_L then b_L, as the flat layout has them
+    alpha, beta, t = result.alpha, result.beta, T[:, 0]
+    A = alpha * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi  # PRML (3.81)
+    m = beta * np.linalg.solve(A, Phi.T @ t)  # (3.84)
+    assert relative_error(result.w[_last(net)], m) <= 1e-9
+    N, M = Phi.shape
+    E = beta / 2 * np.sum((t - Phi @ m) ** 2) + alpha / 2 * m @ m
+    ln_evidence = M / 2 * np.log(alpha) + N / 2 * np.log(beta) - E - 0.5 * np.linalg.slogdet(A)[1] \
+        - N / 2 * np.log(2 * np.pi)  # (3.86)
+    assert result.log_evidence == pytest.approx(ln_evidence, rel=1e-12)
+    lam = np.linalg.eigvalsh(beta * Phi.T @ Phi)
+    gamma = np.sum(lam / (alpha + lam))  # (3.91)
+    assert result.gamma == pytest.approx(gamma, rel=1e-10)
+    # at the maximum over alpha and beta: MacKay's fixed point (3.92, 3.95)
+    assert alpha == pytest.approx(gamma / (m @ m), rel=1e-6)
+    assert beta == pytest.approx((N - gamma) / np.sum((t - Phi @ m) ** 2), rel=1e-6)
+
+
+def test_a_last_layer_classifier_keeps_its_features_too():
+    net, w, X, T = make_problem("categorical", hidden=(4,), seed=3)
+    result = fit_evidence(net, X, T, 0.5, None, "outer", subset="last_layer", cycles=20, seed=0)
+    first, _ = ln.train(net, X, T, 0.5, w0=net.init(0))
+    hidden = slice(0, _last(net).start)
+    assert len(result.history) > 2 and np.array_equal(result.w[hidden], first[hidden])
+    assert result.alpha != 0.5  # the output layer's alpha was re-estimated
+    # the output layer is the MAP of the softmax regression on the fixed features, at the returned alpha
+    g = ln.gradient(net, result.w, X, T, result.alpha)
+    assert np.linalg.norm(g[_last(net)]) <= 1e-6 * np.linalg.norm(ln.gradient(net, result.w, X, T, 0.0)[_last(net)])
 
 
 def test_bad_subset_options_are_named():
