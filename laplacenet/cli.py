@@ -426,7 +426,8 @@ def _compare(args):
 def _evidence_table(comparison, targets):
     """compare's evidence.csv, a row per restart and a number per cell: alpha per prior group (``--alpha layers``)
     in the columns alpha_W1, alpha_b1, ..., beta per output in beta_<target> (beta_0, beta_1, ... for NPZ arrays),
-    the cells of a group an architecture lacks empty; a scalar alpha or beta in the column alpha or beta."""
+    the distinguishable units of hidden layer l in n_distinguishable_l, the cells of a group or layer an
+    architecture lacks empty; a scalar alpha or beta in the column alpha or beta."""
     import pandas as pd
     rows = comparison.to_dicts()
     spread = {}  # the columns that stand for a vector-valued one
@@ -436,12 +437,17 @@ def _evidence_table(comparison, targets):
     outputs = {np.size(row["beta"]) for row in rows if np.ndim(row["beta"])}
     if outputs:
         spread["beta"] = [f"beta_{target}" for target in (targets or range(outputs.pop()))]
+    depth = max(len(row["hidden"]) for row in rows)
+    if depth and "n_distinguishable" in rows[0]:
+        spread["n_distinguishable"] = [f"n_distinguishable_{layer}" for layer in range(1, depth + 1)]
     table = []
     for row in rows:
         cells = dict(row, hidden=hidden_text(row["hidden"]))
         for key, columns in spread.items():
             value = cells.pop(key)
-            if value is not None:  # a scalar stands for every group or output of its row
+            if key == "n_distinguishable":  # a count per hidden layer of this architecture
+                cells.update(zip(columns, value or ()))
+            elif value is not None:  # a scalar stands for every group or output of its row
                 count = 2 * len(row["hidden"]) + 2 if key == "alpha" else len(columns)
                 cells.update(zip(columns[:count], np.broadcast_to(value, count).tolist()))
         table.append(cells)

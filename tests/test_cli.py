@@ -288,7 +288,7 @@ def test_compare_writes_alpha_per_group_and_beta_per_target_as_numbers(tmp_path)
     table = pd.read_csv(tmp_path / "c" / "evidence.csv")
     groups = ["alpha_W1", "alpha_b1", "alpha_W2", "alpha_b2"]
     assert list(table.columns) == ["hidden", "restart", "n_params", "log_evidence", "gamma", *groups, "beta_y",
-                                   "beta_z", "train_error", "test_error", "converged", "n_distinguishable"]
+                                   "beta_z", "train_error", "test_error", "converged", "n_distinguishable_1"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ln.ConvergenceWarning)  # two cycles do not converge
         expected = ln.compare_models(frame[["x1", "x2"]].to_numpy(), frame[["y", "z"]].to_numpy(), [0, 1], 1,
@@ -298,6 +298,9 @@ def test_compare_writes_alpha_per_group_and_beta_per_target_as_numbers(tmp_path)
     assert table.loc[1, groups].tolist() == list(expected[1].alpha)
     assert table[["beta_y", "beta_z"]].to_numpy().tolist() == [list(r.beta) for r in expected]
     assert table["beta_z"].iloc[0] == pytest.approx(1e-6 * table["beta_y"].iloc[0], rel=1e-9)
+    # the counts per hidden layer as numbers (they were a tuple's text, "(1,)"), empty without the layer
+    assert np.isnan(table.loc[0, "n_distinguishable_1"])
+    assert table.loc[1, "n_distinguishable_1"] == expected[1].n_distinguishable[0]
 
 
 def test_compare_classification_labels(species_csv, tmp_path):
