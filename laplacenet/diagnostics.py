@@ -184,9 +184,8 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
     net = posterior.net
     X, T = check_data(net, X, T) if fitted is None else fitted.posterior_data(X, T)
     draws = check_positive_int(draws, "draws", minimum=MIN_DRAWS)
-    if X_new is not None:
-        X_new = check_X(X_new, net.n_inputs, "X_new")
-        X_new = X_new if fitted is None else fitted.scaling_.inputs(X_new)
+    if X_new is not None:  # a fitted estimator's checked as its predict checks it (columns in the fitted order)
+        X_new = check_X(X_new, net.n_inputs, "X_new") if fitted is None else fitted._check_X(X_new)
     samples = posterior.sample(draws, seed)
     q = log_q(posterior, samples)
     result = importance_diagnostic(log_posterior(posterior, samples, X, T), q, samples)

@@ -2,6 +2,7 @@
 the posterior's scale and in the user's units, names for axes and classes, and the axes to draw on."""
 import numpy as np
 
+from .._sklearn import validate_X
 from .._validation import check_data
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from ..hyper import EvidenceResult
@@ -43,8 +44,11 @@ def scaled_data(model, posterior, X, T):
 
 
 def shown_data(model, posterior, X, T):
-    """Validated ``X`` and canonical ``T`` in the user's units, to be drawn (labels encoded as in the fit)."""
-    return check_data(posterior.net, X, model._encoded_targets(T, "T") if is_estimator(model) else T)
+    """Validated ``X`` and canonical ``T`` in the user's units, to be drawn (labels encoded as in the fit); an
+    estimator's ``X`` checked as its ``predict`` checks it (a DataFrame's columns in the fitted order)."""
+    if not is_estimator(model):
+        return check_data(posterior.net, X, T)
+    return check_data(posterior.net, validate_X(model, X, reset=False), model._encoded_targets(T, "T"))
 
 
 def scaled_inputs(model, X):
