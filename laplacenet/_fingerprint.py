@@ -1,7 +1,7 @@
 """What a fit remembers of its data: enough to tell whether data passed later are the same, cheaply.
 
 The ArviZ export uses it to warn when its pointwise log likelihood - what PSIS-LOO reads - is computed on data
-the posterior was not built on. The fingerprint is the number of rows and the column means and standard
+the posterior was not built on, and ``diagnose`` to refuse such data. The fingerprint is the number of rows and the column means and standard
 deviations of the inputs and the targets: one pass over arrays in memory, nothing for dask arrays.
 """
 from typing import NamedTuple, Optional
@@ -10,7 +10,7 @@ import numpy as np
 
 from ._chunks import is_dask_array
 
-__all__ = ["Fingerprint", "fingerprint", "differences"]
+__all__ = ["Fingerprint", "fingerprint", "differences", "training_fingerprint"]
 
 #: column means that differ by less than this many (standard deviation + |mean|) are taken as equal (rounding
 #: of the same data summed in another order)
@@ -48,3 +48,16 @@ def differences(seen, X, T):
                 np.abs(values.mean(axis=0) - mean) > MEAN_TOLERANCE * (scale + np.abs(mean))):
             found.append(f"other column means of the {what}")
     return found
+
+
+def training_fingerprint(posterior, fitted=None):
+    """What is known of the data ``posterior`` was built on: the fingerprint a fit (``fitted``, an estimator) left,
+    else its row count and, from a standardising estimator, the means and scales of its inputs (and regression
+    targets)."""
+    stored = getattr(fitted, "_data_fingerprint", None)
+    if isinstance(stored, Fingerprint):
+        return stored
+    if fitted is None or not fitted.standardize:
+        return Fingerprint(int(posterior.n_data))
+    scaling = fitted.scaling_
+    return Fingerprint(int(posterior.n_data), scaling.x_shift, scaling.x_scale, scaling.y_shift, scaling.y_scale)

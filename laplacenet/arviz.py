@@ -11,10 +11,10 @@ import numpy as np
 from scipy.special import expit, softmax
 
 from ._chunks import chunk_slices
-from ._fingerprint import Fingerprint, differences
+from ._fingerprint import differences, training_fingerprint
 from ._labels import label_indices
 from ._files import write_atomically
-from ._validation import check_data, check_positive_int
+from ._validation import check_data, check_positive_int, check_seed
 from ._version import __version__
 from .curvature.backprop import forward_pass
 from .curvature.jacobian import row_jacobians
@@ -130,7 +130,7 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
         raise ValueError(f"chains * draws must be at least {MIN_DRAWS} (PSIS fits a Pareto tail to the largest "
                          f"S/5 importance ratios); got {chains} * {draws} = {S}")
     _warn_if_not_training_data(posterior, fitted, X_shown, T_shown)
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed(seed))
     samples = posterior.sample(S, rng)
     nll, predictive = _pointwise(posterior, samples, X, T, rng, _ACTIVATIONS[method])
     log_p = -(nll.sum(axis=1) + log_prior_kernel(posterior, samples))  # -E(w_s), PRML (5.165)
@@ -278,23 +278,11 @@ def _names(names, size, what):
 
 def _warn_if_not_training_data(posterior, fitted, X, T):
     """Warn when ``X``, ``T`` (validated, labels encoded) are not the data the posterior was built on."""
-    found = differences(_training_fingerprint(posterior, fitted), X, T)
+    found = differences(training_fingerprint(posterior, fitted), X, T)
     if found:
         warnings.warn(f"to_inference_data: X, y are not the data the posterior was built on ({'; '.join(found)}): "
                       f"PSIS-LOO (loo, compare) needs the training data; on other data the log_likelihood group "
                       f"scores a test set, and loo's estimates are not leave-one-out", UserWarning, stacklevel=3)
-
-
-def _training_fingerprint(posterior, fitted):
-    """What is known of the data the posterior was built on: the fingerprint a fit left, else its row count and,
-    from a standardising estimator, the means and scales of its inputs (and regression targets)."""
-    stored = getattr(fitted, "_data_fingerprint", None)
-    if isinstance(stored, Fingerprint):
-        return stored
-    if fitted is None or not fitted.standardize:
-        return Fingerprint(int(posterior.n_data))
-    scaling = fitted.scaling_
-    return Fingerprint(int(posterior.n_data), scaling.x_shift, scaling.x_scale, scaling.y_shift, scaling.y_scale)
 
 
 def _pointwise(posterior, samples, X, T, rng, activations):
@@ -305,8 +293,9 @@ def _pointwise(posterior, samples, X, T, rng, activations):
     predictive = np.empty((S, N, K if net.likelihood.uses_beta else 1))  # class labels: one per pattern
     rows = min(draw_chunk_rows(net, S, posterior.chunk_size), jacobian_chunk_rows(net, posterior.chunk_size))
     for sl in chunk_slices(N, rows):
-        a = activations(posterior, samples, X[sl])
-        nll[:, sl] = pointwise_nll(net, samples, X[sl], T[sl], posterior.beta, activations=a)
+        Xc, Tc = (np.asarray(A[sl]) for A in (X, T))  # one chunk in memory (a dask array's computed)
+        a = activations(posterior, samples, Xc)
+        nll[:, sl] = pointwise_nll(net, samples, Xc, Tc, posterior.beta, activations=a)
         predictive[:, sl] = _PREDICTIVE_DRAWS[net.likelihood.name](a, posterior.beta, rng)
     return nll, predictive
 

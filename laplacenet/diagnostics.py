@@ -21,7 +21,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ._chunks import data_sum, map_rows, rows_for_budget
-from ._validation import check_data, check_finite_result, check_positive_int, check_X
+from ._fingerprint import differences, training_fingerprint
+from ._validation import check_data, check_finite_result, check_positive_int, check_seed, check_X
 from .curvature.outer import jacobian_chunk_rows
 from .laplace import LaplacePosterior
 from .predictive import _activation_sampler
@@ -114,6 +115,8 @@ class LaplaceDiagnostic:
             trust = "predict's error bars (the linearised predictive) can be trusted as a Laplace approximation"
             if self.verdict in ("good", "ok"):
                 return trust + "; weight-space sampling (method='mc') is sound too"
+            if self.verdict == "more draws":
+                return trust + "; for weight-space sampling (method='mc') rerun diagnose with more draws"
             return trust + "; keep method='linear' (or 'linear_mc'): sampling the network itself (method='mc') " \
                            "is not, its Gaussian misses posterior mass"
         if glm.verdict == "more draws":
@@ -139,7 +142,8 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
         An estimator's ``posterior_``, fed the data as the estimator saw it (standardised, labels encoded); the
         predictive of ``X_new`` is then in the user's units.
     X : (N, D) array
-        The inputs the posterior was built on.
+        The inputs the posterior was built on: other data (another number of rows, or, for an estimator, other
+        column means) is a ValueError, since k-hat judges the Gaussian against the posterior it approximates.
     T : array
         Targets, as for :func:`laplacenet.error`.
     draws : int
@@ -182,7 +186,13 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
                              f"got {type(posterior).__name__}")
         fitted, posterior = posterior, posterior.posterior_
     net = posterior.net
-    X, T = check_data(net, X, T) if fitted is None else fitted.posterior_data(X, T)
+    X_user, T_user = check_data(net, X, T) if fitted is None else fitted._user_data(X, T)
+    found = differences(training_fingerprint(posterior, fitted), X_user, T_user)
+    if found:  # k-hat compares the Gaussian with the posterior of the data it was built from, no other
+        raise ValueError(f"X, T must be the data the posterior was built on; these are not ({'; '.join(found)}). "
+                         f"For held-out data use predict, or to_inference_data and ArviZ")
+    X, T = (X_user, T_user) if fitted is None else fitted.posterior_data(X, T)
+    seed = seed if isinstance(seed, np.random.Generator) else check_seed(seed)
     draws = check_positive_int(draws, "draws", minimum=MIN_DRAWS)
     if X_new is not None:  # a fitted estimator's checked as its predict checks it (columns in the fitted order)
         X_new = check_X(X_new, net.n_inputs, "X_new") if fitted is None else fitted._check_X(X_new)

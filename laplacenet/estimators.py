@@ -186,11 +186,15 @@ class _BayesianMLP(BaseEstimator):
         """``X`` and targets ``y`` in the user's units, as ``posterior_`` sees them: validated, standardised, class
         labels encoded. ``(X (N, D), T (N, K))``, for the functions that take a posterior and its data. ``X`` is
         checked as ``predict`` checks it: a DataFrame's columns must be the fitted ones, in the fitted order."""
-        self._check_fitted()
-        X = validate_X(self, X, reset=False)  # plots and diagnose took reversed columns without a word
-        X, T = check_data(self.net_, X, self._encoded_targets(y, name_y), "X", name_y)
+        X, T = self._user_data(X, y, name_y)
         scaling = self.scaling_
         return scaling.inputs(X), T if scaling.y_scale is None else scaling.targets(T)
+
+    def _user_data(self, X, y, name_y="y"):
+        """:meth:`posterior_data` before the standardisation: validated, in the user's units, labels encoded."""
+        self._check_fitted()
+        X = validate_X(self, X, reset=False)  # plots and diagnose took reversed columns without a word
+        return check_data(self.net_, X, self._encoded_targets(y, name_y), "X", name_y)
 
     def _encoded_targets(self, y, name="y"):
         return y

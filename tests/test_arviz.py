@@ -480,6 +480,9 @@ def test_bad_arguments(regressors):
         to_inference_data(models[()], X, y, draws=30, chains=1, method="linear")
     with pytest.raises(ValueError, match="y must have one row per row of X"):
         to_inference_data(models[()], X, y[:5], draws=30, chains=1)
+    for seed in (-1, 1.5):  # NumPy's "expected non-negative integer" and "SeedSequence expects int" before
+        with pytest.raises(ValueError, match=f"seed must be None or a non-negative integer; got {seed!r}"):
+            to_inference_data(models[()], X, y, draws=30, chains=1, seed=seed)
     classifier = ln.BayesianMLPClassifier(hidden=(), seed=0).fit(X, y > 0)
     with pytest.raises(ValueError, match="y must hold only the classes seen in fit"):
         to_inference_data(classifier, X, np.where(y > 0, 1, 2), draws=30, chains=1)

@@ -357,6 +357,19 @@ def test_estimators_fit_and_predict_on_dask_data_equal_numpy(threads):
     assert clf_dask.score(Xd, da.from_array(labels, chunks=30)) == clf.score(X, labels)
 
 
+@pytest.mark.parametrize("method", ["linear_mc", "mc"])
+def test_the_arviz_export_of_dask_data_equals_numpy(threads, method):
+    # the linearised activations of a dask chunk raised NotImplementedError ("The out parameter is not fully
+    # supported") from inside the forward pass
+    X, T = ln.datasets.make_sinusoid(n=60, noise=0.1, seed=0)
+    posterior = fit_evidence(ln.MLP([1, 3, 1]), X, T, hessian="outer", cycles=3, seed=0).posterior
+    on_dask = ln.to_inference_data(posterior, da.from_array(X, chunks=20), T, draws=20, chains=2, seed=0,
+                                   method=method)
+    in_memory = ln.to_inference_data(posterior, X, T, draws=20, chains=2, seed=0, method=method)
+    for group in ("log_likelihood", "posterior_predictive"):
+        assert np.array_equal(np.asarray(on_dask[group]["y"]), np.asarray(in_memory[group]["y"]))
+
+
 def _assert_kron_same(net, w, X, T, beta, Xd, Td):
     """The Kronecker factors, the kron posterior's log-determinant and the kron log evidence, dask vs numpy."""
     alpha = ALPHA[:net.n_groups]

@@ -220,6 +220,28 @@ def test_bad_arguments():
         diagnose(posterior, X, t, draws=30, X_new=np.zeros((3, 2)))
     with pytest.raises(ValueError, match="T must have one row per row of X"):
         diagnose(posterior, X, t[:5], draws=30)
+    # NumPy's "expected non-negative integer" and "SeedSequence expects int" before
+    for seed in (-1, 1.5, "0"):
+        with pytest.raises(ValueError, match=f"seed must be None or a non-negative integer; got {seed!r}"):
+            diagnose(posterior, X, t, draws=30, seed=seed)
+    generator = np.random.default_rng(3)
+    assert diagnose(posterior, X, t, draws=30, seed=generator).khat == \
+        diagnose(posterior, X, t, draws=30, seed=np.random.default_rng(3)).khat
+
+
+def test_data_the_posterior_was_not_built_on_is_refused():
+    # a k-hat of 0.55 ('ok') for the first half of the training data, 'unreliable' with overflow warnings for
+    # fresh data of the same process: verdicts on the wrong posterior, without a word
+    posterior, X, t = _tanh_posterior()
+    with pytest.raises(ValueError, match=r"X, T must be the data the posterior was built on; these are not "
+                                         rf"\({len(X) // 2} rows, not {len(X)}\)"):
+        diagnose(posterior, X[:len(X) // 2], t[:len(X) // 2], draws=30)
+    X_train, T_train = ln.datasets.make_sinusoid(n=40, noise=0.1, seed=0)
+    model = ln.BayesianMLPRegressor(hidden=2, cycles=3, seed=0).fit(X_train, T_train[:, 0])
+    X_other, T_other = ln.datasets.make_sinusoid(n=40, noise=0.1, seed=1)
+    with pytest.raises(ValueError, match="other column means of the inputs"):
+        diagnose(model, X_other, T_other[:, 0], draws=30)
+    assert diagnose(model, X_train, T_train[:, 0], draws=30, seed=0).n_draws == 30
 
 
 def test_result_is_a_frozen_record():
@@ -283,3 +305,6 @@ def test_advice_for_a_linearised_posterior_far_from_gaussian():
         result = replace(good, verdict="unreliable", linearised=bad, likelihood=likelihood)
         assert words in result.advice and words in str(result)
     assert "can be trusted" in replace(good, linearised=good, likelihood="bernoulli").advice
+    # a network whose own k-hat asks for more draws was said to miss posterior mass
+    more = replace(good, verdict="more draws", linearised=good, likelihood="gaussian")
+    assert "rerun diagnose with more draws" in more.advice and "misses posterior mass" not in more.advice
