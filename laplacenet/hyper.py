@@ -19,17 +19,19 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
+from scipy.linalg import eigvalsh
 
 from ._chunks import DEFAULT_CHUNK_ROWS, data_sum, map_rows
 from ._threads import one_blas_thread, run_parallel, task_workers
 from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_seed, check_w
+from .curvature.backprop import forward_pass
 from .evidence import (CG_STEPS, check_reestimable, covered_groups, data_curvature, evidence_hessian,
                        evidence_slope, evidence_statistics, n_betas, posterior_evidence_terms,
                        reestimate_from, retrained_slope, weight_moves)
 from .exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
 from .laplace import build_posterior, check_number, check_options
-from .curvature.backprop import forward_pass
 from .network import MLP
+from .priors import alpha_per_param
 from .training import check_train_kwargs, train
 
 __all__ = ["fit_evidence", "EvidenceOptions", "EvidenceCycle", "EvidenceResult", "starting_alpha", "starting_beta",
@@ -307,7 +309,7 @@ class _Problem:
     def result(self, best, converged, message, at_bound):
         """The run's :class:`EvidenceResult`; not converged where the returned state's evidence is not to be trusted
         (its training, or its gamma: a loop that could never leave such a start must not call it a maximum)."""
-        flaw = _ill_determined(best, self) if best.report.converged else None
+        flaw = (_ill_determined(best, self) or _negative_data_curvature(best)) if best.report.converged else None
         if flaw is not None:
             converged, message = False, f"{message}; but the returned state is ill-determined: {flaw}"
         return EvidenceResult(best.w, best.alpha, best.beta, best.gamma, best.log_evidence, self.history,
@@ -532,6 +534,27 @@ def _ill_determined(state, problem):
     if stats.gamma >= n_values:
         return f"gamma = {stats.gamma:.6g} >= N K = {n_values}: every residual is fitted, and beta has no estimate"
     return None
+
+
+def _negative_data_curvature(state):
+    """Why the returned state's gamma is not to be trusted although positive, or None: an exact data Hessian with an
+    eigenvalue below -alpha/3 (one that takes more than half a parameter off gamma, lambda / (alpha + lambda) <
+    -1/2, PRML 5.179). Negative terms can cancel positive ones: a 6-unit sinusoid fit returned gamma 5e-5 of 19
+    with beta 57.5 against 107 by the outer product, reported converged. Checked once, at the end: one
+    eigenvalue of the W x W data Hessian."""
+    posterior = state.posterior
+    if posterior.hessian not in ("exact", "fd") or posterior.subset is not None:
+        return None
+    prior = alpha_per_param(posterior.net, state.alpha) + posterior.jitter
+    data = np.array(posterior.precision, dtype=float)
+    data[np.diag_indices_from(data)] -= prior
+    lowest = float(eigvalsh(data, subset_by_index=[0, 0], check_finite=False)[0])
+    if lowest >= -float(np.max(prior)) / 3.0:
+        return None
+    return (f"the exact data Hessian has an eigenvalue of {lowest:.3g}, below -alpha/3 = {-np.max(prior) / 3:.3g}: "
+            f"its negative terms cancel part of gamma = {state.gamma:.6g} (PRML 5.179), so gamma, the re-estimated "
+            f"alpha and beta and the evidence are not to be trusted; hessian='outer' (positive semi-definite) avoids "
+            f"this")
 
 
 def _slope(problem, state):

@@ -9,7 +9,8 @@ from laplacenet.datasets import load_penguins
 from laplacenet.evidence import EvidenceStatistics
 from laplacenet.exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
 from laplacenet.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _concave,
-                              _Coordinates, _fixed_point, _Problem, fit_evidence, starting_alpha, starting_beta)
+                              _Coordinates, _fixed_point, _negative_data_curvature, _Problem, fit_evidence,
+                              starting_alpha, starting_beta)
 
 
 def _sinusoid(n=30, seed=0, noise_sd=0.1):
@@ -234,13 +235,33 @@ def test_a_state_with_gamma_at_or_below_zero_is_never_returned_as_converged():
     report = ln.TrainReport(True, 1, 0.0, 0.0, "")
     for gammas, fine in (([0.5, -0.1], False), ([0.0], False), ([0.5, 0.2], True)):
         stats = EvidenceStatistics(np.arange(len(gammas)), np.array(gammas), np.ones(len(gammas)), None, None, None)
-        posterior = type("Posterior", (), {"hessian": "exact"})()
+        posterior = type("Posterior", (), {"hessian": "exact", "subset": None, "net": problem.net, "jitter": 0.0,
+                                           "precision": 2.0 * np.eye(problem.net.n_params)})()
         state = _State(1.0, None, np.zeros(1), report, posterior, -3.0, stats, 0)
         result = problem.result(state, True, "the loop's own reason", [])
         assert result.converged is fine
         assert result.message.startswith("the loop's own reason")
         assert ("ill-determined" in result.message) is not fine
         assert fine or ("gamma_g < 0" in result.message) is (min(gammas) < 0)  # names which of the two it is
+
+
+def test_a_positive_gamma_from_cancelling_negative_curvature_is_not_returned_as_converged():
+    # eigenvalues of the exact data Hessian in (-alpha, 0) add negative terms to gamma; where they cancel the
+    # positive ones gamma stays positive: a 6-unit fit returned gamma 5e-5 of 19, beta 57.5 (107 by the outer
+    # product), converged and without a warning
+    net, report = ln.MLP([1, 1, 1]), ln.TrainReport(True, 1, 0.0, 0.0, "")
+    stats = EvidenceStatistics(np.arange(1), np.array([1.5]), np.ones(1), None, None, None)
+    for hessian, curvature, flagged in (("exact", [2.0, 1.0, 0.5, -0.3], False), ("exact", [2.0, 1.0, 0.5, -0.4], True),
+                                        ("outer", [2.0, 1.0, 0.5, -0.4], False)):
+        posterior = type("Posterior", (), {"hessian": hessian, "subset": None, "net": net, "jitter": 0.0,
+                                           "precision": np.diag(1.0 + np.array(curvature))})()
+        state = _State(1.0, None, np.zeros(4), report, posterior, -3.0, stats, 0)  # alpha = 1: the line at -1/3
+        found = _negative_data_curvature(state)
+        assert (found is not None) is flagged and (not flagged or "eigenvalue of -0.4, below -alpha/3" in found)
+    X, T = ln.datasets.make_sinusoid(100, noise=0.1, seed=0)
+    with pytest.warns(EvidenceConvergenceWarning, match="the returned state is ill-determined"):
+        model = ln.BayesianMLPRegressor(hidden=6, seed=0, hessian="exact").fit(X, T[:, 0])
+    assert not model.converged_
 
 
 # --- starting values ---------------------------------------------------------------------------------
