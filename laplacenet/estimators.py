@@ -259,8 +259,9 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
     hessian : {'outer', 'exact', 'diag', 'fd', 'kron', 'lowrank'}
         Curvature of the posterior and the evidence. The default is ``'outer'``, not ``'exact'``: the exact
         Hessian is often not positive definite where training stops, or has eigenvalues in (-alpha, 0) at
-        pruned or still symmetric hidden units that make gamma negative: the fit then stops with an error, or
-        keeps its starting alpha with ``converged_`` False and an ``EvidenceConvergenceWarning``. ``'kron'`` and
+        pruned or still symmetric hidden units that make gamma negative, or cancel part of it (an eigenvalue below
+        -alpha/3): the fit then stops with an error, or ends with ``converged_`` False and an
+        ``EvidenceConvergenceWarning`` that says why. ``'kron'`` and
         ``'lowrank'`` never form a W x W matrix (see :func:`laplacenet.laplace`).
     alpha : float, array, 'auto' or 'layers'
         Prior precision on the standardised scale (the starting value when ``reestimate``); one per prior group
