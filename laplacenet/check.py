@@ -13,17 +13,32 @@ import numpy as np
 
 from ._config import check_matrix_budget, check_max_bytes
 from ._dense import symmetrise
-from ._validation import check_positive_int, check_seed
+from ._validation import check_positive_int, check_seed, float_array
 from .objective import data_error, data_gradient, validate_problem
 from .priors import alpha_per_param, prior_error
 
 __all__ = ["numerical_gradient", "numerical_hessian", "check_gradient", "relative_error"]
 
+#: finite differences of the analytic gradient (PRML 5.91) or of E itself (5.90)
+FD_METHODS = ("gradient", "error")
+
 
 def relative_error(a, b):
-    """``max|a - b| / max|b|``: the scale-aware error the tests use."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), np.finfo(float).tiny))
+    """``max|a - b| / max|b|``: the scale-aware error the tests use, ``b`` the reference.
+
+    ``a`` and ``b`` must have the same shape: an oracle does not broadcast. A zero reference gives 0 when ``a`` is
+    zero too and inf otherwise; two empty arrays give 0.
+    """
+    a = float_array(a, "a", "an array of real numbers")
+    b = float_array(b, "b", "an array of real numbers")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape; got {a.shape} and {b.shape}")
+    if a.size == 0:
+        return 0.0
+    difference, scale = np.max(np.abs(a - b)), np.max(np.abs(b))
+    if scale == 0:
+        return 0.0 if difference == 0 else float("inf")
+    return float(difference / max(scale, np.finfo(float).tiny))
 
 
 def _check_eps(eps):
@@ -68,8 +83,8 @@ def finite_difference_data_hessian(net, w, X, T, beta, method="gradient", eps=No
 
     Allocates the (W, W) result and O(W) besides (the caller checks the matrix budget).
     """
-    if method not in ("gradient", "error"):
-        raise ValueError(f"fd method must be one of 'gradient', 'error'; got {method!r}")
+    if method not in FD_METHODS:
+        raise ValueError(f"fd method must be one of {', '.join(map(repr, FD_METHODS))}; got {method!r}")
     W = w.size
     H = np.empty((W, W))
     step_i, step_j = np.zeros(W), np.zeros(W)

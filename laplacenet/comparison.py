@@ -104,7 +104,9 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         Numpy or dask (as ``T``, ``X_test`` and ``T_test``).
     T : targets for ``likelihood`` (as for :func:`laplacenet.error`).
     hidden_sizes : sequence
-        Architectures: an int is one hidden layer of that width, a tuple several layers, 0 or () none.
+        Architectures, one per entry: an int is one hidden layer of that width, a tuple several layers, 0 or ()
+        none; e.g. ``[3]`` or ``[(3,), (5, 2)]``. A bare int is refused rather than read as one architecture:
+        ``hidden_sizes=(3, 5)`` is two architectures where an estimator's ``hidden=(3, 5)`` is one.
     restarts : int
         Starts per architecture; every one is a row of the table.
     likelihood : {'gaussian', 'bernoulli', 'categorical'}
@@ -140,9 +142,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
     ModelComparison
     """
     lik = get_likelihood(likelihood)
-    architectures = [check_hidden(h) for h in hidden_sizes]
-    if not architectures:
-        raise ValueError("hidden_sizes must name at least one architecture")
+    architectures = _check_architectures(hidden_sizes)
     restarts = check_positive_int(restarts, "restarts")
     X = check_X(X)
     K = _n_outputs(lik, T, X.shape[0])
@@ -199,9 +199,7 @@ def compare_estimators(estimator, X, y, hidden_sizes, callback=None):
         One row per fit, for its kept restart: ``log_evidence_`` (symmetry term included), ``gamma_``,
         ``alpha_``, ``beta_`` (None for a classifier) and the training error, as in :func:`compare_models`.
     """
-    architectures = [check_hidden(h) for h in hidden_sizes]
-    if not architectures:
-        raise ValueError("hidden_sizes must name at least one architecture")
+    architectures = _check_architectures(hidden_sizes)
     fits, rows = [], []
     for hidden in architectures:
         model = type(estimator)(**{**estimator.get_params(), "hidden": hidden})
@@ -213,6 +211,26 @@ def compare_estimators(estimator, X, y, hidden_sizes, callback=None):
                                   posterior_symmetry(model.posterior_)[1]))
         fits.append(model)
     return fits, ModelComparison(rows)
+
+
+def _check_architectures(hidden_sizes):
+    """``hidden_sizes`` as a non-empty list of hidden-layer widths, one tuple per architecture."""
+    try:
+        entries = None if isinstance(hidden_sizes, (str, bytes, dict)) else iter(hidden_sizes)
+    except TypeError:
+        entries = None
+    if entries is None:
+        raise ValueError(f"hidden_sizes must be a sequence of architectures, each an int or a tuple of hidden-layer "
+                         f"widths (e.g. [3] or [(3,), (5, 2)]); got {hidden_sizes!r}")
+    architectures = []
+    for i, hidden in enumerate(entries):
+        try:
+            architectures.append(check_hidden(hidden))
+        except ValueError as ex:
+            raise ValueError(f"hidden_sizes[{i}]: {ex}") from None
+    if not architectures:
+        raise ValueError("hidden_sizes must name at least one architecture")
+    return architectures
 
 
 def _scaling(net, X, T, standardize):

@@ -30,7 +30,7 @@ from .curvature.outer import jacobian_chunk_rows
 from .curvature.woodbury import IncrementalInverse
 from .posteriors import (Form, KroneckerPrecision, LowRankPrecision, check_finite_curvature,
                          not_positive_definite as _not_positive_definite)
-from .predictive import predict
+from .predictive import check_sample_seed, predict
 from .priors import alpha_per_param, prior_error
 
 __all__ = ["LaplacePosterior", "laplace", "build_posterior", "validate_bayesian", "check_options", "check_number",
@@ -43,6 +43,18 @@ STRUCTURED = ("kron", "lowrank")
 HESSIANS = STRUCTURED + HESSIAN_METHODS
 #: ``subset=`` options: the whole network, or the output layer alone (the others fixed at w_MAP).
 SUBSETS = ("all", "last_layer")
+#: why :meth:`LaplacePosterior.update` refuses a posterior of each of these Hessians
+_NOT_A_SUM_OF_OUTER_PRODUCTS = ("its curvature of new patterns is not a sum of outer products B^T B (the "
+                                "second-derivative term may be indefinite), so the Woodbury update does not apply")
+_NOT_UPDATABLE = {
+    "exact": _NOT_A_SUM_OF_OUTER_PRODUCTS,
+    "fd": _NOT_A_SUM_OF_OUTER_PRODUCTS,
+    "kron": "its precision is held as per-layer Kronecker factors (1/N) Q_l (x) Z_l, never as the dense W x W "
+            "matrix that the Woodbury update works on",
+    "lowrank": "its precision keeps only the top eigenpairs of the data Hessian and a diagonal, no dense W x W "
+               "matrix for the Woodbury update to work on, and the top eigenpairs of all the data are not those of "
+               "the old patterns with the new ones added",
+}
 
 
 class Structure(NamedTuple):
@@ -304,8 +316,9 @@ class LaplacePosterior:
 
     def sample(self, n, seed=None):
         """``(n, W)`` draws from N(mean, A^-1): ``w = mean + S z`` with ``S S^T = A^-1`` (``S = L^-T`` for
-        ``A = L L^T``), z standard normal; with a subset, the other weights stay at ``mean``."""
-        n = check_positive_int(n, "n")
+        ``A = L L^T``), z standard normal; with a subset, the other weights stay at ``mean``. ``seed`` is None, a
+        non-negative integer or a numpy Generator (drawn from as it is)."""
+        n, seed = check_positive_int(n, "n"), check_sample_seed(seed)
         Z = np.random.default_rng(seed).standard_normal((n, self._form.dim))
         draws = np.tile(self.mean, (n, 1))
         draws[:, self.subset_slice] += self._form.deviations(Z)
@@ -380,6 +393,9 @@ class LaplacePosterior:
         * ``'exact'`` and ``'fd'`` are refused: the exact curvature of new patterns is not a sum of outer
           products B^T B (its second-derivative term may be indefinite), so no Woodbury update applies and
           a new O(W^3) factorisation is needed anyway - call :func:`laplacenet.laplace` on all the data.
+        * ``'kron'`` and ``'lowrank'`` are refused: they hold no dense W x W matrix for the Woodbury identity to
+          update (per-layer Kronecker factors; the top eigenpairs of the data Hessian, which those of all the data
+          need not share) - call :func:`laplacenet.laplace` on all the data.
 
         Parameters
         ----------
@@ -391,11 +407,9 @@ class LaplacePosterior:
             raise ValueError(f"update needs a posterior over all the weights; this one has subset={self.subset!r}. "
                              f"Call laplacenet.laplace on all the data instead.")
         if self.hessian not in ("outer", "diag"):
-            raise ValueError(
-                f"update needs a posterior built with hessian='outer' or 'diag'; this one uses "
-                f"hessian={self.hessian!r}, whose curvature of new patterns is not a sum of outer products "
-                f"B^T B (the second-derivative term may be indefinite), so the Woodbury update does not apply. "
-                f"Call laplacenet.laplace on all the data instead.")
+            raise ValueError(f"update needs a posterior built with hessian='outer' or 'diag'; this one uses "
+                             f"hessian={self.hessian!r}: {_NOT_UPDATABLE[self.hessian]}. Call laplacenet.laplace on "
+                             f"all the data instead.")
         X_new, T_new = check_data(self.net, X_new, T_new, "X_new", "T_new")
         w = self.mean
         if self.hessian == "diag":

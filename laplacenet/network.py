@@ -9,7 +9,7 @@ layer by layer. Prior groups (PRML 5.5.1): group ``2(l-1)`` holds the weights of
 import numpy as np
 
 from ._chunks import map_rows
-from ._validation import check_X
+from ._validation import check_w, check_X
 from .activations import get_activation
 from .curvature.backprop import forward_pass
 from .likelihoods import get_likelihood
@@ -125,7 +125,7 @@ class MLP:
         Computed chunk by chunk; a dask ``X`` gives a lazy dask array with ``X``'s row chunks.
         """
         X = check_X(X, self.n_inputs)
-        layers = self.unpack(w)
+        layers = self.unpack(check_w(self, w))
         return map_rows(lambda Xc: forward_pass(self, layers, Xc).y, X)
 
     def _check_w(self, w):

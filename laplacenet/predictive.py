@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
 from ._chunks import map_rows, rows_for_budget
-from ._validation import check_positive_int, check_X
+from ._validation import check_positive_int, check_seed, check_X
 from .curvature.backprop import backprop, forward_pass, hidden_slopes
 from .curvature.jacobian import row_jacobians
 from .curvature.outer import jacobian_chunk_rows
@@ -49,8 +49,8 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
         Return the full (K, K) covariance of each pattern instead of the per-output variances.
     n_samples : int
         Weight samples for the Monte Carlo methods (at least 2). All test points share the samples.
-    seed : int, optional
-        Seed of the Monte Carlo samples.
+    seed : None, int >= 0 or numpy Generator, optional
+        Seed of the Monte Carlo samples (a Generator is drawn from as it is); checked whatever the method.
 
     Returns
     -------
@@ -96,6 +96,7 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
     """
     net = posterior.net
     X = check_X(X_new, net.n_inputs, "X_new")
+    seed = check_sample_seed(seed)
     if method not in PREDICT_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, PREDICT_METHODS))}; got {method!r}")
     if method == "bridge" and net.likelihood.uses_beta:
@@ -117,6 +118,11 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
         return mean, (cov if full_cov else np.diagonal(cov, axis1=1, axis2=2).copy())
 
     return map_rows(predictive, X, rows)
+
+
+def check_sample_seed(seed, name="seed"):
+    """A seed of weight samples: None, a non-negative integer, or a numpy Generator (returned as it is)."""
+    return seed if isinstance(seed, np.random.Generator) else check_seed(seed, name)
 
 
 def linearised_moments(posterior, X):

@@ -43,3 +43,24 @@ def test_unknown_fd_method():
     net, w, X, T = make_problem("gaussian")
     with pytest.raises(ValueError, match="method must be one of 'gradient', 'error'"):
         numerical_hessian(net, w, X, T, 0.1, 1.0, method="forward")
+
+
+@pytest.mark.parametrize("method", ["exact", "outer", "diag", "fd"])
+def test_hessian_checks_fd_method_whatever_the_method(method):
+    net, w, X, T = make_problem("gaussian")
+    with pytest.raises(ValueError, match="fd_method must be one of 'gradient', 'error'.*got 'nonsense'"):
+        ln.hessian(net, w, X, T, 0.1, 1.0, method=method, fd_method="nonsense")
+
+
+@pytest.mark.parametrize("a, b", [(np.ones((3, 3)), np.ones(3)), ([[1.0], [2.0]], [1.0, 2.0]),
+                                  (np.ones(3), np.ones((1, 3)))])
+def test_relative_error_refuses_arrays_of_different_shapes(a, b):
+    with pytest.raises(ValueError, match=r"a and b must have the same shape; got \(\d"):
+        relative_error(a, b)
+
+
+def test_relative_error_against_a_zero_reference():
+    assert relative_error(np.ones(3), np.zeros(3)) == np.inf
+    assert relative_error([0.0, -1e-300], np.zeros(2)) == np.inf
+    assert relative_error(np.zeros((2, 2)), np.zeros((2, 2))) == 0.0
+    assert relative_error([1.0, 2.0], [1.0, 2.5]) == 0.2  # a nonzero reference as before

@@ -5,7 +5,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import laplacenet as ln
-from laplacenet.comparison import ComparisonCycle, ModelComparison, compare_models
+from laplacenet.comparison import ComparisonCycle, ModelComparison, compare_estimators, compare_models
 from laplacenet.evidence import EvidenceCycle, fit_evidence
 
 from .problems import FAST, on_grid, symmetry_of, wald_counts
@@ -101,3 +101,15 @@ def test_bad_arguments_are_named():
         compare_models(X, T, hidden_sizes=[1], likelihood="poisson")
     with pytest.raises(ValueError, match="hidden_sizes must name at least one architecture"):
         compare_models(X, T, hidden_sizes=[])
+
+
+@pytest.mark.parametrize("hidden_sizes", [3, "3", None, np.int64(2)])
+def test_hidden_sizes_must_be_a_sequence_of_architectures(hidden_sizes):
+    X, T = _sinusoid(10, 0)
+    expected = r"hidden_sizes must be a sequence of architectures.*\[3\] or \[\(3,\), \(5, 2\)\]\); got"
+    with pytest.raises(ValueError, match=expected):
+        compare_models(X, T, hidden_sizes=hidden_sizes)
+    with pytest.raises(ValueError, match=expected):
+        compare_estimators(ln.BayesianMLPRegressor(), X, T[:, 0], hidden_sizes)
+    with pytest.raises(ValueError, match=r"hidden_sizes\[1\]: hidden must be a positive int"):
+        compare_models(X, T, hidden_sizes=[2, (3, 0)])

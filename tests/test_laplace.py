@@ -252,6 +252,18 @@ def test_update_refuses_curvature_that_is_not_an_outer_product(hessian):
         post.update(X[:3], T[:3])
 
 
+@pytest.mark.parametrize("structure, reason", [
+    ({"hessian": "kron"}, "per-layer Kronecker factors"),
+    ({"hessian": "lowrank", "rank": 3}, "only the top eigenpairs of the data Hessian"),
+])
+def test_update_refuses_a_structured_posterior_for_its_own_reason(structure, reason):
+    net, w, X, T = make_problem("gaussian", hidden=(2,), seed=11)
+    post = laplace(net, w, X, T, 1.0, 1.0, **structure)
+    with pytest.raises(ValueError, match=f"hessian='outer' or 'diag'.*{reason}.*Call laplacenet.laplace on all") as ex:
+        post.update(X[:3], T[:3])
+    assert "indefinite" not in str(ex.value)
+
+
 def test_update_validates_the_new_patterns():
     net, w, X, T = make_problem("gaussian", hidden=(2,), seed=12)
     post = laplace(net, w, X, T, 1.0, 1.0, hessian="outer")
@@ -357,6 +369,19 @@ def test_bad_predict_arguments_are_named():
         post.predict(np.zeros((2, 3)), method="mc", n_samples=1)
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
         post.sample(0)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_bad_seeds_are_named(seed):
+    post = laplace(*_problem_args().values(), hessian="outer")
+    X_new = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="seed must be None or a non-negative integer"):
+        post.sample(5, seed=seed)
+    for method in ("mc", "linear_mc", "linear"):
+        with pytest.raises(ValueError, match="seed must be None or a non-negative integer"):
+            post.predict(X_new, method=method, n_samples=4, seed=seed)
+    # the seeds that were accepted still are, with the same draws
+    assert np.array_equal(post.sample(3, seed=np.int64(4)), post.sample(3, seed=np.random.default_rng(4)))
 
 
 def test_diagonal_posterior():

@@ -90,3 +90,15 @@ def test_wrong_weight_length_names_w():
         net.unpack(np.zeros(10))
     with pytest.raises(ValueError, match="layer 1 must have W of shape"):
         net.pack([(np.zeros((3, 2)), np.zeros(2)), (np.zeros((1, 2)), np.zeros(1))])
+
+
+@pytest.mark.parametrize("bad, match", [(np.nan, "w must be finite"), (np.inf, "w must be finite"),
+                                        (1j, "w must be real numbers")])
+def test_forward_checks_w_as_error_does(bad, match):
+    net = ln.MLP([3, 2, 1])
+    X, T = np.ones((4, 3)), np.zeros((4, 1))
+    w = np.where(np.arange(net.n_params) == 2, bad, net.init(0))  # one bad entry
+    with pytest.raises(ValueError, match=match):
+        net.forward(w, X)
+    with pytest.raises(ValueError, match=match):
+        ln.error(net, w, X, T, 0.1, 1.0)

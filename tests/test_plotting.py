@@ -176,6 +176,9 @@ def test_predictive_grid_extends_beyond_the_data_when_asked(regression):
     ({"grid": np.zeros((3, 2))}, r"grid must be a 1-D array .* got shape \(3, 2\)"),
     ({"grid": [0.0, np.nan]}, "grid must be finite"),
     ({"truth": 3.0}, "truth must be callable"),
+    ({"truth": lambda x: x[:-1]}, r"truth must return one value per grid point, shape \(200,\); got shape \(199,\)"),
+    ({"truth": lambda x: 1.0}, r"truth must return one value per grid point, shape \(200,\); got shape \(\)"),
+    ({"truth": lambda x: np.sin(x) + 0j}, r"truth\(grid\) must be real numbers"),
     ({"ax": "axes"}, "ax must be a matplotlib Axes"),
     ({"extend": -0.1}, "extend must be a finite number >= 0; got -0.1"),
     ({"extend": "10%"}, "extend must be a finite number >= 0"),
@@ -185,6 +188,7 @@ def test_predictive_bad_input_is_named(regression, kwargs, match):
     _, _, X, T, _, _, post = regression
     with pytest.raises(ValueError, match=match):
         plotting.plot_predictive(post, X, T, **kwargs)
+    assert not plt.get_fignums()  # refused before a figure was made
 
 
 def test_predictive_refuses_a_classifier_and_strangers(binary, regression):
@@ -416,6 +420,34 @@ def test_evidence_plot_without_test_error_has_one_axis_and_takes_dicts():
     assert legend_texts(fig.axes[0]) == ["every restart", "best restart per size", "highest evidence: 2 hidden"]
     with pytest.raises(ValueError, match="at least one row"):
         plotting.plot_evidence([])
+
+
+def test_evidence_plot_takes_dicts_without_a_test_error():
+    ax = plotting.plot_evidence([{"hidden": (1,), "log_evidence": -3.0}, {"hidden": 2, "log_evidence": -2.0}]).axes[0]
+    assert line(ax, "every restart").get_ydata().tolist() == [-3.0, -2.0]
+
+
+def test_evidence_plot_refuses_anything_but_a_comparison(regression):
+    _, _, X, T, _, _, post = regression
+    expected = "comparison must be a ModelComparison .* or a list of its rows"
+    model = ln.BayesianMLPRegressor(hidden=2, alpha=0.5, beta=100.0, reestimate=False, seed=0).fit(X, T[:, 0])
+    table = ModelComparison(rows())
+    for bad, match in [(model, expected + ".*got a BayesianMLPRegressor \\(pass its hidden_table_"),
+                       (None, expected + ".*got NoneType"), (post, expected + ".*got LaplacePosterior"),
+                       (table.to_dicts()[0], expected + ".*got dict"), ("rows", expected + ".*got str"),
+                       ([{"hidden": (3,)}], r"comparison\[0\] must be a ComparisonRow or a dict with 'hidden', "
+                                            r"'log_evidence'"),
+                       ([table.rows[0], 3.0], r"comparison\[1\] must be a ComparisonRow"),
+                       ([{"hidden": "wide", "log_evidence": 1.0}], r"comparison\[0\]\['hidden'\] must be"),
+                       ([{"hidden": 2, "log_evidence": "high"}], r"comparison\[0\]\['log_evidence'\] must be a "
+                                                                 r"finite number"),
+                       ([{"hidden": 2, "log_evidence": 1.0, "test_error": "low"}],
+                        r"comparison\[0\]\['test_error'\] must be None or a finite number")]:
+        with pytest.raises(ValueError, match=match):
+            plotting.plot_evidence(bad)
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match=expected + ".*got DataFrame"):
+        plotting.plot_evidence(pd.DataFrame(table.to_dicts()))
 
 
 # --- plot_spectrum -----------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import numpy as np
 
 from .._config import check_matrix_budget, check_max_bytes
 from .._validation import check_chunk_size, check_finite_result
-from ..check import finite_difference_data_hessian
+from ..check import FD_METHODS, finite_difference_data_hessian
 from ..objective import validate_problem
 from ..priors import alpha_per_param
 from .diagonal import becker_lecun_diagonal
@@ -62,6 +62,8 @@ def hessian(net, w, X, T, alpha, beta=None, method="exact", *, fd_method="gradie
         outer-product / Gauss-Newton approximation (5.84, 5.85; softmax with diag(y) - y y^T).
         ``'diag'``: the Becker-Le Cun diagonal approximation (5.79-5.81), returned as a vector.
         ``'fd'``: finite differences, of the gradient (5.91) or, with ``fd_method='error'``, of E (5.90).
+    fd_method : {'gradient', 'error'}
+        The finite differences of ``method='fd'``; checked whatever the method.
     chunk_size : int, optional
         Rows of data per chunk; by default each route sizes its chunks to keep the per-pattern factors within
         the chunk budget (64 MiB), so peak memory does not grow with N.
@@ -75,6 +77,9 @@ def hessian(net, w, X, T, alpha, beta=None, method="exact", *, fd_method="gradie
     """
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
     chunk_size, max_bytes = check_chunk_size(chunk_size), check_max_bytes(max_bytes)
+    if not isinstance(fd_method, str) or fd_method not in FD_METHODS:
+        raise ValueError(f"fd_method must be one of {', '.join(map(repr, FD_METHODS))} (the finite differences of "
+                         f"method='fd'); got {fd_method!r}")
     H = data_hessian(net, w, X, T, beta, method, chunk_size, fd_method, max_bytes)
     a = alpha_per_param(net, alpha)
     if H.ndim == 1:

@@ -1,13 +1,15 @@
 """Figures of the evidence framework (PRML 5.7): log evidence against model size, the Hessian spectrum with
 alpha and gamma, and the re-estimation history."""
+import numbers
+
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, eigvalsh, solve_triangular
 from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_matrix_budget
-from ..comparison import ModelComparison
+from ..comparison import ComparisonRow, ModelComparison
 from ..curvature.hessian import HESSIAN_METHODS, data_hessian
-from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
+from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from ..hyper import EvidenceCycle, EvidenceResult
 from ..priors import alpha_per_param
 from ._common import axes_for, posterior_of, scaled_data
@@ -25,23 +27,18 @@ def plot_evidence(comparison, *, ax=None):
 
     Parameters
     ----------
-    comparison : ModelComparison, or a sequence of ComparisonRow or of dicts with the same fields
-        As :func:`laplacenet.compare_models` returns (``hidden``, ``log_evidence``, ``test_error``).
-        Architectures are placed at their total number of hidden units; several with the same total share
-        a column.
+    comparison : ModelComparison, or a list or tuple of ComparisonRow or of dicts with the same fields
+        As :func:`laplacenet.compare_models` returns, or an estimator's ``hidden_table_`` (``hidden``,
+        ``log_evidence`` and, optionally for dicts, ``test_error``). Architectures are placed at their total
+        number of hidden units; several with the same total share a column.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    rows = comparison.rows if isinstance(comparison, ModelComparison) else list(comparison)
-    if not rows:
-        raise ValueError("comparison must hold at least one row")
-    hidden = [tuple(_field(row, "hidden")) for row in rows]
+    hidden, evidence, tests = _comparison_columns(comparison)
     units = np.array([sum(h) for h in hidden])
-    evidence = np.array([_field(row, "log_evidence") for row in rows], dtype=float)
-    tests = [_field(row, "test_error") for row in rows]
     sizes = np.unique(units)
     best = [np.flatnonzero(units == s)[np.argmax(evidence[units == s])] for s in sizes]
     top = int(np.argmax(evidence))
@@ -63,6 +60,53 @@ def plot_evidence(comparison, *, ax=None):
         handles, labels = handles + more_handles, labels + more_labels
     legend_ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
     return fig
+
+
+_COMPARISON = ("a ModelComparison (as compare_models returns, or an estimator's hidden_table_) or a list of its "
+               "rows (ComparisonRow, or dicts with 'hidden', 'log_evidence' and optionally 'test_error')")
+
+
+def _comparison_columns(comparison):
+    """The hidden widths (tuples), log evidences ``(R,)`` and test errors (None or float) of the rows."""
+    if isinstance(comparison, (BayesianMLPRegressor, BayesianMLPClassifier)):
+        raise ValueError(f"comparison must be {_COMPARISON}; got a {type(comparison).__name__} (pass its "
+                         f"hidden_table_, which a fit with hidden='auto' fills)")
+    if isinstance(comparison, ModelComparison):
+        rows = comparison.rows
+    elif isinstance(comparison, (list, tuple)):
+        rows = list(comparison)
+    else:
+        raise ValueError(f"comparison must be {_COMPARISON}; got {type(comparison).__name__}")
+    if not rows:
+        raise ValueError("comparison must hold at least one row")
+    hidden, evidence, tests = zip(*[_row_fields(row, i) for i, row in enumerate(rows)])
+    return list(hidden), np.array(evidence), list(tests)
+
+
+def _row_fields(row, i):
+    """``(hidden, log_evidence, test_error)`` of row ``i``, checked."""
+    if isinstance(row, ComparisonRow):
+        fields = vars(row)
+    elif isinstance(row, dict) and {"hidden", "log_evidence"} <= row.keys():
+        fields = row
+    else:
+        raise ValueError(f"comparison[{i}] must be a ComparisonRow or a dict with 'hidden', 'log_evidence' and "
+                         f"optionally 'test_error'; got {row!r}")
+    try:
+        hidden = check_hidden(fields["hidden"])
+    except ValueError:
+        raise ValueError(f"comparison[{i}]['hidden'] must be hidden-layer widths (an int or a tuple of them); "
+                         f"got {fields['hidden']!r}") from None
+    evidence, test = fields["log_evidence"], fields.get("test_error")
+    if not _is_finite_number(evidence):
+        raise ValueError(f"comparison[{i}]['log_evidence'] must be a finite number; got {evidence!r}")
+    if test is not None and not _is_finite_number(test):
+        raise ValueError(f"comparison[{i}]['test_error'] must be None or a finite number; got {test!r}")
+    return hidden, float(evidence), None if test is None else float(test)
+
+
+def _is_finite_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value))
 
 
 # --- the Hessian spectrum --------------------------------------------------------------------------------
@@ -246,7 +290,3 @@ def _series_labels(name, n, net):
 def _architecture(hidden):
     """Hidden widths as ``'8'`` or ``'4-4'``; ``'0'`` for none."""
     return "-".join(map(str, hidden)) or "0"
-
-
-def _field(row, name):
-    return row[name] if isinstance(row, dict) else getattr(row, name)

@@ -2,7 +2,7 @@
 interval coverage and the PIT histogram for any number of inputs (PRML 5.172, 5.173)."""
 import numpy as np
 
-from .._validation import check_positive_int, check_X
+from .._validation import check_positive_int, check_X, float_array
 from ..estimators import BayesianMLPRegressor
 from ._common import axes_for, legend_outside, padded_range, posterior_for, scaled_inputs, shown_data
 
@@ -34,7 +34,8 @@ def plot_predictive(model, X, T, grid=None, *, extend=0.0, output=0, return_nois
         Include the noise variance 1/beta in the bands (the predictive of t); ``False`` draws the
         uncertainty of the function alone.
     truth : callable, optional
-        A function of ``(G,)`` inputs returning ``(G,)`` values, drawn dashed (e.g. the generating curve).
+        A function of ``(G,)`` inputs returning ``(G,)`` real values (or ``(G, 1)``), drawn dashed (e.g. the
+        generating curve); NaN values leave gaps.
     xlabel, ylabel : str
         Names of the input and the target, for the axes and the title.
     ax : matplotlib Axes, optional
@@ -52,6 +53,7 @@ def plot_predictive(model, X, T, grid=None, *, extend=0.0, output=0, return_nois
     if truth is not None and not callable(truth):
         raise ValueError(f"truth must be callable or None; got {truth!r}")
     x = _grid_1d(grid, X[:, 0], extend)
+    truth_values = None if truth is None else _truth_values(truth, x)
     mean, variance = posterior.predict(scaled_inputs(model, x[:, None]), return_noise=bool(return_noise))
     if isinstance(model, BayesianMLPRegressor):
         mean, variance = model.scaling_.means(mean), model.scaling_.variances(variance)
@@ -59,8 +61,8 @@ def plot_predictive(model, X, T, grid=None, *, extend=0.0, output=0, return_nois
     fig, (ax,) = axes_for(ax, 1, "ax", figsize=(7.0, 4.5))
     ax.fill_between(x, mu - 2 * sd, mu + 2 * sd, color="C0", alpha=0.15, linewidth=0, label="±2σ")
     ax.fill_between(x, mu - sd, mu + sd, color="C0", alpha=0.3, linewidth=0, label="±1σ")
-    if truth is not None:
-        ax.plot(x, np.asarray(truth(x), dtype=float), "--", color="0.35", label="truth")
+    if truth_values is not None:
+        ax.plot(x, truth_values, "--", color="0.35", label="truth")
     ax.plot(x, mu, color="C0", linewidth=2, label="predictive mean")
     ax.plot(X[:, 0], T[:, output], "o", color="k", markersize=3, label="data")
     what = "noise included" if return_noise else "function only, noise excluded"
@@ -155,6 +157,14 @@ def _check_extend(extend, grid):
     if extend and grid is not None:
         raise ValueError(f"extend widens the default grid; pass a grid or extend, not both (got extend={extend!r})")
     return float(extend)
+
+
+def _truth_values(truth, x):
+    """``truth(x)`` as ``(G,)`` floats (a ``(G, 1)`` result is taken as its column); NaN leaves a gap."""
+    values = float_array(truth(x), "truth(grid)", f"real values, one per grid point ({x.size},)")
+    if values.shape not in ((x.size,), (x.size, 1)):
+        raise ValueError(f"truth must return one value per grid point, shape ({x.size},); got shape {values.shape}")
+    return values.reshape(-1)
 
 
 def _grid_1d(grid, x, extend):
