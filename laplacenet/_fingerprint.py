@@ -1,8 +1,9 @@
 """What a fit remembers of its data: enough to tell whether data passed later are the same, cheaply.
 
 The ArviZ export uses it to warn when its pointwise log likelihood - what PSIS-LOO reads - is computed on data
-the posterior was not built on, and ``diagnose`` to refuse such data. The fingerprint is the number of rows and the column means and standard
-deviations of the inputs and the targets: one pass over arrays in memory, nothing for dask arrays.
+the posterior was not built on, and ``diagnose`` to refuse such data. The fingerprint is the number of rows and
+the column means and standard deviations of the inputs and the targets: one pass over arrays in memory, nothing
+for dask arrays.
 """
 from typing import NamedTuple, Optional
 

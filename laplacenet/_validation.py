@@ -8,8 +8,8 @@ from ._dense import count_non_finite
 from .exceptions import NonFiniteError
 
 __all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int", "check_flag",
-           "check_chunk_size", "check_seed", "canonical_targets", "refuse_complex", "check_finite_result",
-           "SCALE_REMEDY"]
+           "check_chunk_size", "check_seed", "check_random_seed", "canonical_targets", "refuse_complex",
+           "check_finite_result", "SCALE_REMEDY"]
 
 #: what to do when a quantity computed from valid arguments overflows
 SCALE_REMEDY = ("Rescale the problem: standardise the inputs X (and the targets of a regression), use a smaller "
@@ -184,6 +184,11 @@ def check_chunk_size(chunk_size, name="chunk_size"):
 def check_seed(seed, name="seed"):
     """A random seed: None or a non-negative integer (restarts add their index to it)."""
     return _optional_integer(seed, name, 0, "None or a non-negative integer")
+
+
+def check_random_seed(seed, name="seed"):
+    """A seed of random draws: None, a non-negative integer, or a numpy Generator (returned as it is)."""
+    return seed if isinstance(seed, np.random.Generator) else check_seed(seed, name)
 
 
 def check_finite_result(value, what, remedy=SCALE_REMEDY):

@@ -14,7 +14,7 @@ from ._chunks import chunk_slices
 from ._fingerprint import differences, training_fingerprint
 from ._labels import label_indices
 from ._files import write_atomically
-from ._validation import check_data, check_positive_int
+from ._validation import check_data, check_positive_int, check_random_seed
 from ._version import __version__
 from .curvature.backprop import forward_pass
 from .curvature.jacobian import row_jacobians
@@ -25,7 +25,6 @@ from .diagnostics import (MIN_DRAWS, arviz_generation, draw_chunk_rows, importan
 from .evidence import posterior_evidence_terms
 from .exceptions import NotFittedError
 from .laplace import LaplacePosterior
-from .predictive import check_sample_seed
 from .priors import alpha_per_param
 
 __all__ = ["to_inference_data", "write_netcdf", "read_netcdf"]
@@ -131,7 +130,7 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
         raise ValueError(f"chains * draws must be at least {MIN_DRAWS} (PSIS fits a Pareto tail to the largest "
                          f"S/5 importance ratios); got {chains} * {draws} = {S}")
     _warn_if_not_training_data(posterior, fitted, X_shown, T_shown)
-    rng = np.random.default_rng(check_sample_seed(seed))  # a Generator is used as it is
+    rng = np.random.default_rng(check_random_seed(seed))  # a Generator is used as it is
     samples = posterior.sample(S, rng)
     nll, predictive = _pointwise(posterior, samples, X, T, rng, _ACTIVATIONS[method])
     log_p = -(nll.sum(axis=1) + log_prior_kernel(posterior, samples))  # -E(w_s), PRML (5.165)

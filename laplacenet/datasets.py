@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_positive_int
+from ._validation import check_positive_int, check_random_seed
 from .laplace import check_number
 
 __all__ = ["make_sinusoid", "make_two_class_2d", "load_motorcycle", "load_penguins", "Penguins", "DATA_DIR"]
@@ -45,7 +45,7 @@ def make_sinusoid(n=100, noise=0.1, seed=None, x_range=(0.0, 1.0)):
     n = check_positive_int(n, "n")
     noise = check_number(noise, "noise")
     low, high = _check_range(x_range)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_random_seed(seed))
     X = rng.uniform(low, high, size=(n, 1))
     return X, np.sin(2.0 * np.pi * X) + noise * rng.normal(size=X.shape)
 
@@ -75,7 +75,7 @@ def make_two_class_2d(n=200, spread=0.45, seed=None):
     """
     n = check_positive_int(n, "n", minimum=4)
     spread = check_number(spread, "spread", positive=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_random_seed(seed))
     y = np.repeat([0, 1], [n // 2, n - n // 2])
     component = np.concatenate([np.arange(n // 2) % 2, np.arange(n - n // 2) % 2])
     X = _CLASS_CENTRES[y, component] + spread * rng.standard_normal((n, 2))

@@ -22,10 +22,10 @@ from scipy.special import logsumexp
 
 from ._chunks import data_sum, map_rows, rows_for_budget
 from ._fingerprint import differences, training_fingerprint
-from ._validation import check_data, check_finite_result, check_positive_int, check_X
+from ._validation import check_data, check_finite_result, check_positive_int, check_random_seed, check_X
 from .curvature.outer import jacobian_chunk_rows
 from .laplace import LaplacePosterior
-from .predictive import _activation_sampler, check_sample_seed
+from .predictive import _activation_sampler
 from .priors import alpha_per_param
 
 __all__ = ["LaplaceDiagnostic", "diagnose", "importance_diagnostic", "sampled_activations", "pointwise_nll",
@@ -192,7 +192,7 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
         raise ValueError(f"X, T must be the data the posterior was built on; these are not ({'; '.join(found)}). "
                          f"For held-out data use predict, or to_inference_data and ArviZ")
     X, T = (X_user, T_user) if fitted is None else fitted.posterior_data(X, T)
-    seed = check_sample_seed(seed)
+    seed = check_random_seed(seed)
     draws = check_positive_int(draws, "draws", minimum=MIN_DRAWS)
     if X_new is not None:  # a fitted estimator's checked as its predict checks it (columns in the fitted order)
         X_new = check_X(X_new, net.n_inputs, "X_new") if fitted is None else fitted._check_X(X_new)

@@ -20,7 +20,7 @@ from ._chunks import is_dask_array, iter_chunks, rows_for_budget
 from ._config import BAYESIAN_REMEDY, check_matrix_budget
 from ._dense import mirror_upper
 from ._validation import (float_array, check_alpha, check_beta, check_chunk_size, check_data,
-                          check_finite_result, check_flag, check_positive_int, check_w)
+                          check_finite_result, check_flag, check_positive_int, check_random_seed, check_w)
 from .curvature.hessian import HESSIAN_METHODS, data_hessian
 from .curvature.jacobian import scaled_jacobians
 from .curvature.kron import data_kron_factors
@@ -30,7 +30,7 @@ from .curvature.outer import jacobian_chunk_rows
 from .curvature.woodbury import IncrementalInverse
 from .posteriors import (Form, KroneckerPrecision, LowRankPrecision, check_finite_curvature,
                          not_positive_definite as _not_positive_definite)
-from .predictive import check_sample_seed, predict
+from .predictive import predict
 from .priors import alpha_per_param, prior_error
 
 __all__ = ["LaplacePosterior", "laplace", "build_posterior", "validate_bayesian", "check_options", "check_number",
@@ -318,7 +318,7 @@ class LaplacePosterior:
         """``(n, W)`` draws from N(mean, A^-1): ``w = mean + S z`` with ``S S^T = A^-1`` (``S = L^-T`` for
         ``A = L L^T``), z standard normal; with a subset, the other weights stay at ``mean``. ``seed`` is None, a
         non-negative integer or a numpy Generator (drawn from as it is)."""
-        n, seed = check_positive_int(n, "n"), check_sample_seed(seed)
+        n, seed = check_positive_int(n, "n"), check_random_seed(seed)
         Z = np.random.default_rng(seed).standard_normal((n, self._form.dim))
         draws = np.tile(self.mean, (n, 1))
         draws[:, self.subset_slice] += self._form.deviations(Z)

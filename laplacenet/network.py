@@ -9,7 +9,7 @@ layer by layer. Prior groups (PRML 5.5.1): group ``2(l-1)`` holds the weights of
 import numpy as np
 
 from ._chunks import map_rows
-from ._validation import check_w, check_X
+from ._validation import check_random_seed, check_w, check_X
 from .activations import get_activation
 from .curvature.backprop import forward_pass
 from .likelihoods import get_likelihood
@@ -115,7 +115,7 @@ class MLP:
 
     def init(self, seed=None):
         """Random weights: Gaussian with standard deviation 1/sqrt(fan-in), zero biases."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_random_seed(seed))
         return self.pack([(rng.standard_normal((d_out, d_in)) / np.sqrt(d_in), np.zeros(d_out))
                           for d_in, d_out in zip(self.sizes[:-1], self.sizes[1:])])
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
 from ._chunks import map_rows, rows_for_budget
-from ._validation import check_positive_int, check_seed, check_X
+from ._validation import check_positive_int, check_random_seed, check_X
 from .curvature.backprop import backprop, forward_pass, hidden_slopes
 from .curvature.jacobian import row_jacobians
 from .curvature.outer import jacobian_chunk_rows
@@ -96,7 +96,7 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
     """
     net = posterior.net
     X = check_X(X_new, net.n_inputs, "X_new")
-    seed = check_sample_seed(seed)
+    seed = check_random_seed(seed)
     if method not in PREDICT_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, PREDICT_METHODS))}; got {method!r}")
     if method == "bridge" and net.likelihood.uses_beta:
@@ -118,11 +118,6 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
         return mean, (cov if full_cov else np.diagonal(cov, axis1=1, axis2=2).copy())
 
     return map_rows(predictive, X, rows)
-
-
-def check_sample_seed(seed, name="seed"):
-    """A seed of weight samples: None, a non-negative integer, or a numpy Generator (returned as it is)."""
-    return seed if isinstance(seed, np.random.Generator) else check_seed(seed, name)
 
 
 def linearised_moments(posterior, X):

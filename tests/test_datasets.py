@@ -36,6 +36,8 @@ def test_sinusoid_is_reproducible_and_seeded():
     ({"x_range": (0.0, np.inf)}, "x_range must be a pair"),
     ({"x_range": (0.0, 1.0, 2.0)}, "x_range must be a pair"),
     ({"x_range": "ab"}, "x_range must be a pair"),
+    ({"seed": -1}, "seed must be None or a non-negative integer; got -1"),  # NumPy's messages before
+    ({"seed": 1.5}, "seed must be None or a non-negative integer; got 1.5"),
 ])
 def test_sinusoid_bad_input_is_named(kwargs, match):
     with pytest.raises(ValueError, match=match):

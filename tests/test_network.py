@@ -50,6 +50,10 @@ def test_init_scales_by_fan_in_and_zeroes_biases():
     assert abs(layers[0][0].std() - 1 / np.sqrt(400)) < 0.02 / np.sqrt(400)
     assert np.all(layers[0][1] == 0) and np.all(layers[1][1] == 0)
     np.testing.assert_array_equal(net.init(3), net.init(3))
+    np.testing.assert_array_equal(net.init(np.random.default_rng(3)), net.init(np.random.default_rng(3)))
+    for seed in (-1, 1.5, "3"):  # NumPy's messages before
+        with pytest.raises(ValueError, match=f"seed must be None or a non-negative integer; got {seed!r}"):
+            net.init(seed)
 
 
 def test_prior_groups():
