@@ -270,6 +270,25 @@ def test_linearised_khat_is_exact_for_a_gaussian_likelihood_at_a_converged_mode(
     assert "-inf (exact)" in str(result)
 
 
+def test_linearised_khat_is_exact_after_training_to_the_default_tolerance():
+    # training stops at a Newton decrement d <= 1e-6, which leaves log ratios linear in the draws with a spread
+    # of about 2 sqrt(2 ln S) d: 2.8e-6 here, above the 1e-6 once taken as constant (diabetes: k-hat -0.15)
+    X, y = ln.datasets.load_motorcycle()[:2]
+    model = ln.BayesianMLPRegressor(hidden=4, seed=0).fit(X, y)
+    glm = diagnose(model, X, y, draws=1000, seed=0).linearised
+    assert 1e-6 < np.ptp(glm.log_ratios) < 1e-5 and glm.khat == -np.inf
+
+
+
+def test_a_heavy_tail_gives_its_k_hat_without_numpy_warnings_from_the_pareto_fit():
+    X, y = ln.datasets.load_motorcycle()[:2]
+    model = ln.BayesianMLPRegressor(hidden=8, seed=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "overflow encountered in expm1" from inside ArviZ
+        result = diagnose(model, X, y, draws=1000, seed=0)
+    assert result.khat > 0.7 and result.verdict == "unreliable"
+
+
 def test_linearised_log_posterior_against_an_explicit_linearisation():
     """-E_lin(w_s) from the Jacobian G at w_MAP formed one pattern at a time, for a classifier."""
     rng = np.random.default_rng(6)
