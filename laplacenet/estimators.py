@@ -54,6 +54,7 @@ def check_hidden(hidden, auto=False):
     :data:`AUTO_HIDDEN`)."""
     if auto and isinstance(hidden, str) and hidden == "auto":
         return hidden
+    given = hidden  # named in the error as given: -1, not (-1,)
     if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
         hidden = () if hidden == 0 else (hidden,)
     try:
@@ -64,7 +65,7 @@ def check_hidden(hidden, auto=False):
     if not ok:
         alternative = ", or 'auto'" if auto else ""
         raise ValueError(f"hidden must be a positive int or a sequence of them (hidden-layer widths){alternative}; "
-                         f"got {hidden!r}")
+                         f"got {given!r}")
     return tuple(int(m) for m in widths)
 
 

@@ -215,5 +215,6 @@ def test_unfitted_and_mismatched_inputs_are_named():
 def test_check_hidden():
     assert check_hidden(0) == () and check_hidden(3) == (3,) and check_hidden([4, 2]) == (4, 2)
     for bad in (-1, (1.5,), True, "3", None):
-        with pytest.raises(ValueError, match="hidden must be"):
+        with pytest.raises(ValueError, match="hidden must be") as info:
             check_hidden(bad)
+        assert str(info.value).endswith(f"got {bad!r}")  # -1 was named as (-1,)
