@@ -321,6 +321,9 @@ def _evidence_text(model):
     term, counts = posterior_symmetry(model.posterior_)
     if not counts:  # no hidden layer, no symmetry
         return f"log evidence {model.log_evidence_:.4f}"
+    if not any(counts):
+        return (f"log evidence {model.log_evidence_:.4f} (no symmetry term: no hidden unit is told from zero, the "
+                f"cycle's value)")
     units = f"M = {', '.join(map(str, counts))} per hidden layer" if len(counts) > 1 else f"M = {counts[0]}"
     return (f"log evidence {model.log_evidence_:.4f} = {model.log_evidence_ - term:.4f} (the cycle's) + "
             f"{term:.4f} (the symmetry term ln M! + M ln 2 of the hidden units told from zero, {units})")

@@ -791,6 +791,16 @@ def test_predict_far_from_the_training_data_on_the_standardised_scale(tmp_path, 
 
 # --- demo --------------------------------------------------------------------------------------------
 
+def test_the_kept_line_of_a_fit_without_distinguishable_units(tmp_path, capsys):
+    # "log evidence 13.0731 = 13.0731 (the cycle's) + 0.0000 (the symmetry term ..., M = 0)": a sum of nothing
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 0
+    model = io.load(tmp_path / "d" / "model.npz")
+    assert ln.symmetry.posterior_symmetry(model.posterior_)[1] == (0,)  # the precondition: no unit told from 0
+    kept = next(line for line in capsys.readouterr().out.splitlines() if "kept cycle" in line)
+    assert kept.endswith(f"log evidence {model.log_evidence_:.4f} (no symmetry term: no hidden unit is told from "
+                         f"zero, the cycle's value) (the data's noise precision is 100)")
+
+
 def test_demo_in_a_subprocess(tmp_path):
     script = Path(sys.executable).with_name("laplacenet")
     out = tmp_path / "demo"
