@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 __all__ = ["get_matrix_budget", "set_matrix_budget", "check_matrix_budget", "fits_matrix_budget", "check_max_bytes",
-           "CORE_REMEDY", "BAYESIAN_REMEDY"]
+           "CORE_REMEDY", "BAYESIAN_REMEDY", "check_array_budget"]
 
 _settings = {"matrix_budget": 2 * 2**30}
 
@@ -75,12 +75,18 @@ def check_matrix_budget(n_params, what="the Hessian", max_bytes=None, remedy=COR
 
     ``max_bytes`` overrides the package budget (it is validated here); ``remedy`` says what to do instead.
     """
+    check_array_budget((n_params, n_params), what, max_bytes, remedy)
+
+
+def check_array_budget(shape, what, max_bytes=None, remedy=CORE_REMEDY):
+    """Raise ValueError if a dense float64 array of ``shape`` (rows, columns) exceeds the budget: the budget bounds
+    every array of order W, a W x k basis as well as a W x W matrix."""
     max_bytes = check_max_bytes(max_bytes)
-    if not fits_matrix_budget(n_params, max_bytes):
-        budget = get_matrix_budget() if max_bytes is None else max_bytes
-        raise ValueError(
-            f"forming {what} as a dense {n_params} x {n_params} matrix needs {_size(8 * n_params ** 2)}, above the "
-            f"budget of {_size(budget)}; {remedy}")
+    n_bytes = 8 * int(np.prod(shape, dtype=object))
+    budget = get_matrix_budget() if max_bytes is None else max_bytes
+    if n_bytes > budget:
+        raise ValueError(f"forming {what} as a dense {' x '.join(map(str, shape))} matrix needs {_size(n_bytes)}, "
+                         f"above the budget of {_size(budget)}; {remedy}")
 
 
 def _size(n_bytes):

@@ -174,7 +174,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
     return ModelComparison(rows)
 
 
-def compare_estimators(estimator, X, y, hidden_sizes, callback=None):
+def compare_estimators(estimator, X, y, hidden_sizes, callback=None, cap_rank=False):
     """Fit a copy of ``estimator`` for each architecture, every other parameter as it is, and tabulate them.
 
     ``hidden='auto'`` of the estimators is this over :data:`laplacenet.estimators.AUTO_HIDDEN`.
@@ -190,6 +190,10 @@ def compare_estimators(estimator, X, y, hidden_sizes, callback=None):
     callback : callable, optional
         Progress: called with a :class:`ComparisonCycle` after every evidence cycle of every restart of every
         architecture, in the user's units.
+    cap_rank : bool
+        With ``hessian='lowrank'``, take a ``rank`` above an architecture's W as W (the dense, exact
+        eigendecomposition) instead of refusing it: ``hidden='auto'`` starts from the linear model, whose W
+        is (D + 1) K.
 
     Returns
     -------
@@ -203,6 +207,7 @@ def compare_estimators(estimator, X, y, hidden_sizes, callback=None):
     fits, rows = [], []
     for hidden in architectures:
         model = type(estimator)(**{**estimator.get_params(), "hidden": hidden})
+        model._cap_rank = bool(cap_rank)
         model.fit(X, y, _with_hidden(callback, hidden))
         net, targets = model.net_, model._encoded_targets(y if is_dask_array(y) else np.asarray(y))
         train_error = _error(net, model.w_, *check_data(net, X, targets, "X", "y"), model.scaling_)

@@ -126,7 +126,10 @@ class _BayesianMLP(BaseEstimator):
         N = X.shape[0]
         reported = None if callback is None else (lambda cycle: callback(scaling.cycle(cycle, N)))
         beta = getattr(self, "beta", None)
-        structure = dict(subset=self.subset, rank=self.rank, lowrank_hessian=self.lowrank_hessian,
+        rank = self.rank
+        if getattr(self, "_cap_rank", False) and isinstance(rank, numbers.Integral) and rank > net.n_params:
+            rank = net.n_params  # a candidate of hidden='auto' smaller than the rank: its whole spectrum
+        structure = dict(subset=self.subset, rank=rank, lowrank_hessian=self.lowrank_hessian,
                          lowrank_diag=self.lowrank_diag)
         with one_blas_thread():
             if reestimate:
@@ -152,7 +155,7 @@ class _BayesianMLP(BaseEstimator):
         """``hidden='auto'``: fit every architecture of :data:`AUTO_HIDDEN` with the other parameters as they are
         and keep the fit of highest ``log_evidence_`` (MacKay 1992), with the table it was chosen from."""
         from .comparison import compare_estimators  # comparison imports this module
-        fits, table = compare_estimators(self, X, y, AUTO_HIDDEN, callback)
+        fits, table = compare_estimators(self, X, y, AUTO_HIDDEN, callback, cap_rank=True)
         chosen = fits[int(np.argmax([row.log_evidence for row in table.rows]))]  # the first of equals, as best()
         # the chosen fit's state; every constructor parameter (hidden='auto' among them) stays as it is
         vars(self).update({name: value for name, value in vars(chosen).items() if name not in self._param_names()})
@@ -286,7 +289,8 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
     subset, rank, lowrank_hessian, lowrank_diag
         Structure options, as for :func:`laplacenet.laplace`: ``subset='last_layer'`` for a posterior over the
         output layer alone; ``rank`` (required), ``lowrank_hessian`` and ``lowrank_diag`` with
-        ``hessian='lowrank'``. With ``subset='last_layer'`` and ``reestimate`` the hidden layers are trained
+        ``hessian='lowrank'`` (with ``hidden='auto'``, a candidate with fewer weights than ``rank`` takes its
+        whole spectrum). With ``subset='last_layer'`` and ``reestimate`` the hidden layers are trained
         once, at the starting ``alpha``, and held while the output layer's alpha (and beta) are re-estimated
         (``docs/structures.md``): the starting ``alpha`` is the features' prior.
     standardize : bool

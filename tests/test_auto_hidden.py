@@ -83,6 +83,22 @@ def test_auto_fit_is_the_fit_of_the_chosen_architecture(sinusoid_auto):
     assert direct.hidden_ == sinusoid_auto.hidden_ and direct.hidden_table_ is None
 
 
+def test_auto_with_a_low_rank_posterior_takes_each_candidates_whole_spectrum_below_the_rank():
+    # the first candidate, no hidden layer, has W = (D + 1) K = 3 weights: rank=5 was refused for it ("rank must be
+    # at most the number of weights W = 3"), so hidden='auto' could not take hessian='lowrank' at a useful rank
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(60, 2))
+    y = np.sin(3 * X[:, 0]) + 0.1 * rng.normal(size=60)
+    model = BayesianMLPRegressor(hidden="auto", hessian="lowrank", rank=5, seed=0, cycles=4).fit(X, y)
+    assert [row.hidden for row in model.hidden_table_.rows] == [check_hidden(h) for h in AUTO_HIDDEN]
+    linear, _ = compare_estimators(BayesianMLPRegressor(hessian="lowrank", rank=5, seed=0, cycles=4), X, y, [0],
+                                   cap_rank=True)
+    assert linear[0].posterior_.precision.rank == 3 and model.hidden_table_.rows[0].log_evidence == \
+        linear[0].log_evidence_
+    with pytest.raises(ValueError, match="rank must be at most the number of weights W = 3"):
+        BayesianMLPRegressor(hidden=0, hessian="lowrank", rank=5, cycles=4).fit(X, y)  # asked for by name: refused
+
+
 def test_classifier_accepts_auto():
     X, labels = _two_moons_like()
     model = _fit(BayesianMLPClassifier(hidden="auto", seed=0, cycles=10), X, labels)

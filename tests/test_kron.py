@@ -86,6 +86,19 @@ def test_kfac_is_the_outer_hessian_block_when_the_output_curvature_is_constant(h
     assert np.all(A[ws, bs] == 0)  # no weight-bias block
 
 
+def test_kfac_is_the_whole_outer_hessian_only_for_centred_inputs():
+    # the weight-bias block it leaves out is Lambda (x) sum_n z_n: zero for centred inputs alone
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    T = X @ rng.normal(size=(4, 2)) + 0.1 * rng.normal(size=(60, 2))
+    net = ln.MLP([4, 2])
+    for shift, exact in ((0.0, True), (1.5, False)):
+        Xs = X - X.mean(axis=0) + shift
+        A = laplace(net, np.zeros(net.n_params), Xs, T, 0.3, 50.0, hessian="kron").precision.to_dense()
+        H = full_hessian(net, np.zeros(net.n_params), Xs, T, 0.3, 50.0, method="outer")
+        assert (relative_error(A, H) <= 1e-12) is exact
+
+
 @pytest.mark.parametrize("likelihood, hidden", CASES)
 def test_linear_algebra_matches_dense_kronecker_products(likelihood, hidden):
     net, w, X, T = make_problem(likelihood, hidden=hidden, seed=4)

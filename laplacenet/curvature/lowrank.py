@@ -10,8 +10,9 @@ from collections import namedtuple
 
 import numpy as np
 from scipy.linalg import eigh, qr
-from scipy.sparse.linalg import ArpackError, LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
+from .._config import check_array_budget, check_matrix_budget
 from .diagonal import exact_diagonal, outer_diagonal
 from .hessian import data_hessian
 from .rop import data_gnvp, data_hvp
@@ -24,6 +25,9 @@ LowRankCurvature = namedtuple("LowRankCurvature", "eigenvalues eigenvectors diag
 _PRODUCTS = {"outer": data_gnvp, "exact": data_hvp}
 _DIAGONALS = {"outer": outer_diagonal, "exact": exact_diagonal}
 LOWRANK_KINDS = tuple(_PRODUCTS)
+#: what to do when the eigenpairs of ``rank`` would not fit the matrix budget
+_RANK_REMEDY = ("use a smaller rank (the top k eigenpairs keep a W x (2k + 1) Lanczos basis, and 2k + 1 >= W "
+                "the whole Hessian), or raise the budget with laplacenet.set_matrix_budget")
 
 
 def top_eigenpairs(net, w, X, T, beta, rank, kind="outer", chunk_size=None):
@@ -41,9 +45,13 @@ def top_eigenpairs(net, w, X, T, beta, rank, kind="outer", chunk_size=None):
     W = net.n_params
     rng = np.random.default_rng(0)
     if 2 * rank + 1 >= W:
+        check_matrix_budget(W, f"the {kind} data Hessian (rank={rank} with 2 rank + 1 >= W = {W}: the whole "
+                               f"spectrum)", remedy=_RANK_REMEDY)
         lam, U = eigh(data_hessian(net, w, X, T, beta, kind, chunk_size), subset_by_index=[W - rank, W - 1],
                       check_finite=False)
     else:
+        ncv = min(W, max(2 * rank + 1, 20))  # eigsh's Lanczos basis, (W, ncv)
+        check_array_budget((W, ncv), f"the Lanczos basis of rank={rank}", remedy=_RANK_REMEDY)
         product = _PRODUCTS[kind]
 
         def matmat(V):
@@ -53,7 +61,14 @@ def top_eigenpairs(net, w, X, T, beta, rank, kind="outer", chunk_size=None):
                             dtype=np.float64)
         v0 = rng.standard_normal(W)
         try:
-            lam, U = eigsh(op, k=rank, which="LA", tol=0, v0=v0)
+            lam, U = eigsh(op, k=rank, which="LA", tol=0, v0=v0, ncv=ncv)
+        except ArpackNoConvergence as ex:
+            raise ValueError(
+                f"the top rank={rank} eigenpairs of the {kind} data Hessian did not converge (ARPACK found "
+                f"{len(ex.eigenvalues)} of {rank}): its eigenvalues cluster where the rank cuts them (repeated "
+                f"eigenvalues, as pruned hidden units give, which Lanczos cannot resolve)"
+                f"{'; use lowrank_hessian=' + repr('outer') + ' or' if kind == 'exact' else '; use'} another "
+                f"rank") from None
         except ArpackError:
             if np.any(op.matvec(v0)):
                 raise
