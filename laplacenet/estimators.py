@@ -158,7 +158,8 @@ class _BayesianMLP(BaseEstimator):
         fits, table = compare_estimators(self, X, y, AUTO_HIDDEN, callback, cap_rank=True)
         chosen = fits[int(np.argmax([row.log_evidence for row in table.rows]))]  # the first of equals, as best()
         # the chosen fit's state; every constructor parameter (hidden='auto' among them) stays as it is
-        vars(self).update({name: value for name, value in vars(chosen).items() if name not in self._param_names()})
+        vars(self).update({name: value for name, value in vars(chosen).items()
+                           if name not in self._param_names() and name != "_cap_rank"})
         self.hidden_table_ = table
         return self
 

@@ -545,8 +545,8 @@ def _negative_data_curvature(state):
     posterior = state.posterior
     if posterior.hessian not in ("exact", "fd") or posterior.subset is not None:
         return None
-    prior = alpha_per_param(posterior.net, state.alpha) + posterior.jitter
-    data = np.array(posterior.precision, dtype=float)
+    prior = alpha_per_param(posterior.net, state.alpha)
+    data = np.array(posterior.precision, dtype=float)  # the data curvature plus the jitter, which gamma counts
     data[np.diag_indices_from(data)] -= prior
     lowest = float(eigvalsh(data, subset_by_index=[0, 0], check_finite=False)[0])
     if lowest >= -float(np.max(prior)) / 3.0:
