@@ -113,7 +113,7 @@ def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetr
 
     Parameters
     ----------
-    net, w_map, X, T, alpha, beta, hessian, jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag
+    net, w_map, X, T, alpha, beta, hessian
         As for :func:`laplacenet.laplace`.
     symmetry : bool
         Add ``ln M_a! + M_a ln 2`` for every hidden layer, M_a its units whose incoming and outgoing weights the
@@ -124,6 +124,8 @@ def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetr
         objective leaves it out, is the exception).
     terms : bool
         Return an :class:`EvidenceTerms` whose fields add up to the total instead of the float.
+    jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag
+        As for :func:`laplacenet.laplace`.
 
     Returns
     -------

@@ -204,6 +204,7 @@ class KroneckerPrecision(_FactoredPrecision):
         return out
 
     def activation_covariance(self, G):
+        """``G A^-1 G^T`` ``(n, K, K)`` for output Jacobians ``G`` ``(n, K, W)``, block by block."""
         n, K, _ = G.shape
         parts = []
         for b in self._blocks:
@@ -218,6 +219,7 @@ class KroneckerPrecision(_FactoredPrecision):
         return 0
 
     def linearised_covariance(self, inputs, deltas):
+        """``G A^-1 G^T`` from the factors of G (:func:`layer_jacobians`), never assembling it."""
         # g_k = delta_k (x) z, so (U (x) V)^T g_k = (U^T delta_k) (x) (V^T z): a (K, d_l) and a (d_{l-1},) factor.
         n, K = deltas[0].shape[:2]
         cov = np.zeros((n, K, K))
@@ -228,6 +230,7 @@ class KroneckerPrecision(_FactoredPrecision):
         return cov
 
     def variances(self):
+        """diag(A^-1) ``(W,)``, block by block."""
         out = np.empty(self.shape[0])
         for b in self._blocks:
             U2, V2 = b.U ** 2, b.V ** 2
@@ -317,11 +320,13 @@ class LowRankPrecision(_FactoredPrecision):
         return s * (Xs + self._Y @ (self._shrink(p)[:, None] * (self._Y.T @ Xs)))
 
     def activation_covariance(self, G):
+        """``G A^-1 G^T`` ``(n, K, K)`` for output Jacobians ``G`` ``(n, K, W)``, by the Woodbury form."""
         Gs = G * self._s
         P = Gs @ self._Y
         return Gs @ Gs.transpose(0, 2, 1) + (P * self._shrink(-1.0)) @ P.transpose(0, 2, 1)  # Woodbury (C.7)
 
     def variances(self):
+        """diag(A^-1) ``(W,)``, by the Woodbury form."""
         return self._s ** 2 * (1.0 + (self._Y ** 2) @ self._shrink(-1.0))
 
     def gamma_groups(self, group_index, n_groups):

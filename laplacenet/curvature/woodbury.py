@@ -295,10 +295,12 @@ def inverse_outer_hessian(net, w, X, T, alpha, beta=None, block_size=1, chunk_si
 
     Parameters
     ----------
-    net, w, X, T, beta
+    net, w, X, T
         As for :func:`laplacenet.error`.
     alpha : float or (n_groups,) array
         Prior precision, which must be positive: it is the starting matrix.
+    beta : float or (K,) array, optional
+        Noise precision (Gaussian likelihood), as for :func:`laplacenet.error`.
     block_size : int
         Patterns per Woodbury update. Every pattern's R rows of ``S_n J_n`` (R = number of outputs, or
         K - 1 for the softmax) go in together, so a block is ``block_size * R`` rows; ``block_size=1`` with
