@@ -10,6 +10,10 @@ reads, so that ``save`` never writes a file ``load`` refuses.
   evidence) are numbers, and every number of the metadata (the ``extra`` of the user included) is finite: JSON
   has no NaN or infinity.
 * The feature names, when there are any, are strings, one per input of the network.
+* The class labels are numbers, booleans, strings, dates or durations that come back exactly as they were
+  (:func:`encode_classes`): an object array of one kind of them is stored as the numbers or strings it holds.
+* The column statistics of the training data (the ``fingerprint_`` entries) may be infinite or NaN: they are
+  what the data gave, overflow included, and only tell data apart.
 
 A value that breaks a rule gives a description of the problem (None when all is well); the caller says
 where it is.
@@ -22,7 +26,7 @@ import numpy as np
 
 from .curvature.woodbury import SYMMETRY_RTOL
 
-__all__ = ["entry_problem", "metadata_problem"]
+__all__ = ["entry_problem", "metadata_problem", "encode_classes", "decode_classes", "finite_number"]
 
 _POSITIVE = frozenset({"posterior_alpha", "posterior_beta", "restart_alpha", "restart_beta", "history_alpha",
                        "history_beta", "x_scale", "y_scale"})
@@ -32,7 +36,7 @@ _METADATA_NUMBERS = (("posterior", "jitter"), ("posterior", "log_det"), ("fitted
 
 def entry_problem(name, a):
     """What makes the array ``a``, stored as ``name``, impossible in a fitted model, or None."""
-    if a.dtype.kind != "f":
+    if a.dtype.kind != "f" or name.startswith("fingerprint_"):
         return None
     if not np.all(np.isfinite(a)):
         return "holds NaN or inf"
@@ -54,12 +58,22 @@ def metadata_problem(metadata):
             value = value.get(key) if isinstance(value, dict) else None
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        if not finite_number(value):
             return f"its metadata field {'.'.join(keys)!r} must be a finite number; got {value!r}"
     found = _non_finite_number(metadata)
     if found:
         return f"its metadata field {found[0]!r} must be a finite number; got {found[1]!r}"
     return _feature_names_problem(metadata)
+
+
+def finite_number(value):
+    """Whether ``value`` is a finite real number of float64's range (not a bool, not an int beyond it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float64
+        return False
 
 
 def _non_finite_number(metadata):
@@ -87,3 +101,71 @@ def _feature_names_problem(metadata):
         return None
     return (f"its metadata field 'fitted.feature_names_in' must be a list of {sizes[0]!r} strings (one per input "
             f"of the network); got {reprlib.repr(names)}")
+
+
+# the dtype kinds of class labels stored as they are: booleans, integers, floats, strings, bytes, dates, durations
+_LABEL_KINDS = "biufUSMm"
+# the dtype each kind of Python label of an object array is stored as
+_OBJECT_LABELS = {"b": np.bool_, "i": np.int64, "f": np.float64, "U": np.str_}
+
+
+def encode_classes(classes):
+    """Class labels ``(C,)`` as an array that loads without pickling, and the tag :func:`decode_classes` takes to
+    give them back; a ValueError when they cannot come back exactly as they are."""
+    classes = np.asarray(classes)
+    kind = classes.dtype.kind
+    if kind in _LABEL_KINDS:
+        return classes, classes.dtype.str
+    if kind == "T":  # numpy's StringDType
+        stored, tag = np.array(classes.tolist(), dtype=np.str_), "StringDType"
+    elif kind == "O":
+        stored, tag = _object_labels(classes.tolist()), "object"
+    else:
+        raise ValueError(f"classes_ of dtype {classes.dtype} cannot be saved without pickling; numbers, booleans, "
+                         f"strings, dates and durations can")
+    back = decode_classes(stored, tag)
+    if isinstance(back, str) or not all(a == b for a, b in zip(back.tolist(), classes.tolist())):
+        changed = [b for a, b in zip(np.asarray(back).tolist(), classes.tolist()) if a != b]
+        raise ValueError(f"classes_ {reprlib.repr(changed)} would not load as they are (a string ending in NUL "
+                         f"characters is stored without them); give the labels without trailing NULs")
+    return stored, tag
+
+
+def _object_labels(labels):
+    """The labels of an object array as an array of the one kind they all are (ints, floats, booleans, strings)."""
+    kinds = {_label_kind(label) for label in labels}
+    if len(kinds) != 1 or None in kinds:
+        types = sorted({type(label).__name__ for label in labels})
+        raise ValueError(f"classes_ of object dtype must be all integers, all floats, all booleans or all strings "
+                         f"to be saved without pickling; got objects of type {types}")
+    kind = kinds.pop()
+    if kind == "i" and not all(-2**63 <= label < 2**63 for label in labels):
+        raise ValueError(f"classes_ must be integers of at most 64 bits to be saved; got "
+                         f"{reprlib.repr([label for label in labels if not -2**63 <= label < 2**63])}")
+    return np.array(labels, dtype=_OBJECT_LABELS[kind])
+
+
+def _label_kind(label):
+    if isinstance(label, (bool, np.bool_)):
+        return "b"
+    if isinstance(label, numbers.Integral):
+        return "i"
+    if isinstance(label, (float, np.floating)):
+        return "f"
+    return "U" if isinstance(label, str) else None
+
+
+def decode_classes(stored, tag):
+    """The class labels :func:`encode_classes` stored as ``stored`` with ``tag``; a description of the problem
+    (a str) when ``tag`` does not fit ``stored``."""
+    kind = stored.dtype.kind
+    if tag == "object" and kind in _OBJECT_LABELS:
+        return stored.astype(object)
+    if tag == "StringDType" and kind == "U":
+        string_dtype = getattr(getattr(np, "dtypes", None), "StringDType", None)
+        if string_dtype is None:
+            return "its labels are of numpy's StringDType, which needs numpy 2 or later"
+        return stored.astype(string_dtype())
+    if kind in _LABEL_KINDS and tag == stored.dtype.str:
+        return stored
+    return f"its classes_dtype {reprlib.repr(tag)} does not describe labels stored as {stored.dtype}"

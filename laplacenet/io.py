@@ -26,6 +26,7 @@ import dataclasses
 import json
 import numbers
 import os
+import reprlib
 import struct
 import zipfile
 import zlib
@@ -34,15 +35,17 @@ import numpy as np
 
 from ._archive import ArchiveError, NpzArchive, check_json_size, parse_json
 from ._files import write_atomically
-from ._model_values import entry_problem, metadata_problem
+from ._fingerprint import Fingerprint
+from ._model_values import decode_classes, encode_classes, entry_problem, finite_number, metadata_problem
 from ._version import __version__
-from ._validation import check_positive_int
+from ._validation import check_flag
 from .comparison import ComparisonRow, ModelComparison
 from .curvature.last_layer import last_layer_slice
 from .curvature.woodbury import IncrementalInverse
-from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
+from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from .hyper import EvidenceCycle, EvidenceOptions, EvidenceResult
-from .laplace import HESSIANS, SUBSETS, LaplacePosterior, _Cholesky, _Diagonal, _Woodbury, check_number
+from .laplace import (HESSIANS, SUBSETS, LaplacePosterior, _Cholesky, _Diagonal, _Woodbury, check_number,
+                      check_structure)
 from .network import MLP
 from .posteriors import KroneckerPrecision, LowRankPrecision
 
@@ -58,6 +61,8 @@ _ESTIMATORS = {cls.__name__: cls for cls in (BayesianMLPRegressor, BayesianMLPCl
 _FORMS = {_Cholesky: "cholesky", _Diagonal: "diagonal", _Woodbury: "woodbury", KroneckerPrecision: "kron",
           LowRankPrecision: "lowrank"}
 # What a damaged archive can raise while it is opened, listed or read (the hostile cases _archive refuses first).
+# the column statistics of the training data a fit remembers, stored as fingerprint_<name> when known
+_FINGERPRINT_ARRAYS = ("x_mean", "x_scale", "t_mean", "t_scale")
 _READ_ERRORS = (ValueError, OSError, EOFError, KeyError, IndexError, NotImplementedError, RuntimeError,
                 OverflowError, zipfile.BadZipFile, zlib.error, struct.error)
 
@@ -78,8 +83,10 @@ def save(estimator, path, *, extra=None):
         renamed over ``path``, so a reader never sees a half-written file and a failed write leaves
         ``path`` as it was.
     extra : dict, optional
-        JSON-able information to store with the model (the command line keeps column names here); read it
-        back with ``read_metadata(path)["extra"]``.
+        Information to store with the model (the command line keeps column names here), as plain JSON: dicts
+        with string keys, lists, strings, numbers, booleans and None (NumPy numbers are stored as the Python
+        numbers they equal). ``read_metadata(path)["extra"]`` gives it back as it was given; a tuple or an array,
+        which would come back as a list, is refused (pass ``list(t)`` or ``a.tolist()``).
 
     Raises
     ------
@@ -87,7 +94,8 @@ def save(estimator, path, *, extra=None):
         When ``estimator`` is not fitted.
     ValueError
         When ``estimator`` is not a laplacenet estimator, a parameter, the class labels or ``extra`` cannot be
-        stored without pickling (or as JSON: an integer beyond 64 bits), or it holds a value :func:`load`
+        stored without pickling (or as JSON: an integer beyond 64 bits; ``extra`` not plain JSON), the class
+        labels would not load exactly as they are (a string ending in NUL characters), or it holds a value :func:`load`
         refuses (NaN or inf, in an array or in the metadata, ``extra`` included; a beta or alpha that is not
         positive, an asymmetric precision, metadata nested too deeply): nothing is written then.
     OSError
@@ -98,7 +106,7 @@ def save(estimator, path, *, extra=None):
         if not isinstance(extra, dict):
             raise ValueError(f"extra must be a dict of JSON-able values or None; got {type(extra).__name__}")
         try:
-            metadata["extra"] = _to_json(extra, "extra")
+            metadata["extra"] = _plain_json(extra, "extra")
         except RecursionError:
             raise ValueError("cannot save extra: it is nested too deeply") from None
     text = json.dumps(metadata)
@@ -148,13 +156,25 @@ def _encode(estimator):
         "fitted": fitted,
     }
     arrays.update(x_mean=estimator.x_mean_, x_scale=estimator.x_scale_)
+    arrays.update(_encode_fingerprint(getattr(estimator, "_data_fingerprint", None), fitted))
     if net.likelihood.uses_beta:
         fitted.update(beta=_to_json(estimator.beta_, "beta_"), n_outputs=int(estimator.n_outputs_),
                       y_ndim=int(estimator._y_ndim))
         arrays.update(y_mean=estimator.y_mean_, y_scale=estimator.y_scale_)
     else:
-        arrays["classes"], metadata["classes_dtype"] = _encode_classes(estimator.classes_)
+        arrays["classes"], metadata["classes_dtype"] = encode_classes(estimator.classes_)
     return arrays, metadata
+
+
+def _encode_fingerprint(seen, fitted):
+    """The arrays of what the fit remembers of its data (:mod:`laplacenet._fingerprint`); its row count goes into
+    ``fitted``. Nothing for an estimator without one."""
+    if not isinstance(seen, Fingerprint):
+        return {}
+    fitted["fingerprint_rows"] = int(seen.n_rows)
+    if seen.x_mean is None:
+        return {}
+    return {f"fingerprint_{name}": np.asarray(getattr(seen, name), dtype=float) for name in _FINGERPRINT_ARRAYS}
 
 
 def _encode_posterior(posterior):
@@ -213,18 +233,6 @@ def _encode_runs(runs, uses_beta):
 def _stack(values, like):
     """Scalars or equal-length vectors as a ``(n,)`` or ``(n, m)`` array, also when there are none."""
     return np.array(values, dtype=float).reshape((len(values),) + np.shape(like))
-
-
-def _encode_classes(classes):
-    """Class labels as an array that loads without pickling, and the dtype to give them back."""
-    classes = np.asarray(classes)
-    if not classes.dtype.hasobject:
-        return classes, classes.dtype.str
-    if not all(isinstance(c, str) for c in classes):
-        kinds = sorted({type(c).__name__ for c in classes})
-        raise ValueError(f"classes_ must be numbers, booleans or strings to be saved without pickling; got "
-                         f"objects of type {kinds}")
-    return classes.astype(str), "object"
 
 
 def _write_npz(path, arrays):
@@ -296,6 +304,7 @@ class _Reader:
         fh.seek(0)
         self.archive = self.guarded(NpzArchive, fh)
         self.metadata = self.guarded(self._read_metadata)
+        self.version = self.metadata["format_version"]
 
     def fail(self, detail):
         raise _BadFile(f"{self.path!r} is not a readable laplacenet model file: {detail}")
@@ -356,6 +365,13 @@ class _Reader:
             value = value[key]
         return value
 
+    def decoded(self, *keys):
+        """A metadata field with the tuples and arrays :func:`_to_json` tagged restored."""
+        try:
+            return _from_json(self.field(*keys), ".".join(keys))
+        except ValueError as ex:
+            self.fail(str(ex))
+
     def array(self, name, shape, kind="f"):
         """Entry ``name`` of ``shape`` (None: any length) and a dtype of ``kind``, checked against its header
         before it is read, then against the rules of :func:`laplacenet._model_values.entry_problem`."""
@@ -378,11 +394,16 @@ class _Reader:
 
 def _decode(reader):
     """The estimator described by a :class:`_Reader`."""
-    cls = _ESTIMATORS.get(reader.field("estimator"))
+    name = reader.field("estimator")
+    cls = _ESTIMATORS.get(name) if isinstance(name, str) else None
     if cls is None:
-        reader.fail(f"unknown estimator class {reader.field('estimator')!r} (known: {sorted(_ESTIMATORS)})")
+        reader.fail(f"unknown estimator class {reprlib.repr(name)} (known: {sorted(_ESTIMATORS)})")
+    params = reader.decoded("params")
+    if not isinstance(params, dict) or (reader.version >= 2 and sorted(params) != sorted(cls._param_names())):
+        reader.fail(f"its metadata field 'params' must hold the parameters {cls._param_names()} of a "
+                    f"{cls.__name__}; got {reprlib.repr(params)}")
     try:
-        estimator = cls(**_from_json(reader.field("params")))
+        estimator = cls(**params)
         net = MLP(*(reader.field("network", key) for key in ("sizes", "activation", "likelihood")))
     except (TypeError, ValueError) as ex:
         reader.fail(f"its estimator parameters or network do not describe a {cls.__name__} ({ex})")
@@ -391,7 +412,7 @@ def _decode(reader):
         reader.fail(f"a {cls.__name__} cannot have a {net.likelihood.name!r} likelihood")
     runs = _decode_runs(reader, net)
     best = reader.field("fitted", "best_restart")
-    if not isinstance(best, int) or not 0 <= best < len(runs):
+    if not isinstance(best, int) or isinstance(best, bool) or not 0 <= best < len(runs):
         reader.fail(f"best_restart {best!r} is not the index of one of its {len(runs)} restarts")
     kept = runs[best]
     kept.posterior = _decode_posterior(reader, net)
@@ -409,29 +430,103 @@ def _decode(reader):
         estimator.y_mean_, estimator.y_scale_ = _decode_scaling(reader, "y", net.n_outputs, estimator)
         estimator.beta_, estimator.n_outputs_ = kept.beta, net.n_outputs
         estimator._y_ndim = reader.field("fitted", "y_ndim")
-        if estimator._y_ndim not in (1, 2) or (estimator._y_ndim == 1 and net.n_outputs != 1):
+        if estimator._y_ndim not in (1, 2) or isinstance(estimator._y_ndim, bool) or \
+                (estimator._y_ndim == 1 and net.n_outputs != 1):
             reader.fail(f"y_ndim {estimator._y_ndim!r} does not fit {net.n_outputs} outputs")
     else:
         estimator.classes_ = _decode_classes(reader, net)
+    _check_params(reader, estimator)
+    seen = _decode_fingerprint(reader, net)
+    if seen is not None:
+        estimator._data_fingerprint = seen
     return estimator
+
+
+def _check_params(reader, estimator):
+    """Refuse parameters that contradict the stored model: its hidden layers, its posterior's structure, its
+    standardisation."""
+    net, posterior = estimator.net_, estimator.posterior_
+    try:
+        hidden = check_hidden(estimator.hidden, auto=True)
+        standardize = check_flag(estimator.standardize, "standardize")
+        structure = check_structure(estimator.hessian, estimator.subset, estimator.rank, estimator.lowrank_hessian,
+                                    estimator.lowrank_diag)
+    except ValueError as ex:
+        reader.fail(f"its metadata field 'params' is not valid ({ex})")
+    found = []
+    if hidden != "auto" and hidden != estimator.hidden_:
+        found.append(f"hidden {estimator.hidden!r}, while the network's hidden layers are {estimator.hidden_}")
+    if (structure.hessian, structure.subset) != (posterior.hessian, posterior.subset):
+        found.append(f"hessian {structure.hessian!r} and subset {structure.subset!r}, while the posterior was built "
+                     f"with hessian {posterior.hessian!r} and subset {posterior.subset!r}")
+    factors = posterior._form
+    if isinstance(factors, LowRankPrecision):
+        if factors.rank != min(structure.rank, net.n_params):
+            found.append(f"rank {structure.rank!r}, while the posterior holds {factors.rank} eigenpairs")
+        if not structure.lowrank_diag and np.any(factors.correction):
+            found.append("lowrank_diag False, while the posterior holds a diagonal correction")
+    scalings = [estimator.x_mean_, estimator.x_scale_ - 1, getattr(estimator, "y_mean_", 0),
+                getattr(estimator, "y_scale_", 1) - 1]
+    if not standardize and any(np.any(a) for a in scalings):
+        found.append("standardize False, while the model holds a standardisation")
+    if found:
+        reader.fail(f"its metadata field 'params' contradicts the stored model: {'; '.join(found)}")
+
+
+def _decode_fingerprint(reader, net):
+    """What the fit remembered of its data (:mod:`laplacenet._fingerprint`), or None (not stored)."""
+    rows = reader.field("fitted").get("fingerprint_rows")
+    stored = [name for name in _FINGERPRINT_ARRAYS if f"fingerprint_{name}" in reader.archive.files]
+    if rows is None and not stored:
+        return None
+    if not isinstance(rows, int) or isinstance(rows, bool) or not 0 < rows < 2**63:
+        reader.fail(f"its metadata field 'fitted.fingerprint_rows' must be a positive integer; got {rows!r}")
+    if not stored:
+        return Fingerprint(rows)
+    sizes = {"x": net.n_inputs, "t": net.n_outputs}
+    return Fingerprint(rows, *(np.array(reader.array(f"fingerprint_{name}", (sizes[name[0]],)))
+                               for name in _FINGERPRINT_ARRAYS))
 
 
 def _decode_hidden_table(reader):
     """The :class:`ModelComparison` ``hidden='auto'`` chose from, or None (another ``hidden``, an older file)."""
-    rows = reader.field("fitted").get("hidden_table")
-    if rows is None:
+    if reader.field("fitted").get("hidden_table") is None:
         return None
+    rows = reader.decoded("fitted", "hidden_table")
     fields = [field.name for field in dataclasses.fields(ComparisonRow)]
     if not (isinstance(rows, list) and rows and all(isinstance(row, dict) and sorted(row) == sorted(fields)
                                                     for row in rows)):
         reader.fail(f"its hidden_table is not a list of rows with the fields {fields}")
-    return ModelComparison(ComparisonRow(**_from_json(row)) for row in rows)
+    for i, row in enumerate(rows):
+        wrong = [key for key, check in _ROW_FIELDS.items() if not check(row[key])]
+        if wrong:
+            reader.fail(f"its metadata field 'fitted.hidden_table[{i}]' has values of the wrong type in {wrong}")
+    return ModelComparison(ComparisonRow(**row) for row in rows)
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def _is_hyperparameter(value):
+    return finite_number(value) or (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim == 1)
+
+
+# the type each field of a ComparisonRow of a hidden_table must have
+_ROW_FIELDS = {
+    "hidden": lambda v: isinstance(v, tuple) and all(_is_count(m) and m > 0 for m in v),
+    "restart": _is_count, "n_params": _is_count, "log_evidence": finite_number, "gamma": finite_number,
+    "alpha": _is_hyperparameter, "beta": lambda v: v is None or _is_hyperparameter(v),
+    "train_error": finite_number, "test_error": lambda v: v is None or finite_number(v),
+    "converged": lambda v: isinstance(v, bool),
+    "n_distinguishable": lambda v: v is None or (isinstance(v, tuple) and all(_is_count(m) for m in v)),
+}
 
 
 def _decode_scaling(reader, which, size, estimator):
     """Shifts and scales (``size``,) of the inputs or targets; a format-1 file (no standardisation) gives 0 and 1
     and an estimator that does not standardise."""
-    if f"{which}_mean" not in reader.archive.files:
+    if reader.version == 1:
         estimator.standardize = False
         return np.zeros(size), np.ones(size)
     shift = reader.array(f"{which}_mean", (size,))
@@ -450,8 +545,7 @@ def _decode_runs(reader, net):
     alphas = reader.hyperparameter("restart_alpha", (R,), G)
     betas = reader.hyperparameter("restart_beta", (R,), K) if uses_beta else [None] * R
     history_betas = reader.hyperparameter("history_beta", (n,), K) if uses_beta else [None] * n
-    accepted = reader.array("history_accepted", (n,), "b") if "history_accepted" in reader.archive.files \
-        else np.ones(n, dtype=bool)
+    accepted = reader.array("history_accepted", (n,), "b") if reader.version >= 2 else np.ones(n, dtype=bool)
     cycles = [EvidenceCycle(int(r), int(c), _value(a), _value(b), float(g), float(e), float(t), bool(ok), bool(kept))
               for r, c, a, b, g, e, t, ok, kept in zip(
                   reader.array("history_restart", (n,), "i"), reader.array("history_cycle", (n,), "i"),
@@ -465,10 +559,13 @@ def _decode_runs(reader, net):
             for r, (w, a, b, g, e, ok) in enumerate(zip(
                 reader.array("restart_w", (R, W)), alphas, betas, reader.array("restart_gamma", (R,)),
                 reader.array("restart_log_evidence", (R,)), reader.array("restart_converged", (R,), "b")))]
-    if "restart_best_cycle" in reader.archive.files:  # format 2
+    if reader.version >= 2:
         messages, at_bound = reader.field("fitted", "restart_messages"), reader.field("fitted", "restart_at_bound")
-        if not (isinstance(messages, list) and isinstance(at_bound, list) and len(messages) == len(at_bound) == R):
-            reader.fail(f"its restart messages do not describe its {R} restarts")
+        if not (isinstance(messages, list) and isinstance(at_bound, list) and len(messages) == len(at_bound) == R
+                and all(isinstance(m, str) for m in messages)
+                and all(isinstance(b, list) and all(isinstance(g, str) for g in b) for b in at_bound)):
+            reader.fail(f"its metadata fields 'fitted.restart_messages' and 'fitted.restart_at_bound' must be a "
+                        f"string and a list of strings for each of its {R} restarts")
         for run, cycle, trained, message, bound in zip(runs, reader.array("restart_best_cycle", (R,), "i"),
                                                        reader.array("restart_train_converged", (R,), "b"),
                                                        messages, at_bound):
@@ -491,9 +588,15 @@ def _decode_posterior(reader, net):
         reader.field("posterior", key) for key in ("form", "hessian", "subset", "jitter", "chunk_size", "n_data"))
     if form not in _FORMS.values() or hessian not in HESSIANS or subset not in (None, *SUBSETS):
         reader.fail(f"its posterior form {form!r}, hessian {hessian!r} or subset {subset!r} is not known")
-    jitter = check_number(jitter, "jitter")
-    chunk_size = None if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
-    n_data = check_positive_int(n_data, "n_data")
+    if not finite_number(jitter):
+        reader.fail(f"its metadata field 'posterior.jitter' must be a finite number; got {reprlib.repr(jitter)}")
+    jitter = check_number(float(jitter), "jitter")
+    counts = {"chunk_size": chunk_size, "n_data": n_data}
+    if form == "kron":
+        counts["kron_n_data"] = reader.field("posterior", "kron_n_data")
+    for key, value in counts.items():
+        if not (value is None and key == "chunk_size") and not (_is_count(value) and value > 0):
+            reader.fail(f"its metadata field 'posterior.{key}' must be a positive integer; got {reprlib.repr(value)}")
     dim = W if subset is None else last_layer_slice(net).stop - last_layer_slice(net).start
     mean = reader.array("mean", (W,))
     alpha = _value(reader.hyperparameter("posterior_alpha", (), net.n_groups))
@@ -502,7 +605,7 @@ def _decode_posterior(reader, net):
     if form == "kron":
         factors = ([reader.array(f"kron_output_factor_{l}", (d, d)) for l, d in enumerate(net.sizes[1:])],
                    [reader.array(f"kron_input_factor_{l}", (d, d)) for l, d in enumerate(net.sizes[:-1])],
-                   check_positive_int(reader.field("posterior", "kron_n_data"), "kron_n_data"))
+                   counts["kron_n_data"])
         precision = factors = KroneckerPrecision(net, factors, alpha, jitter)
     elif form == "lowrank":
         eigenvalues = reader.array("lowrank_eigenvalues", (None,))
@@ -528,8 +631,11 @@ def _decode_classes(reader, net):
     expected = 2 if net.likelihood.name == "bernoulli" else net.n_outputs
     if expected < 2:
         reader.fail(f"its network has {net.n_outputs} output with a {net.likelihood.name} likelihood: one class")
-    classes = reader.array("classes", (expected,), "biufUSM")  # one label per class the network tells apart
-    return classes.astype(object) if reader.field("classes_dtype") == "object" else classes
+    classes = reader.array("classes", (expected,), "biufUSMm")  # one label per class the network tells apart
+    decoded = decode_classes(classes, reader.field("classes_dtype"))
+    if isinstance(decoded, str):
+        reader.fail(decoded)
+    return decoded
 
 
 # --- JSON --------------------------------------------------------------------------------------------
@@ -561,14 +667,52 @@ def _to_json(value, where):
                      f"booleans, None, tuples, lists, numeric arrays and dicts with string keys can)")
 
 
-def _from_json(value):
-    """Inverse of :func:`_to_json`."""
+def _from_json(value, where):
+    """Inverse of :func:`_to_json`; a ValueError naming the field ``where`` for a tag it does not write."""
     if isinstance(value, list):
-        return [_from_json(v) for v in value]
+        return [_from_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if not any(key.startswith("__") for key in value):
+        return {k: _from_json(v, f"{where}.{k}") for k, v in value.items()}
+    if set(value) == {"__tuple__"} and isinstance(value["__tuple__"], list):
+        return tuple(_from_json(v, f"{where}[{i}]") for i, v in enumerate(value["__tuple__"]))
+    if set(value) == {"__ndarray__", "dtype"}:
+        return _json_array(value["__ndarray__"], value["dtype"], where)
+    raise ValueError(f"its metadata field {where!r} is not a value laplacenet.save writes ({reprlib.repr(value)})")
+
+
+def _json_array(values, dtype, where):
+    """The numeric array ``_to_json`` wrote as ``values`` and ``dtype``: a bool, int or float dtype as
+    ``dtype.str`` spells it, the values exactly those of the array (so no larger than the JSON holding them)."""
+    try:
+        kind = np.dtype(dtype) if isinstance(dtype, str) else None
+    except (TypeError, ValueError):
+        kind = None
+    if kind is None or kind.kind not in "biuf" or kind.str != dtype:
+        raise ValueError(f"its metadata field {where!r} names the dtype {reprlib.repr(dtype)}; laplacenet.save "
+                         f"writes arrays of booleans, integers and floats only")
+    try:
+        with np.errstate(over="raise"):
+            a = np.array(values, dtype=kind)
+        same = a.tolist() == values
+    except (ValueError, TypeError, OverflowError, FloatingPointError):
+        same = False
+    if not same:
+        raise ValueError(f"its metadata field {where!r} does not hold an array of {kind} ({reprlib.repr(values)})")
+    return a
+
+
+def _plain_json(value, where):
+    """``value`` of ``extra`` as the JSON it is, to come back as it was: a tuple or an array is refused."""
+    if isinstance(value, list):
+        return [_plain_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        if set(value) == {"__tuple__"}:
-            return tuple(_from_json(v) for v in value["__tuple__"])
-        if set(value) == {"__ndarray__", "dtype"}:
-            return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
-        return {k: _from_json(v) for k, v in value.items()}
-    return value
+        if not all(isinstance(k, str) for k in value):
+            raise ValueError(f"cannot save {where}: its keys must be strings; got {reprlib.repr(list(value))}")
+        return {k: _plain_json(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if value is None or isinstance(value, (bool, str, np.bool_, numbers.Real)):
+        return _to_json(value, where)
+    raise ValueError(f"cannot save {where}: a {type(value).__name__}; extra holds plain JSON (dicts with string "
+                     f"keys, lists, strings, numbers, booleans, None), which read_metadata gives back as it was "
+                     f"(for a tuple or an array pass list(t) or a.tolist())")

@@ -166,14 +166,14 @@ def test_updated_posterior_round_trip(regressor, tmp_path):
 
 def test_metadata_describes_the_model(binary_classifier, tmp_path):
     path = tmp_path / "model.npz"
-    io.save(binary_classifier, path, extra={"features": ["a", "b"], "note": (1, 2)})
+    io.save(binary_classifier, path, extra={"features": ["a", "b"], "note": [1, 2]})
     meta = io.read_metadata(path)
     assert (meta["format"], meta["format_version"], meta["laplacenet_version"]) == \
         (io.FORMAT_NAME, io.FORMAT_VERSION, ln.__version__)
     assert meta["estimator"] == "BayesianMLPClassifier" and meta["classes_dtype"] == "object"
     assert meta["network"] == {"sizes": [2, 2, 1], "activation": "tanh", "likelihood": "bernoulli"}
     assert meta["fitted"]["log_evidence"] == binary_classifier.log_evidence_
-    assert meta["params"]["cycles"] == 3 and meta["extra"]["features"] == ["a", "b"]
+    assert meta["params"]["cycles"] == 3 and meta["extra"] == {"features": ["a", "b"], "note": [1, 2]}
     with np.load(path, allow_pickle=False) as archive:  # the metadata is a 0-d unicode array of JSON
         entry = archive["metadata"]
         assert entry.dtype.kind == "U" and entry.ndim == 0 and json.loads(str(entry[()])) == meta
@@ -251,16 +251,25 @@ def test_save_refuses_what_it_cannot_store(regressor, tmp_path):
 
 @pytest.mark.parametrize("value, named", [
     (float("nan"), r"field 'extra.score' must be a finite number; got nan"),
-    (np.array([1.0, -np.inf]), r"field 'extra.score.__ndarray__\[1\]' must be a finite number; got -inf"),
-    ((1, float("inf")), r"field 'extra.score.__tuple__\[1\]' must be a finite number; got inf"),
+    ([1.0, -np.inf], r"field 'extra.score\[1\]' must be a finite number; got -inf"),
     (10 ** 30, r"cannot save extra\['score'\]: an integer of 100 bits"),
-], ids=["nan", "array", "tuple", "int"])
+    (np.arange(3), r"cannot save extra\['score'\]: a ndarray; extra holds plain JSON"),
+    ((1, 2), r"cannot save extra\['score'\]: a tuple; extra holds plain JSON .* pass list\(t\)"),
+], ids=["nan", "list", "int", "array", "tuple"])
 def test_extra_holds_json_numbers_only(regressor, tmp_path, value, named):
     # NaN and inf were written as the NaN and Infinity of Python's json, which JSON does not have; an integer of
     # more than 4300 digits escaped json.dumps as its own ValueError
     with pytest.raises(ValueError, match=named):
         io.save(regressor, tmp_path / "m.npz", extra={"score": value})
     assert os.listdir(tmp_path) == []
+
+
+def test_extra_comes_back_as_it_was_given(regressor, tmp_path):
+    # a tuple came back as {'__tuple__': [...]} and an array as {'__ndarray__': ...}: extra is plain JSON now
+    extra = {"t": [1, 2], "nested": {"__x": [True, None, "s", 1.5]}, "n": np.int64(3), "f": np.float32(0.5)}
+    io.save(regressor, tmp_path / "m.npz", extra=extra)
+    back = io.read_metadata(tmp_path / "m.npz")["extra"]
+    assert back == extra and type(back["n"]) is int and type(back["f"]) is float
 
 
 def test_load_refuses_non_finite_numbers_anywhere_in_the_metadata(regressor, tmp_path):
@@ -394,7 +403,7 @@ def test_inconsistent_contents_are_refused(regressor, tmp_path):
         io.load(_rewritten(saved, tmp_path / "bad_definite.npz", precision=not_positive_definite))
     with pytest.raises(ValueError, match="unknown estimator class 'Pickle'"):
         io.load(_changed_metadata(saved, tmp_path / "bad_class.npz", estimator="Pickle"))
-    with pytest.raises(ValueError, match="do not describe a BayesianMLPRegressor"):
+    with pytest.raises(ValueError, match="field 'params' must hold the parameters .* of a BayesianMLPRegressor"):
         io.load(_changed_metadata(saved, tmp_path / "bad_params.npz", params={"depth": 3}))
 
 

@@ -19,8 +19,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from laplacenet import _archive, _files, io
-from laplacenet.estimators import BayesianMLPRegressor
+from laplacenet import _archive, _files, diagnose, io
+from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from laplacenet.exceptions import ConvergenceWarning
 
 from .problems import FAST
@@ -372,3 +372,188 @@ def test_a_failed_write_names_the_target(regressor, saved, tmp_path, monkeypatch
         io.save(regressor, saved)
     assert raised.value.errno == errno.ENOSPC
     assert os.listdir(tmp_path) == ["model.npz"] and saved.read_bytes() == before
+
+
+# --- the user probe of save and load -----------------------------------------------------------------------
+
+def _fit_classifier(labels, **params):
+    X = np.random.default_rng(2).uniform(-1, 1, size=(24, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return X, BayesianMLPClassifier(hidden=(), cycles=2, train_kwargs=FAST, **params).fit(
+            X, labels[(X[:, 0] > 0).astype(int)])
+
+
+_LABELS = {
+    "ints in an object array": np.array([1, 20], dtype=object),  # refused by save: "got objects of type ['int']"
+    "floats in an object array": np.array([1.0, 2.0], dtype=object),
+    "booleans in an object array": np.array([False, True], dtype=object),
+    "durations": np.array([1, 5], dtype="timedelta64[s]"),  # saved, then refused by load
+    "StringDType": np.array(["a", "b"], dtype=np.dtypes.StringDType()),  # a TypeError in save
+}
+
+
+@pytest.mark.parametrize("case", _LABELS)
+def test_class_labels_fit_accepts_round_trip(tmp_path, case):
+    X, model = _fit_classifier(_LABELS[case])
+    loaded = io.load(_saved(model, tmp_path / "m.npz"))
+    assert loaded.classes_.dtype == model.classes_.dtype
+    assert [type(c) for c in loaded.classes_.tolist()] == [type(c) for c in model.classes_.tolist()]
+    assert loaded.classes_.tolist() == model.classes_.tolist()
+    assert loaded.predict(X).tolist() == model.predict(X).tolist()
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array(["a", "a\x00"], dtype=object), r"classes_ \['a\\x00'\] would not load as they are"),  # were ['a', 'a']
+    (np.array([2**70, 2**71], dtype=object), "classes_ must be integers of at most 64 bits"),
+    (np.array([b"a", b"b"], dtype=object),
+     r"all strings to be saved without pickling; got objects of type \['bytes'\]"),
+])
+def test_class_labels_that_would_not_come_back_are_refused_by_save(tmp_path, labels, message):
+    _, model = _fit_classifier(labels)
+    with pytest.raises(ValueError, match=message):
+        io.save(model, tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def _saved(model, path):
+    io.save(model, path)
+    return path
+
+
+def _edited_file(source, target, edit=None, drop=()):
+    """A copy of ``source`` without the entries ``drop``, its metadata dict changed in place by ``edit``."""
+    arrays = {name: a for name, a in _arrays(source).items() if name not in drop}
+    if edit is not None:
+        meta = json.loads(str(arrays["metadata"][()]))
+        edit(meta)
+        arrays["metadata"] = np.array(json.dumps(meta))
+    np.savez_compressed(target, **arrays)
+    return target
+
+
+def _set(keys, value):
+    """An edit of the metadata: the field at ``keys`` (dict keys and list indices) set to ``value``."""
+    def edit(meta):
+        for key in keys[:-1]:
+            meta = meta[key]
+        meta[keys[-1]] = value
+    return edit
+
+
+@pytest.mark.parametrize("entry", ["x_mean", "y_mean", "history_accepted", "restart_best_cycle"])
+def test_a_format_2_file_must_hold_every_entry_of_format_2(saved, tmp_path, entry):
+    # without x_mean (or y_mean) it loaded as a model that does not standardise: other predictions
+    _refused(_edited_file(saved, tmp_path / "m.npz", drop=[entry]), f"it has no {entry!r} entry")
+
+
+def test_a_format_1_file_still_loads(tmp_path):
+    X = np.random.default_rng(0).uniform(-1, 1, size=(20, 2))
+    model = BayesianMLPRegressor(hidden=2, cycles=2, standardize=False, train_kwargs=FAST).fit(X, X[:, 0] ** 2)
+    format_2 = ["x_mean", "x_scale", "y_mean", "y_scale", "history_accepted", "restart_best_cycle",
+                "restart_train_converged", "fingerprint_x_mean", "fingerprint_x_scale", "fingerprint_t_mean",
+                "fingerprint_t_scale"]
+
+    def format_1(meta):
+        meta["format_version"] = 1
+        for key in ("restart_messages", "restart_at_bound", "fingerprint_rows"):
+            del meta["fitted"][key]
+        del meta["params"]["standardize"]
+
+    loaded = io.load(_edited_file(_saved(model, tmp_path / "m.npz"), tmp_path / "v1.npz", format_1, format_2))
+    assert loaded.standardize is False and np.array_equal(loaded.predict(X, return_std=True),
+                                                          model.predict(X, return_std=True))
+
+
+@pytest.mark.parametrize("dtype", ["<U500000000", "|O", "<M8[ns]", "zz", "(1000000000,)<f8", "float64", 3])
+def test_metadata_arrays_are_numeric_and_no_larger_than_their_json(saved, tmp_path, dtype):
+    # "<U500000000" made load allocate 2 GB from a 7.9 kB file; "|O" and "<M8" built arrays save never writes
+    edited = _edited_file(saved, tmp_path / "m.npz", _set(["params", "train_kwargs"], {"__ndarray__": [1],
+                                                                                        "dtype": dtype}))
+    _refused(edited, ".*" + re.escape(f"its metadata field 'params.train_kwargs' names the dtype {dtype!r}"))
+
+
+@pytest.mark.parametrize("values", [[1.5], [[1], [1, 2]], ["a"], [300]])
+def test_metadata_arrays_hold_exactly_their_values(saved, tmp_path, values):
+    edited = _edited_file(saved, tmp_path / "m.npz", _set(["params", "alpha"], {"__ndarray__": values,
+                                                                              "dtype": "|i1"}))
+    _refused(edited, ".*its metadata field 'params.alpha' does not hold an array of int8")
+
+
+@pytest.fixture(scope="module")
+def auto_regressor():
+    X = np.random.default_rng(0).uniform(-1, 1, size=(20, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return BayesianMLPRegressor(hidden="auto", cycles=2, train_kwargs=FAST).fit(X, np.sin(3 * X[:, 0]))
+
+
+_MALFORMED = {  # each raised a TypeError
+    "estimator unhashable": (["estimator"], [], r"unknown estimator class \[\]"),
+    "jitter beyond float": (["posterior", "jitter"], 10**400, "field 'posterior.jitter' must be a finite number"),
+    "at_bound not lists": (["fitted", "restart_at_bound"], [0, 0], "'fitted.restart_at_bound' must be a string and"),
+    "n_data a list": (["posterior", "n_data"], [1], r"field 'posterior.n_data' must be a positive integer; got \[1\]"),
+    "tuple of an int": (["params", "hidden"], {"__tuple__": 1}, r"field 'params.hidden' is not a value"),
+}
+
+
+@pytest.mark.parametrize("case", _MALFORMED)
+def test_malformed_metadata_is_a_value_error_naming_the_field(saved, tmp_path, case):
+    keys, value, message = _MALFORMED[case]
+    _refused(_edited_file(saved, tmp_path / "m.npz", _set(keys, value)), ".*" + message)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("hidden", {"__tuple__": 1}, r"'fitted.hidden_table\[0\].hidden' is not a value"),
+    ("gamma", {"__ndarray__": [1], "dtype": "zz"}, r"'fitted.hidden_table\[0\].gamma' names the dtype 'zz'"),
+    ("gamma", "high", r"'fitted.hidden_table\[0\]' has values of the wrong type in \['gamma'\]"),
+])
+def test_a_malformed_hidden_table_is_a_value_error(auto_regressor, tmp_path, field, value, message):
+    saved = _saved(auto_regressor, tmp_path / "auto.npz")
+    _refused(_edited_file(saved, tmp_path / "m.npz", _set(["fitted", "hidden_table", 0, field], value)),
+             ".*" + message)
+
+
+def _leaves(value, keys=()):
+    """The paths of every leaf of parsed JSON."""
+    if isinstance(value, dict) and value:
+        return [path for key, item in value.items() for path in _leaves(item, keys + (key,))]
+    if isinstance(value, list) and value:
+        return [path for i, item in enumerate(value) for path in _leaves(item, keys + (i,))]
+    return [keys]
+
+
+def test_any_field_of_any_type_loads_or_is_a_value_error(auto_regressor, tmp_path):
+    saved = _saved(auto_regressor, tmp_path / "auto.npz")
+    meta = io.read_metadata(saved)
+    for keys in _leaves(meta):
+        for value in ([], {}, None, "x", 10**30, True, -1, {"__tuple__": 1}):
+            try:
+                io.load(_edited_file(saved, tmp_path / "m.npz", _set(keys, value)))
+            except ValueError as ex:
+                assert str(ex).startswith(repr(str(tmp_path / "m.npz"))), (keys, value)
+
+
+@pytest.mark.parametrize("keys, value, message", [
+    (["params", "hidden"], 7, r"hidden 7, while the network's hidden layers are \(3,\)"),
+    (["params", "hessian"], "kron", "hessian 'kron' and subset None, while the posterior was built with hessian "
+                                    "'outer'"),
+    (["params", "standardize"], False, "standardize False, while the model holds a standardisation"),
+    (["params"], {}, r"field 'params' must hold the parameters \['hidden', "),
+    (["params", "rank"], 3, "rank, lowrank_hessian and lowrank_diag apply only to hessian='lowrank'"),
+])
+def test_params_that_contradict_the_model_are_refused(saved, tmp_path, keys, value, message):
+    _refused(_edited_file(saved, tmp_path / "m.npz", _set(keys, value)), ".*" + message)
+
+
+def test_the_fingerprint_of_the_data_survives_a_round_trip(tmp_path):
+    # it was not saved: a loaded standardize=False model took other data of as many rows for its own in diagnose
+    rng = np.random.default_rng(1)
+    X, X_other = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    model = BayesianMLPRegressor(hidden=2, cycles=2, standardize=False, train_kwargs=FAST).fit(X, np.sin(X[:, 0]))
+    loaded = io.load(_saved(model, tmp_path / "m.npz"))
+    assert all(np.array_equal(a, b) for a, b in zip(loaded._data_fingerprint, model._data_fingerprint))
+    with pytest.raises(ValueError, match="must be the data the posterior was built on"):
+        diagnose(loaded, X_other, np.sin(X_other[:, 0]), draws=20, seed=0)
+    shifted = _rewritten(tmp_path / "m.npz", tmp_path / "bad.npz", fingerprint_x_mean=np.zeros(3))
+    _refused(shifted, r"entry 'fingerprint_x_mean' has shape \(3,\)")
