@@ -6,6 +6,8 @@ output. The flat vector ``w`` concatenates, from the input side, ``W_l.ravel()``
 layer by layer. Prior groups (PRML 5.5.1): group ``2(l-1)`` holds the weights of layer l and group
 ``2(l-1) + 1`` its biases.
 """
+import numbers
+
 import numpy as np
 
 from ._chunks import map_rows
@@ -149,11 +151,12 @@ class MLP:
 
 
 def _check_sizes(sizes):
+    """Layer widths as ints: integers only (the string '3' and the float 3.0 were taken as 3)."""
     try:
         values = list(sizes)
-        ok = len(values) >= 2 and all(float(s) == int(s) and int(s) >= 1 and not isinstance(s, bool)
-                                      for s in values)
-    except (TypeError, ValueError):
+        ok = len(values) >= 2 and all(isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
+                                      and s >= 1 for s in values)
+    except TypeError:
         ok = False
     if not ok:
         raise ValueError(f"sizes must be a sequence of at least two positive integers [D, ..., K]; got {sizes!r}")

@@ -74,6 +74,8 @@ def test_zero_hidden_layers_is_a_linear_model():
 
 @pytest.mark.parametrize("sizes, lik, match", [
     ([3], "gaussian", "sizes"), ([3, 0, 1], "gaussian", "sizes"), ([3, 2.5, 1], "gaussian", "sizes"),
+    ([3, "2", 1], "gaussian", "sizes"), ([3, 2.0, 1], "gaussian", "sizes"),  # were taken as 2
+    ([3, np.int64(2), True], "gaussian", "sizes"),
     ("abc", "gaussian", "sizes"), ([3, 2], "bernoulli", "1 output"), ([3, 1], "categorical", "at least 2"),
 ])
 def test_bad_specifications(sizes, lik, match):
