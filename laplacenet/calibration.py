@@ -34,8 +34,9 @@ def calibration_curve(probabilities, labels, n_bins=10):
 
     Parameters
     ----------
-    probabilities : (N,) or (N, C) array
-        ``(N,)``: probabilities of class 1, with ``labels`` 0/1. ``(N, C)``: class probabilities, with
+    probabilities : (N,), (N, 1) or (N, C) array
+        ``(N,)`` or ``(N, 1)`` (what a Bernoulli network's ``predict`` returns): probabilities of class 1, with
+        ``labels`` 0/1. ``(N, C)``, C >= 2: class probabilities, with
         ``labels`` class indices in 0..C-1; each row is then scored by its top label (the confidence is the
         largest probability, the outcome whether that class is the label).
     labels : (N,) array
@@ -47,6 +48,8 @@ def calibration_curve(probabilities, labels, n_bins=10):
     """
     n_bins = check_positive_int(n_bins, "n_bins")
     P = np.asarray(probabilities, dtype=float)
+    if P.ndim == 2 and P.shape[1] == 1:  # a Bernoulli network's column was read as one class of C = 1
+        P = P[:, 0]
     y = np.asarray(labels)
     if P.ndim not in (1, 2) or P.shape[0] == 0:
         raise ValueError(f"probabilities must have shape (N,) or (N, C) with N >= 1; got shape {P.shape}")

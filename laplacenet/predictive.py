@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
 from ._chunks import map_rows, rows_for_budget
-from ._validation import check_positive_int, check_random_seed, check_X
+from ._validation import check_flag, check_positive_int, check_random_seed, check_X
 from .curvature.backprop import backprop, forward_pass, hidden_slopes
 from .curvature.jacobian import row_jacobians
 from .curvature.outer import jacobian_chunk_rows
@@ -97,6 +97,7 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
     net = posterior.net
     X = check_X(X_new, net.n_inputs, "X_new")
     seed = check_random_seed(seed)
+    return_noise, full_cov = check_flag(return_noise, "return_noise"), check_flag(full_cov, "full_cov")
     if method not in PREDICT_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, PREDICT_METHODS))}; got {method!r}")
     if method == "bridge" and net.likelihood.uses_beta:

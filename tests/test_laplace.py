@@ -384,6 +384,17 @@ def test_bad_seeds_are_named(seed):
     assert np.array_equal(post.sample(3, seed=np.int64(4)), post.sample(3, seed=np.random.default_rng(4)))
 
 
+def test_predict_flags_are_bools():
+    # return_noise="no" added the noise variance, full_cov="no" returned the covariance: truthy strings
+    post = laplace(*_problem_args().values(), hessian="outer")
+    X_new = np.zeros((2, 3))
+    for name in ("return_noise", "full_cov"):
+        for bad in ("no", "False", [False], None):
+            with pytest.raises(ValueError, match=re.escape(f"{name} must be True or False; got {bad!r}")):
+                post.predict(X_new, **{name: bad})
+    assert np.all(post.predict(X_new, return_noise=np.False_)[1] < post.predict(X_new)[1])  # numpy's bools pass
+
+
 def test_diagonal_posterior():
     net, w, X, T = make_problem("categorical", hidden=(3,), seed=15)
     w, _ = ln.train(net, X, T, GROUPED, w0=w)

@@ -306,6 +306,13 @@ def test_calibration_curve_closed_forms():
     assert curve.counts[[4, 6, 7]].tolist() == [1, 1, 1]
     assert curve.frequency[[4, 6, 7]].tolist() == [1.0, 0.0, 1.0]
     assert curve.ece == pytest.approx((0.6 + 0.6 + 0.3) / 3, rel=1e-14)
+    # a Bernoulli network's (N, 1) column is class 1's probability: it was read as one class of C = 1 (ECE 0.553
+    # where 0.447 is right, or "labels must be class indices in 0..0")
+    for column in (p[:, None], np.full((10, 1), 0.9)):
+        outcomes = labels if len(column) == len(labels) else np.zeros(10, dtype=int)
+        as_column = plotting.calibration_curve(column, outcomes, n_bins=4)
+        as_vector = plotting.calibration_curve(column[:, 0], outcomes, n_bins=4)
+        assert as_column.ece == as_vector.ece and np.array_equal(as_column.counts, as_vector.counts)
 
 
 @pytest.mark.parametrize("probabilities, labels, match", [

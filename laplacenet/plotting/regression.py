@@ -2,7 +2,7 @@
 interval coverage and the PIT histogram for any number of inputs (PRML 5.172, 5.173)."""
 import numpy as np
 
-from .._validation import check_positive_int, check_X, float_array
+from .._validation import check_flag, check_positive_int, check_X, float_array
 from ..estimators import BayesianMLPRegressor
 from ._common import axes_for, legend_outside, padded_range, posterior_for, scaled_inputs, shown_data
 
@@ -54,7 +54,8 @@ def plot_predictive(model, X, T, grid=None, *, extend=0.0, output=0, return_nois
         raise ValueError(f"truth must be callable or None; got {truth!r}")
     x = _grid_1d(grid, X[:, 0], extend)
     truth_values = None if truth is None else _truth_values(truth, x)
-    mean, variance = posterior.predict(scaled_inputs(model, x[:, None]), return_noise=bool(return_noise))
+    return_noise = check_flag(return_noise, "return_noise")
+    mean, variance = posterior.predict(scaled_inputs(model, x[:, None]), return_noise=return_noise)
     if isinstance(model, BayesianMLPRegressor):
         mean, variance = model.scaling_.means(mean), model.scaling_.variances(variance)
     mu, sd = mean[:, output], np.sqrt(variance[:, output])
