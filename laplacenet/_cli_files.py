@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._files import write_atomically
+from ._files import fill_new_file, write_atomically
 
 __all__ = ["check_output", "check_output_directory", "output_directory", "write_csv", "write_json", "save_figure"]
 
@@ -71,16 +71,8 @@ def output_directory(path):
     return out
 
 
-def _write_new(path, fill, binary=False):
-    """Create the file ``path``, fill it (``fill(fh)``) and flush it to disk."""
-    with open(path, "xb") if binary else open(path, "x", encoding="utf-8", newline="") as fh:
-        fill(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def _write_text(path, text, what):
-    write_atomically(path, lambda temporary: _write_new(temporary, lambda fh: fh.write(text)), what)
+    write_atomically(path, lambda temporary: fill_new_file(temporary, lambda fh: fh.write(text), binary=False), what)
 
 
 def write_csv(path, frame, what="the CSV file"):
@@ -97,7 +89,7 @@ def save_figure(fig, path, what="the figure"):
     import matplotlib.pyplot as plt
     try:
         fmt = Path(path).suffix.lstrip(".")
-        write_atomically(path, lambda temporary: _write_new(
-            temporary, lambda fh: fig.savefig(fh, format=fmt, dpi=100), binary=True), what)
+        write_atomically(path, lambda temporary: fill_new_file(
+            temporary, lambda fh: fig.savefig(fh, format=fmt, dpi=100)), what)
     finally:
         plt.close(fig)

@@ -22,7 +22,7 @@ import re
 import secrets
 import time
 
-__all__ = ["write_atomically", "remove_stale_temporaries", "STALE_AFTER", "ABANDONED_AFTER"]
+__all__ = ["write_atomically", "fill_new_file", "remove_stale_temporaries", "STALE_AFTER", "ABANDONED_AFTER"]
 
 #: seconds without modification after which the temporary of a writer that no longer runs is removed
 STALE_AFTER = 60.0
@@ -52,6 +52,15 @@ def write_atomically(path, write, what="the file"):
         if isinstance(ex, OSError):
             raise _naming(ex, path) from ex
         raise
+
+
+def fill_new_file(path, fill, binary=True):
+    """Create the file ``path`` (it must not exist), ``fill(fh)`` it and flush it to disk: the ``write`` of
+    :func:`write_atomically`. Text is UTF-8, written as given (no newline translation)."""
+    with open(path, "xb") if binary else open(path, "x", encoding="utf-8", newline="") as fh:
+        fill(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _naming(ex, path):

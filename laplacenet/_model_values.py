@@ -24,9 +24,10 @@ import reprlib
 
 import numpy as np
 
+from ._validation import is_finite_number
 from .curvature.woodbury import SYMMETRY_RTOL
 
-__all__ = ["entry_problem", "metadata_problem", "encode_classes", "decode_classes", "finite_number"]
+__all__ = ["entry_problem", "metadata_problem", "encode_classes", "decode_classes"]
 
 _POSITIVE = frozenset({"posterior_alpha", "posterior_beta", "restart_alpha", "restart_beta", "history_alpha",
                        "history_beta", "x_scale", "y_scale"})
@@ -58,22 +59,12 @@ def metadata_problem(metadata):
             value = value.get(key) if isinstance(value, dict) else None
         if value is None:
             continue
-        if not finite_number(value):
+        if not is_finite_number(value):
             return f"its metadata field {'.'.join(keys)!r} must be a finite number; got {value!r}"
     found = _non_finite_number(metadata)
     if found:
         return f"its metadata field {found[0]!r} must be a finite number; got {found[1]!r}"
     return _feature_names_problem(metadata)
-
-
-def finite_number(value):
-    """Whether ``value`` is a finite real number of float64's range (not a bool, not an int beyond it)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int beyond float64
-        return False
 
 
 def _non_finite_number(metadata):

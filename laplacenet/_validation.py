@@ -1,4 +1,5 @@
 """Input validation at the public boundary: done once, then the core trusts its arrays."""
+import math
 import numbers
 
 import numpy as np
@@ -7,7 +8,7 @@ from ._chunks import is_dask_array
 from ._dense import count_non_finite
 from .exceptions import NonFiniteError
 
-__all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int", "check_flag",
+__all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int", "check_flag", "is_finite_number",
            "check_chunk_size", "check_seed", "check_random_seed", "canonical_targets", "refuse_complex",
            "check_finite_result", "SCALE_REMEDY"]
 
@@ -157,6 +158,16 @@ def check_positive_int(value, name, minimum=1):
     if not _is_integer(value, minimum):
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
+
+
+def is_finite_number(value):
+    """Whether ``value`` is a finite real number within float64's range (not a bool, not an int beyond it)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float64
+        return False
 
 
 def check_flag(value, name):

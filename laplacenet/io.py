@@ -34,11 +34,11 @@ import zlib
 import numpy as np
 
 from ._archive import ArchiveError, NpzArchive, check_json_size, parse_json
-from ._files import write_atomically
+from ._files import fill_new_file, write_atomically
 from ._fingerprint import Fingerprint
-from ._model_values import decode_classes, encode_classes, entry_problem, finite_number, metadata_problem
+from ._model_values import decode_classes, encode_classes, entry_problem, metadata_problem
 from ._version import __version__
-from ._validation import check_flag
+from ._validation import check_flag, is_finite_number
 from .comparison import ComparisonRow, ModelComparison
 from .curvature.last_layer import last_layer_slice
 from .curvature.woodbury import IncrementalInverse
@@ -237,10 +237,7 @@ def _stack(values, like):
 
 def _write_npz(path, arrays):
     """``numpy.savez_compressed`` to a new file ``path``, flushed to disk."""
-    with open(path, "xb") as fh:
-        np.savez_compressed(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
+    fill_new_file(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 # --- load --------------------------------------------------------------------------------------------
@@ -509,15 +506,15 @@ def _is_count(value):
 
 
 def _is_hyperparameter(value):
-    return finite_number(value) or (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim == 1)
+    return is_finite_number(value) or (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim == 1)
 
 
 # the type each field of a ComparisonRow of a hidden_table must have
 _ROW_FIELDS = {
     "hidden": lambda v: isinstance(v, tuple) and all(_is_count(m) and m > 0 for m in v),
-    "restart": _is_count, "n_params": _is_count, "log_evidence": finite_number, "gamma": finite_number,
+    "restart": _is_count, "n_params": _is_count, "log_evidence": is_finite_number, "gamma": is_finite_number,
     "alpha": _is_hyperparameter, "beta": lambda v: v is None or _is_hyperparameter(v),
-    "train_error": finite_number, "test_error": lambda v: v is None or finite_number(v),
+    "train_error": is_finite_number, "test_error": lambda v: v is None or is_finite_number(v),
     "converged": lambda v: isinstance(v, bool),
     "n_distinguishable": lambda v: v is None or (isinstance(v, tuple) and all(_is_count(m) for m in v)),
 }
@@ -588,7 +585,7 @@ def _decode_posterior(reader, net):
         reader.field("posterior", key) for key in ("form", "hessian", "subset", "jitter", "chunk_size", "n_data"))
     if form not in _FORMS.values() or hessian not in HESSIANS or subset not in (None, *SUBSETS):
         reader.fail(f"its posterior form {form!r}, hessian {hessian!r} or subset {subset!r} is not known")
-    if not finite_number(jitter):
+    if not is_finite_number(jitter):
         reader.fail(f"its metadata field 'posterior.jitter' must be a finite number; got {reprlib.repr(jitter)}")
     jitter = check_number(float(jitter), "jitter")
     counts = {"chunk_size": chunk_size, "n_data": n_data}

@@ -1,12 +1,12 @@
 """Figures of the evidence framework (PRML 5.7): log evidence against model size, the Hessian spectrum with
 alpha and gamma, and the re-estimation history."""
-import numbers
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, eigvalsh, solve_triangular
 from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_matrix_budget
+from .._validation import is_finite_number
 from ..comparison import ComparisonRow, ModelComparison
 from ..curvature.hessian import HESSIAN_METHODS, data_hessian
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
@@ -98,15 +98,11 @@ def _row_fields(row, i):
         raise ValueError(f"comparison[{i}]['hidden'] must be hidden-layer widths (an int or a tuple of them); "
                          f"got {fields['hidden']!r}") from None
     evidence, test = fields["log_evidence"], fields.get("test_error")
-    if not _is_finite_number(evidence):
+    if not is_finite_number(evidence):
         raise ValueError(f"comparison[{i}]['log_evidence'] must be a finite number; got {evidence!r}")
-    if test is not None and not _is_finite_number(test):
+    if test is not None and not is_finite_number(test):
         raise ValueError(f"comparison[{i}]['test_error'] must be None or a finite number; got {test!r}")
     return hidden, float(evidence), None if test is None else float(test)
-
-
-def _is_finite_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value))
 
 
 # --- the Hessian spectrum --------------------------------------------------------------------------------
