@@ -119,7 +119,7 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
     labels = _class_labels(net, fitted, classes)
     X_shown, T_shown = _checked_data(net, fitted, X, y, classes, labels)
     coords = _unit_coordinates(net, fitted, X, y, feature_names, labels)
-    X, T = (X_shown, T_shown) if fitted is None else fitted.posterior_data(X, y)
+    X, T = (X_shown, T_shown) if fitted is None else fitted._on_fitted_scale(X_shown, T_shown)
     scaling = None if fitted is None else fitted.scaling_
     if method not in _ACTIVATIONS:
         raise ValueError(f"method must be one of {', '.join(map(repr, _ACTIVATIONS))}; got {method!r}")
@@ -234,8 +234,8 @@ def _class_labels(net, fitted, classes):
 
 def _checked_data(net, fitted, X, y, classes, labels):
     """``X (N, D)`` and ``T (N, K)`` validated, in the user's units (class labels encoded)."""
-    if fitted is not None:
-        return check_data(net, X, fitted._encoded_targets(y), "X", "y")
+    if fitted is not None:  # checked as its predict checks X (a DataFrame's columns in the fitted order)
+        return fitted._user_data(X, y)
     if classes is not None:
         index = label_indices(y, labels, "y", "the labels of classes")
         return check_data(net, X, index.astype(float) if labels.size == 2 else index, "X", "y")

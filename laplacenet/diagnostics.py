@@ -193,7 +193,7 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
     if found:  # k-hat compares the Gaussian with the posterior of the data it was built from, no other
         raise ValueError(f"X, T must be the data the posterior was built on; these are not ({'; '.join(found)}). "
                          f"For held-out data use predict, or to_inference_data and ArviZ")
-    X, T = (X_user, T_user) if fitted is None else fitted.posterior_data(X, T)
+    X, T = (X_user, T_user) if fitted is None else fitted._on_fitted_scale(X_user, T_user)
     seed = check_random_seed(seed)
     draws = check_positive_int(draws, "draws", minimum=MIN_DRAWS)
     if X_new is not None:  # a fitted estimator's checked as its predict checks it (columns in the fitted order)

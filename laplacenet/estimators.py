@@ -191,7 +191,10 @@ class _BayesianMLP(BaseEstimator):
         """``X`` and targets ``y`` in the user's units, as ``posterior_`` sees them: validated, standardised, class
         labels encoded. ``(X (N, D), T (N, K))``, for the functions that take a posterior and its data. ``X`` is
         checked as ``predict`` checks it: a DataFrame's columns must be the fitted ones, in the fitted order."""
-        X, T = self._user_data(X, y, name_y)
+        return self._on_fitted_scale(*self._user_data(X, y, name_y))
+
+    def _on_fitted_scale(self, X, T):
+        """Validated ``X``, ``T`` in the user's units (:meth:`_user_data`) as ``posterior_`` sees them."""
         scaling = self.scaling_
         return scaling.inputs(X), T if scaling.y_scale is None else scaling.targets(T)
 
