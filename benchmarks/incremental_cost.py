@@ -26,7 +26,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from scipy.linalg import lapack  # noqa: E402
 
-from laplacenet.curvature.woodbury import IncrementalInverse  # noqa: E402
+from laplacenet.core.curvature.woodbury import IncrementalInverse  # noqa: E402
 from _common import best_time  # noqa: E402
 
 ALPHA = 1.0

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from laplacenet.evidence import posterior_evidence_terms
-from laplacenet.laplace import laplace
+from laplacenet.bayes.evidence import posterior_evidence_terms
+from laplacenet.bayes.laplace import laplace
 from _common import teacher_problem
 
 #: name: (sizes, likelihood, N). With N = 100 the outer-product Hessian of the Gaussian problem has rank at most

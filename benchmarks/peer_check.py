@@ -12,9 +12,9 @@ import argparse
 
 import numpy as np
 
-from laplacenet.curvature.last_layer import last_layer_slice
-from laplacenet.evidence import log_evidence
-from laplacenet.priors import alpha_per_param
+from laplacenet.core.curvature.last_layer import last_layer_slice
+from laplacenet.bayes.evidence import log_evidence
+from laplacenet.core.priors import alpha_per_param
 from _common import best_time, laplace_torch, teacher_problem, torch_mlp
 
 N = 1000

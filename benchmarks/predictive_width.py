@@ -19,9 +19,9 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 
 import laplacenet as ln  # noqa: E402
-from laplacenet.curvature.backprop import forward_pass  # noqa: E402
-from laplacenet.curvature.jacobian import row_jacobians  # noqa: E402
-from laplacenet.predictive import laplace_bridge, moderated_bernoulli, moderated_softmax  # noqa: E402
+from laplacenet.core.curvature.backprop import forward_pass  # noqa: E402
+from laplacenet.core.curvature.jacobian import row_jacobians  # noqa: E402
+from laplacenet.bayes.predictive import laplace_bridge, moderated_bernoulli, moderated_softmax  # noqa: E402
 from real_data import DATASETS, classification_metrics, split_data  # noqa: E402
 
 SCALES = (0.0, 0.01, 0.1, 0.3, 1.0)
@@ -58,7 +58,7 @@ def split_row(name, hidden, split):
     last = slice(out_ws.start, out_bs.stop)
     cov, cov_last = _covariance(J, S), _covariance(J[:, :, last], S[last, last])
     hidden_weights = slice(0, out_ws.start)
-    prior_var = 1.0 / ln.priors.alpha_per_param(net, model.alpha_)[hidden_weights]
+    prior_var = 1.0 / ln.core.priors.alpha_per_param(net, model.alpha_)[hidden_weights]
     moderated = (lambda c: moderated_bernoulli(a, c * cov[:, :, 0])) if K == 1 else \
         (lambda c: moderated_softmax(a, c * cov))
     row = {

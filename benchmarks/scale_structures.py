@@ -15,7 +15,7 @@ oversubscribed cores was up to 40x slower and erratic).
 import argparse
 import tracemalloc
 
-from laplacenet.evidence import log_evidence
+from laplacenet.bayes.evidence import log_evidence
 from _common import best_time, teacher_problem
 from peer_check import laplace_torch, torch_log_marginal_likelihood
 

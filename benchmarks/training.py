@@ -14,7 +14,7 @@ the lowest converged cold-start solution with alpha multiplied by 1.2, as in an 
 Prints, per run, wall and CPU seconds, iterations, the counts of ``TrainReport`` (gradients, dense Hessians,
 Hessian-vector products, Gauss-Newton diagonals), the final E, decrement, gradient norm and converged flag;
 then a summary per method and start; then the measured cost of one dense iteration in Hessian-vector
-products beside :func:`laplacenet.training.auto_method`'s model of it. scikit-learn is a benchmark requirement.
+products beside :func:`laplacenet.core.training.auto_method`'s model of it. scikit-learn is a benchmark requirement.
 
 ``--evidence`` instead times the end-to-end fits whose MAP trainings met saddle points: the classifier on iris
 (80 % stratified split) and the regressor on 106 motorcycle points, 50 tanh units, seeds 0-2; per fit the best
@@ -29,7 +29,7 @@ import numpy as np
 from scipy.linalg import cholesky
 
 import laplacenet as ln
-from laplacenet.training import auto_method, dense_iteration_cost
+from laplacenet.core.training import auto_method, dense_iteration_cost
 from _common import best_time
 
 DATA = ("diabetes", "breast_cancer", "wine", "digits")
@@ -138,7 +138,7 @@ def evidence_fits(repeat=3):
     """The end-to-end fits of ``--evidence``, with every MAP training of the evidence loop recorded."""
     from sklearn.datasets import load_iris
     from sklearn.model_selection import train_test_split
-    import laplacenet.hyper as hyper
+    import laplacenet.bayes.hyper as hyper
     X, y = load_iris(return_X_y=True)
     X_iris, _, y_iris, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
     X, T = ln.datasets.load_motorcycle()

@@ -28,8 +28,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import laplacenet as ln  # noqa: E402
-from laplacenet.curvature.jacobian import scaled_jacobians  # noqa: E402
-from laplacenet.curvature.woodbury import IncrementalInverse  # noqa: E402
+from laplacenet.core.curvature.jacobian import scaled_jacobians  # noqa: E402
+from laplacenet.core.curvature.woodbury import IncrementalInverse  # noqa: E402
 
 EPS = np.finfo(float).eps
 LD = np.longdouble

@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import laplacenet as ln
 from laplacenet import plotting
 from laplacenet.datasets import make_sinusoid
-from laplacenet.symmetry import symmetry_term
+from laplacenet.bayes.symmetry import symmetry_term
 
 HIDDEN = (1, 2, 3, 4, 6, 8)
 

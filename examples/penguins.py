@@ -15,7 +15,7 @@ The calibration: for several classes the predictive probabilities are an integra
 Gaussian of the output activations. ``method='linear_mc'`` computes it by Monte Carlo; the generalised
 probit approximation (``predict_proba(X, method='linear')``) scales each activation by its own moderation
 factor; the Laplace bridge (``method='bridge'``, the default of ``predict_proba``) maps the Gaussian to a
-Dirichlet and takes its mean (see ``laplacenet.predictive.predict``). All are compared with the MAP
+Dirichlet and takes its mean (see ``laplacenet.bayes.predictive.predict``). All are compared with the MAP
 network's probabilities by the test log loss and the expected calibration error (ECE, top label). On these
 data the MAP network is already well calibrated and the integral is under-confident: it averages over the
 direction that moves all activations together, which the softmax does not see but the prior leaves broad.

@@ -1,28 +1,30 @@
 """laplacenet: Bayesian multilayer perceptrons by the Laplace approximation (PRML 5.4 and 5.7)."""
-from . import check, datasets, plotting
-from ._config import get_matrix_budget, set_matrix_budget
+from . import datasets, plotting
+from ._moved import install as _install_old_paths, old_path_attribute as __getattr__
+from .core import check
+from .core._config import get_matrix_budget, set_matrix_budget
 from ._version import __version__
-from .activations import ACTIVATIONS
+from .core.activations import ACTIVATIONS
 from .arviz import to_inference_data
-from .comparison import ComparisonCycle, ComparisonRow, ModelComparison, compare_models
-from .curvature.diagonal import hessian_diagonal
-from .curvature.hessian import hessian
-from .curvature.kron import KronFactors, kron_factors
-from .curvature.rop import hessian_operator, hvp
-from .curvature.woodbury import IncrementalInverse, inverse_outer_hessian
+from .bayes.comparison import ComparisonCycle, ComparisonRow, ModelComparison, compare_models
+from .core.curvature.diagonal import hessian_diagonal
+from .core.curvature.hessian import hessian
+from .core.curvature.kron import KronFactors, kron_factors
+from .core.curvature.rop import hessian_operator, hvp
+from .core.curvature.woodbury import IncrementalInverse, inverse_outer_hessian
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from .evidence import EvidenceGradient, EvidenceTerms, Reestimate, log_evidence, log_evidence_gradient, reestimate
-from .hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, fit_evidence
-from .diagnostics import LaplaceDiagnostic, diagnose
-from .exceptions import (ConvergenceWarning, EvidenceConvergenceWarning, NonFiniteError, NotFittedError,
+from .bayes.evidence import EvidenceGradient, EvidenceTerms, Reestimate, log_evidence, log_evidence_gradient, reestimate
+from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, fit_evidence
+from .bayes.diagnostics import LaplaceDiagnostic, diagnose
+from .core.exceptions import (ConvergenceWarning, EvidenceConvergenceWarning, NonFiniteError, NotFittedError,
                          NotPositiveDefiniteError)
 from .io import load, save
-from .laplace import LaplacePosterior, laplace
-from .posteriors import KroneckerPrecision, LowRankPrecision
-from .likelihoods import LIKELIHOODS
-from .network import MLP
-from .objective import error, gradient
-from .training import TrainReport, train
+from .bayes.laplace import LaplacePosterior, laplace
+from .bayes.posteriors import KroneckerPrecision, LowRankPrecision
+from .core.likelihoods import LIKELIHOODS
+from .core.network import MLP
+from .core.objective import error, gradient
+from .core.training import TrainReport, train
 
 __all__ = [
     "__version__", "MLP", "ACTIVATIONS", "LIKELIHOODS",
@@ -41,3 +43,5 @@ __all__ = [
     "ConvergenceWarning", "EvidenceConvergenceWarning", "NotPositiveDefiniteError", "NonFiniteError",
     "NotFittedError",
 ]
+
+_install_old_paths()

@@ -7,18 +7,18 @@ import argparse
 
 import numpy as np
 
-from ._config import get_matrix_budget
+from .core._config import get_matrix_budget
 from ._version import __version__
 from .estimators import AUTO_HIDDEN, check_hidden
-from .hyper import EvidenceOptions
-from .laplace import SUBSETS
-from .training import TRAIN_METHODS
+from .bayes.hyper import EvidenceOptions
+from .bayes.laplace import SUBSETS
+from .core.training import TRAIN_METHODS
 
 __all__ = ["build_parser", "fit_settings", "hidden_text", "UsageError", "TASKS", "HESSIANS", "DEMO", "DEMO_FILES",
            "COMPARE_FILES"]
 
 TASKS = {"regression": "gaussian", "binary": "bernoulli", "multiclass": "categorical"}
-# Every hessian= of laplacenet.laplace.HESSIANS but 'fd', the finite-difference oracle of the tests.
+# Every hessian= of laplacenet.bayes.laplace.HESSIANS but 'fd', the finite-difference oracle of the tests.
 HESSIANS = ("outer", "exact", "diag", "kron", "lowrank")
 # The demo: PRML's noisy sinusoid, 5 tanh units, and 4 x 250 independent draws for k-hat and ArviZ.
 DEMO = {"n": 50, "n_test": 500, "noise": 0.1, "hidden": (5,), "cycles": 50, "draws": 250, "chains": 4}

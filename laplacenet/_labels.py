@@ -9,9 +9,9 @@ import warnings
 
 import numpy as np
 
-from ._chunks import is_dask_array
+from .core._chunks import is_dask_array
 from ._sklearn import DataConversionWarning
-from ._validation import refuse_complex
+from .core._validation import refuse_complex
 
 __all__ = ["class_labels", "label_indices", "take_labels"]
 

@@ -24,8 +24,8 @@ import reprlib
 
 import numpy as np
 
-from ._validation import is_finite_number
-from .curvature.woodbury import SYMMETRY_RTOL
+from .core._validation import is_finite_number
+from .core.curvature.woodbury import SYMMETRY_RTOL
 
 __all__ = ["entry_problem", "metadata_problem", "encode_classes", "decode_classes"]
 

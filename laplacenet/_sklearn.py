@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 from scipy.sparse import issparse
 
-from ._chunks import is_dask_array
-from ._validation import check_X, refuse_complex
-from .exceptions import NotFittedError as _NotFittedError
+from .core._chunks import is_dask_array
+from .core._validation import check_X, refuse_complex
+from .core.exceptions import NotFittedError as _NotFittedError
 
 __all__ = ["HAVE_SKLEARN", "BaseEstimator", "RegressorMixin", "ClassifierMixin", "DataConversionWarning",
            "NotFittedError", "validate_X", "accuracy_score", "r2_score"]
@@ -29,7 +29,7 @@ try:
     HAVE_SKLEARN = True
 
     class NotFittedError(_NotFittedError, _SklearnNotFittedError):
-        """laplacenet's :class:`~laplacenet.exceptions.NotFittedError`, caught as scikit-learn's too."""
+        """laplacenet's :class:`~laplacenet.core.exceptions.NotFittedError`, caught as scikit-learn's too."""
 except ImportError:
     HAVE_SKLEARN = False
     NotFittedError = _NotFittedError
@@ -79,7 +79,7 @@ def validate_X(estimator, X, reset):
     column names of a DataFrame, when they are all strings) are set, otherwise ``X`` is checked against them by
     scikit-learn's rules: a different count or different names are an error, names on one side only a warning.
     With scikit-learn installed its ``validate_data`` does all this, and converts ``X`` as it does for its own
-    estimators; without it, :func:`laplacenet._validation.check_X` converts it.
+    estimators; without it, :func:`laplacenet.core._validation.check_X` converts it.
     """
     if issparse(X):
         raise TypeError(f"X is a sparse {type(X).__name__}; {type(estimator).__name__} needs dense data: pass "

@@ -10,22 +10,22 @@ import warnings
 import numpy as np
 from scipy.special import expit, softmax
 
-from ._chunks import chunk_slices
-from ._fingerprint import differences, training_fingerprint
+from .core._chunks import chunk_slices
+from .core._fingerprint import differences, training_fingerprint
 from ._labels import label_indices
 from ._files import write_atomically
-from ._validation import check_data, check_positive_int, check_random_seed
+from .core._validation import check_data, check_positive_int, check_random_seed
 from ._version import __version__
-from .curvature.backprop import forward_pass
-from .curvature.jacobian import row_jacobians
-from .curvature.outer import jacobian_chunk_rows
-from .diagnostics import (MIN_DRAWS, arviz_generation, draw_chunk_rows, importance_diagnostic,
+from .core.curvature.backprop import forward_pass
+from .core.curvature.jacobian import row_jacobians
+from .core.curvature.outer import jacobian_chunk_rows
+from .bayes.diagnostics import (MIN_DRAWS, arviz_generation, draw_chunk_rows, importance_diagnostic,
                           linearised_log_posterior, log_posterior, log_prior_kernel, log_q, pointwise_nll,
                           sampled_activations)
-from .evidence import posterior_evidence_terms
-from .exceptions import NotFittedError
-from .laplace import LaplacePosterior
-from .priors import alpha_per_param
+from .bayes.evidence import posterior_evidence_terms
+from .core.exceptions import NotFittedError
+from .bayes.laplace import LaplacePosterior
+from .core.priors import alpha_per_param
 
 __all__ = ["to_inference_data", "write_netcdf", "read_netcdf"]
 
@@ -60,7 +60,7 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
         ``diagnose(posterior, X, T, chains * draws, seed)``, so the recorded k-hat is that call's.
     method : {'linear_mc', 'mc'}
         The model whose likelihood and predictive each draw w_s gives, named as in
-        :func:`laplacenet.predictive.predict`. ``'linear_mc'`` (default): the network linearised about w_MAP,
+        :func:`laplacenet.bayes.predictive.predict`. ``'linear_mc'`` (default): the network linearised about w_MAP,
         output activations ``a(x, w_MAP) + G (w_s - w_MAP)`` (PRML 5.169), the model behind laplacenet's
         closed-form predictive (5.172, 5.188), so that ``loo`` and ``compare`` judge the predictive laplacenet
         reports. ``'mc'``: the network itself at each draw, ``a(x, w_s)``. Sampled networks far from w_MAP

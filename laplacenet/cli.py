@@ -19,15 +19,15 @@ from ._cli_files import (check_output, check_output_directory, output_directory,
                          write_json)
 from ._cli_parser import (COMPARE_FILES, DEMO, DEMO_FILES, HESSIANS, TASKS, UsageError, build_parser, fit_settings,
                           hidden_text)
-from ._config import set_matrix_budget
+from .core._config import set_matrix_budget
 from ._datafiles import numeric, read_data
 from ._labels import class_labels, label_indices
 from ._version import __version__
-from .comparison import ModelComparison, compare_models
+from .bayes.comparison import ModelComparison, compare_models
 from .estimators import AUTO_HIDDEN, BayesianMLPClassifier, BayesianMLPRegressor
-from .exceptions import ConvergenceWarning, NonFiniteError
-from .network import MLP
-from .symmetry import posterior_symmetry
+from .core.exceptions import ConvergenceWarning, NonFiniteError
+from .core.network import MLP
+from .bayes.symmetry import posterior_symmetry
 
 __all__ = ["main", "build_parser", "HESSIANS"]
 
@@ -212,7 +212,7 @@ def _report(args, *lines):
 def _demo(args):
     from .arviz import to_inference_data, write_netcdf
     from .datasets import make_sinusoid
-    from .diagnostics import diagnose
+    from .bayes.diagnostics import diagnose
     from .plotting import plot_history, plot_predictive
     check_output_directory(args.out, DEMO_FILES.values(), {})
     out = output_directory(args.out)

@@ -9,8 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_positive_int, check_random_seed
-from .laplace import check_number
+from .core._validation import check_positive_int, check_random_seed
+from .bayes.laplace import check_number
 
 __all__ = ["make_sinusoid", "make_two_class_2d", "load_motorcycle", "load_penguins", "Penguins", "DATA_DIR"]
 

@@ -7,7 +7,7 @@ pipelines, searches and meta-estimators; without it they keep the same parameter
 :mod:`laplacenet._sklearn`). ``fit`` takes no ``sample_weight``: there is no weighted likelihood.
 
 By default (``standardize=True``) the network is fitted to standardised inputs and regression targets (see
-:mod:`laplacenet._scaling`): ``fit`` on raw data gives the predictions it gives on standardised data. What the
+:mod:`laplacenet.core._scaling`): ``fit`` on raw data gives the predictions it gives on standardised data. What the
 estimator reports - predictions, standard deviations, ``beta_`` and ``log_evidence_`` - is in the user's units;
 ``net_``, ``w_``, ``alpha_`` and ``posterior_`` describe the network on the standardised scale (feed
 ``posterior_`` the inputs ``(X - x_mean_) / x_scale_``; its regression outputs are ``(y - y_mean_) / y_scale_``).
@@ -22,21 +22,21 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._chunks import is_dask_array
-from ._fingerprint import fingerprint
+from .core._chunks import is_dask_array
+from .core._fingerprint import fingerprint
 from ._labels import class_labels, label_indices, take_labels
-from ._scaling import Scaling, fit_scaling, identity_scaling
+from .core._scaling import Scaling, fit_scaling, identity_scaling
 from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin, accuracy_score, r2_score,
                        validate_X)
-from ._threads import one_blas_thread
-from ._validation import check_data, check_finite_result, check_flag, check_positive_int, check_seed, check_X
-from .evidence import posterior_evidence_terms
-from .hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
-from .laplace import build_posterior, check_options, validate_bayesian
-from .network import MLP
-from .priors import alpha_per_param
-from .symmetry import posterior_symmetry
-from .training import train
+from .core._threads import one_blas_thread
+from .core._validation import check_data, check_finite_result, check_flag, check_positive_int, check_seed, check_X
+from .bayes.evidence import posterior_evidence_terms
+from .bayes.hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
+from .bayes.laplace import build_posterior, check_options, validate_bayesian
+from .core.network import MLP
+from .core.priors import alpha_per_param
+from .bayes.symmetry import posterior_symmetry
+from .core.training import train
 
 __all__ = ["BayesianMLPRegressor", "BayesianMLPClassifier", "check_hidden", "fixed_hyperparameter_run", "AUTO_HIDDEN"]
 
@@ -73,7 +73,7 @@ def fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, w0, train_kwargs, 
                              restart=0, callback=None):
     """MAP training and the Laplace posterior at given alpha, beta, as an :class:`EvidenceResult` (no history).
 
-    ``hessian`` is a string or a :class:`~laplacenet.laplace.Structure`. ``callback``, when given, is called
+    ``hessian`` is a string or a :class:`~laplacenet.bayes.laplace.Structure`. ``callback``, when given, is called
     once, with the run as an :class:`EvidenceCycle` (cycle 0 of restart ``restart``).
     """
     w, report = train(net, X, T, alpha, beta, w0=w0, **train_kwargs)
@@ -154,7 +154,7 @@ class _BayesianMLP(BaseEstimator):
     def _fit_auto(self, X, y, callback):
         """``hidden='auto'``: fit every architecture of :data:`AUTO_HIDDEN` with the other parameters as they are
         and keep the fit of highest ``log_evidence_`` (MacKay 1992), with the table it was chosen from."""
-        from .comparison import compare_estimators  # comparison imports this module
+        from .bayes.comparison import compare_estimators  # comparison imports this module
         fits, table = compare_estimators(self, X, y, AUTO_HIDDEN, callback, cap_rank=True)
         chosen = fits[int(np.argmax([row.log_evidence for row in table.rows]))]  # the first of equals, as best()
         # the chosen fit's state; every constructor parameter (hidden='auto' among them) stays as it is
@@ -182,7 +182,7 @@ class _BayesianMLP(BaseEstimator):
 
     @property
     def scaling_(self):
-        """The fitted standardisation (:class:`laplacenet._scaling.Scaling`): how ``posterior_`` sees the data."""
+        """The fitted standardisation (:class:`laplacenet.core._scaling.Scaling`): how ``posterior_`` sees the data."""
         self._check_fitted()
         return Scaling(self.x_mean_, self.x_scale_, getattr(self, "y_mean_", None), getattr(self, "y_scale_", None),
                        rounded=bool(self.standardize))
@@ -274,7 +274,7 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
     alpha : float, array, 'auto' or 'layers'
         Prior precision on the standardised scale (the starting value when ``reestimate``); one per prior group
         allowed. ``'auto'`` (one alpha) and ``'layers'`` (one per layer's weights and biases) are set from the
-        scale of the initial weights (:func:`laplacenet.hyper.starting_alpha`).
+        scale of the initial weights (:func:`laplacenet.bayes.hyper.starting_alpha`).
     beta : float, array or 'auto'
         Noise precision on the standardised scale (the starting value when ``reestimate``); one per output
         allowed. ``'auto'``: one over the variance of the (standardised) targets.
@@ -361,7 +361,7 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
         y : (N,) or (N, K) array
             Targets, numpy or dask (row chunks need not match X's).
         callback : callable, optional
-            Progress: called with an :class:`~laplacenet.evidence.EvidenceCycle` (restart, cycle,
+            Progress: called with an :class:`~laplacenet.bayes.evidence.EvidenceCycle` (restart, cycle,
             hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
             as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0). With
             ``hidden='auto'``, a :class:`~laplacenet.ComparisonCycle`, which adds the candidate's ``hidden``.
@@ -448,7 +448,7 @@ class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
         y : (N,) array
             Class labels, numpy or dask (row chunks need not match X's).
         callback : callable, optional
-            Progress: called with an :class:`~laplacenet.evidence.EvidenceCycle` (restart, cycle,
+            Progress: called with an :class:`~laplacenet.bayes.evidence.EvidenceCycle` (restart, cycle,
             hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
             as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0). With
             ``hidden='auto'``, a :class:`~laplacenet.ComparisonCycle`, which adds the candidate's ``hidden``.
@@ -479,7 +479,7 @@ class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
     def predict_proba(self, X, *, method="bridge"):
         """Class probabilities ``(N, C)``; a lazy dask array for a dask ``X``.
 
-        ``method`` is that of :func:`laplacenet.predictive.predict`: ``'bridge'`` (default) the Laplace bridge's
+        ``method`` is that of :func:`laplacenet.bayes.predictive.predict`: ``'bridge'`` (default) the Laplace bridge's
         Dirichlet mean, ``'linear'`` the moderated output (PRML 5.190; the generalised probit on the centred
         covariance for several classes), ``'linear_mc'`` / ``'mc'`` Monte Carlo (1000 draws, seed 0, shared by
         all rows). The default is the one of best test NLL and ECE on ``benchmarks/real_data.py`` (see

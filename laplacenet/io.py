@@ -7,7 +7,7 @@ fitted scalars, the feature names of a model fitted on a DataFrame and, for clas
 labels. The other entries are float, int, bool
 or unicode arrays: the MAP weights, alpha and beta, what the posterior's precision A is built from, and
 every restart with its evidence history. A is stored as the arrays its builder in :mod:`laplacenet.laplace`
-or :mod:`laplacenet.posteriors` takes - the dense or diagonal A itself (with A^-1 after Woodbury updates),
+or :mod:`laplacenet.bayes.posteriors` takes - the dense or diagonal A itself (with A^-1 after Woodbury updates),
 the Kronecker factors, or the low-rank eigenpairs - and loading calls the same builder on the same arrays:
 the same LAPACK calls on the same bits give the same factors, so predictions are reproduced bit for bit.
 After ``hidden='auto'`` the metadata also holds the table of the architectures it chose from.
@@ -35,19 +35,19 @@ import numpy as np
 
 from ._archive import ArchiveError, NpzArchive, check_json_size, parse_json
 from ._files import fill_new_file, write_atomically
-from ._fingerprint import Fingerprint
+from .core._fingerprint import Fingerprint
 from ._model_values import decode_classes, encode_classes, entry_problem, metadata_problem
 from ._version import __version__
-from ._validation import check_flag, is_finite_number
-from .comparison import ComparisonRow, ModelComparison
-from .curvature.last_layer import last_layer_slice
-from .curvature.woodbury import IncrementalInverse
+from .core._validation import check_flag, is_finite_number
+from .bayes.comparison import ComparisonRow, ModelComparison
+from .core.curvature.last_layer import last_layer_slice
+from .core.curvature.woodbury import IncrementalInverse
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
-from .hyper import EvidenceCycle, EvidenceOptions, EvidenceResult
-from .laplace import (HESSIANS, SUBSETS, LaplacePosterior, _Cholesky, _Diagonal, _Woodbury, check_number,
+from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult
+from .bayes.laplace import (HESSIANS, SUBSETS, LaplacePosterior, _Cholesky, _Diagonal, _Woodbury, check_number,
                       check_structure)
-from .network import MLP
-from .posteriors import KroneckerPrecision, LowRankPrecision
+from .core.network import MLP
+from .bayes.posteriors import KroneckerPrecision, LowRankPrecision
 
 __all__ = ["save", "load", "read_metadata", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -167,7 +167,7 @@ def _encode(estimator):
 
 
 def _encode_fingerprint(seen, fitted):
-    """The arrays of what the fit remembers of its data (:mod:`laplacenet._fingerprint`); its row count goes into
+    """The arrays of what the fit remembers of its data (:mod:`laplacenet.core._fingerprint`); its row count goes into
     ``fitted``. Nothing for an estimator without one."""
     if not isinstance(seen, Fingerprint):
         return {}
@@ -471,7 +471,7 @@ def _check_params(reader, estimator):
 
 
 def _decode_fingerprint(reader, net):
-    """What the fit remembered of its data (:mod:`laplacenet._fingerprint`), or None (not stored)."""
+    """What the fit remembered of its data (:mod:`laplacenet.core._fingerprint`), or None (not stored)."""
     rows = reader.field("fitted").get("fingerprint_rows")
     stored = [name for name in _FINGERPRINT_ARRAYS if f"fingerprint_{name}" in reader.archive.files]
     if rows is None and not stored:

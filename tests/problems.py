@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import laplacenet as ln
-from laplacenet.exceptions import ConvergenceWarning
+from laplacenet.core.exceptions import ConvergenceWarning
 
 ACTIVATION_NAMES = ["tanh", "logistic", "softplus", "relu", "identity"]
 LIKELIHOOD_NAMES = ["gaussian", "bernoulli", "categorical"]
@@ -67,5 +67,5 @@ def symmetry_of(counts):
 
 
 def on_grid(Z):
-    """Standardised values as the estimators round them: to multiples of 2**-26 (laplacenet._scaling)."""
+    """Standardised values as the estimators round them: to multiples of 2**-26 (laplacenet.core._scaling)."""
     return np.round(Z * 2.0 ** 26) / 2.0 ** 26

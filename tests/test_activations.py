@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from laplacenet.activations import ACTIVATIONS
+from laplacenet.core.activations import ACTIVATIONS
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))

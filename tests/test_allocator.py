@@ -1,4 +1,4 @@
-"""glibc's allocator settled at the first fit (laplacenet._allocator): where it applies, the thresholds are set
+"""glibc's allocator settled at the first fit (laplacenet.core._allocator): where it applies, the thresholds are set
 once; the numbers of a fit are the same bits with and without it."""
 import os
 import platform
@@ -7,13 +7,13 @@ import sys
 
 import numpy as np
 
-from laplacenet import _allocator
+from laplacenet.core import _allocator
 
 _GLIBC_LINUX = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 _FIT = """
 import sys, numpy as np, laplacenet as ln
-from laplacenet import _allocator
+from laplacenet.core import _allocator
 X, y = ln.datasets.load_penguins()[:2]
 est = ln.BayesianMLPClassifier(hidden=(6,), seed=0).fit(X[::3], y[::3])
 sys.stdout.write(repr(_allocator.settle()) + " " + est.w_.tobytes().hex() + " " + est.predict_proba(X).tobytes().hex())

@@ -18,8 +18,8 @@ from scipy.stats import multivariate_normal, norm
 import laplacenet as ln
 from laplacenet.arviz import read_netcdf, to_inference_data, write_netcdf
 from laplacenet.check import relative_error
-from laplacenet.diagnostics import arviz_generation, diagnose
-from laplacenet.exceptions import ConvergenceWarning, NotFittedError
+from laplacenet.bayes.diagnostics import arviz_generation, diagnose
+from laplacenet.core.exceptions import ConvergenceWarning, NotFittedError
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -486,7 +486,7 @@ def test_bad_arguments(regressors):
 
 
 def test_importing_the_modules_does_not_import_arviz():
-    code = ("import sys, laplacenet.arviz, laplacenet.diagnostics; "
+    code = ("import sys, laplacenet.arviz, laplacenet.bayes.diagnostics; "
             "print(sorted(m for m in ('arviz', 'arviz_base', 'arviz_stats', 'xarray', 'matplotlib') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import laplacenet as ln
-from laplacenet.comparison import ComparisonCycle, compare_estimators
+from laplacenet.bayes.comparison import ComparisonCycle, compare_estimators
 from laplacenet.estimators import AUTO_HIDDEN, BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
-from laplacenet.exceptions import ConvergenceWarning
+from laplacenet.core.exceptions import ConvergenceWarning
 
 from .problems import quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
 

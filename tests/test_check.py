@@ -34,8 +34,8 @@ def test_check_gradient_full_and_directional():
 
 def test_check_gradient_catches_a_wrong_gradient(monkeypatch):
     net, w, X, T = make_problem("gaussian")
-    real = ln.objective.gradient
-    monkeypatch.setattr(ln.objective, "gradient", lambda *a, **k: real(*a, **k) * 1.001)
+    real = ln.core.objective.gradient
+    monkeypatch.setattr(ln.core.objective, "gradient", lambda *a, **k: real(*a, **k) * 1.001)
     assert check_gradient(net, w, X, T, 0.1, 1.0) > 1e-4
 
 

@@ -167,7 +167,7 @@ def test_fit_report_says_the_scale_of_each_number_and_the_symmetry_term(regressi
                          "without the symmetry term"
     line = printed[-2]
     assert f"alpha {model.alpha_:.4g} (on the standardised scale), beta {model.beta_:.4g} (in the data's units)" in line
-    term, counts = ln.symmetry.posterior_symmetry(model.posterior_)
+    term, counts = ln.bayes.symmetry.posterior_symmetry(model.posterior_)
     total, cycle, added = (float(x) for x in re.search(r"log evidence (\S+) = (\S+) \(the cycle's\) \+ (\S+) \(the "
                                                          r"symmetry term ln M! \+ M ln 2", line).groups())
     assert (total, cycle) == (round(model.log_evidence_, 4), round(kept.log_evidence, 4)) and counts == (1,)
@@ -426,7 +426,7 @@ def test_every_remedy_has_its_option(command):
     offered = {option for action in sub._actions for option in action.option_strings}
     assert {option for _, option in _REMEDY_OPTIONS} <= offered
     # what the library says when a posterior precision is not positive definite
-    from laplacenet.posteriors import not_positive_definite
+    from laplacenet.bayes.posteriors import not_positive_definite
     args = sub.parse_args(["data.csv", "--target", "y"] + (["--out", "m.npz"] if command == "fit" else []))
     from laplacenet.cli import _options_hint
     hint = _options_hint(str(not_positive_definite(-1e-12, "outer")), args)
@@ -574,7 +574,7 @@ def test_compare_checks_its_output_directory_before_fitting(regression_csv, tmp_
 
 def test_every_hessian_of_the_library_but_the_finite_difference_oracle_is_offered():
     from laplacenet.cli import HESSIANS
-    from laplacenet.laplace import HESSIANS as LIBRARY_HESSIANS
+    from laplacenet.bayes.laplace import HESSIANS as LIBRARY_HESSIANS
     assert sorted(HESSIANS) == sorted(set(LIBRARY_HESSIANS) - {"fd"})
     fit = next(a for a in build_parser()._actions if a.dest == "command").choices["fit"]
     assert next(a for a in fit._actions if a.dest == "hessian").choices == HESSIANS
@@ -795,7 +795,7 @@ def test_the_kept_line_of_a_fit_without_distinguishable_units(tmp_path, capsys):
     # "log evidence 13.0731 = 13.0731 (the cycle's) + 0.0000 (the symmetry term ..., M = 0)": a sum of nothing
     assert main(["demo", "--out", str(tmp_path / "d")]) == 0
     model = io.load(tmp_path / "d" / "model.npz")
-    assert ln.symmetry.posterior_symmetry(model.posterior_)[1] == (0,)  # the precondition: no unit told from 0
+    assert ln.bayes.symmetry.posterior_symmetry(model.posterior_)[1] == (0,)  # the precondition: no unit told from 0
     kept = next(line for line in capsys.readouterr().out.splitlines() if "kept cycle" in line)
     assert kept.endswith(f"log evidence {model.log_evidence_:.4f} (no symmetry term: no hidden unit is told from "
                          f"zero, the cycle's value) (the data's noise precision is 100)")

@@ -5,8 +5,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import laplacenet as ln
-from laplacenet.comparison import ComparisonCycle, ModelComparison, compare_estimators, compare_models
-from laplacenet.evidence import EvidenceCycle, fit_evidence
+from laplacenet.bayes.comparison import ComparisonCycle, ModelComparison, compare_estimators, compare_models
+from laplacenet.bayes.evidence import EvidenceCycle, fit_evidence
 
 from .problems import FAST, on_grid, symmetry_of, wald_counts
 from .problems import quiet_evidence_dips  # noqa: F401 (a fixture)

@@ -9,9 +9,9 @@ from scipy.special import expit, logsumexp
 from scipy.stats import multivariate_normal
 
 import laplacenet as ln
-from laplacenet._validation import check_data
+from laplacenet.core._validation import check_data
 from laplacenet.check import relative_error
-from laplacenet.diagnostics import (LaplaceDiagnostic, _verdict, diagnose, importance_diagnostic, log_q, psis,
+from laplacenet.bayes.diagnostics import (LaplaceDiagnostic, _verdict, diagnose, importance_diagnostic, log_q, psis,
                                     sampled_activations)
 
 ALPHA, BETA = 1.0, 10.0
@@ -310,7 +310,7 @@ def test_linearised_log_posterior_against_an_explicit_linearisation():
             a = a0 + G @ (w_s - w)
             total += logsumexp(a) - a[k]
         expected.append(-(total + 0.25 * w_s @ w_s))
-    got = ln.diagnostics.linearised_log_posterior(posterior, samples, *check_data(net, X, labels))
+    got = ln.bayes.diagnostics.linearised_log_posterior(posterior, samples, *check_data(net, X, labels))
     assert relative_error(got, np.array(expected)) <= 1e-8
 
 

@@ -5,9 +5,9 @@ from threadpoolctl import threadpool_limits
 import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
-from laplacenet.evidence import fit_evidence, log_evidence
-from laplacenet.exceptions import NotFittedError
-from laplacenet.laplace import laplace
+from laplacenet.bayes.evidence import fit_evidence, log_evidence
+from laplacenet.core.exceptions import NotFittedError
+from laplacenet.bayes.laplace import laplace
 
 from .problems import FAST, on_grid, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
 

@@ -8,11 +8,11 @@ import pytest
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.curvature.hessian import hessian as full_hessian
-from laplacenet.evidence import EvidenceTerms, log_evidence, log_evidence_gradient, reestimate
-from laplacenet.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, _warn_if_unsettled, fit_evidence
-from laplacenet.exceptions import ConvergenceWarning, EvidenceConvergenceWarning
-from laplacenet.laplace import laplace
+from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.bayes.evidence import EvidenceTerms, log_evidence, log_evidence_gradient, reestimate
+from laplacenet.bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, _warn_if_unsettled, fit_evidence
+from laplacenet.core.exceptions import ConvergenceWarning, EvidenceConvergenceWarning
+from laplacenet.bayes.laplace import laplace
 
 from .problems import make_problem, symmetry_of, wald_counts
 
@@ -278,11 +278,11 @@ def test_the_gradient_vanishes_at_the_fixed_point_of_re_estimation():
 @pytest.mark.parametrize("alpha, hessian", [(0.7, "outer"), (np.array([0.5, 2.0, 1.5, 3.0]), "outer"),
                                             (np.array([0.5, 2.0, 1.5, 3.0]), "diag")])
 def test_the_hessian_of_the_log_evidence_in_log_hyperparameters_matches_finite_differences(alpha, hessian):
-    from laplacenet.evidence import data_curvature, evidence_hessian, evidence_slope, evidence_statistics
-    from laplacenet.laplace import build_posterior
+    from laplacenet.bayes.evidence import data_curvature, evidence_hessian, evidence_slope, evidence_statistics
+    from laplacenet.bayes.laplace import build_posterior
     net, _, X, T = make_problem("gaussian", hidden=(4,), n_outputs=1, n=40, seed=5)
     w, _ = ln.train(net, X, T, alpha, 2.0, seed=0, gtol=1e-9)
-    X, T = ln._validation.check_data(net, X, T)
+    X, T = ln.core._validation.check_data(net, X, T)
 
     def model(theta):
         a = np.exp(theta[:-1]) if np.ndim(alpha) else float(np.exp(theta[0]))
@@ -379,10 +379,10 @@ def test_the_gradient_with_w_retrained_of_the_low_rank_and_subset_posteriors(str
 def test_dw_dtheta_by_the_factored_hessian_and_by_conjugate_gradients_agree(monkeypatch, likelihood, beta):
     """Where forming and factoring the exact Hessian costs less than the CG products, dw/dtheta = -H^-1 P comes
     from its Cholesky factor; conjugate gradients (forced here) reach the same to their tolerance."""
-    from laplacenet import evidence as evidence_module
+    from laplacenet.bayes import evidence as evidence_module
     net, _, X, T = make_problem(likelihood, hidden=(4,), n=40, seed=4)
     w, _ = ln.train(net, X, T, 0.7, beta, seed=0, gtol=1e-12)
-    w_, X_, T_, alpha_, beta_ = ln.objective.validate_problem(net, w, X, T, 0.7, beta)
+    w_, X_, T_, alpha_, beta_ = ln.core.objective.validate_problem(net, w, X, T, 0.7, beta)
     posterior = laplace(net, w, X, T, 0.7, beta, hessian="outer")
     P = np.column_stack([0.7 * w_, np.linspace(-1.0, 1.0, w_.size)])
     formed = []

@@ -1,4 +1,4 @@
-"""The evidence loop (laplacenet.hyper): the guard, the three methods, starting values, options."""
+"""The evidence loop (laplacenet.bayes.hyper): the guard, the three methods, starting values, options."""
 import warnings
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 
 import laplacenet as ln
 from laplacenet.datasets import load_penguins
-from laplacenet.evidence import EvidenceStatistics
-from laplacenet.exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
-from laplacenet.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _concave,
+from laplacenet.bayes.evidence import EvidenceStatistics
+from laplacenet.core.exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
+from laplacenet.bayes.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _concave,
                               _Coordinates, _fixed_point, _negative_data_curvature, _Problem, fit_evidence,
                               starting_alpha, starting_beta)
 
@@ -44,7 +44,7 @@ class _ScriptedProblem:
         return state.alpha * 0.5, state.beta
 
 
-from laplacenet.hyper import _State  # noqa: E402  (used by the scripted problem above)
+from laplacenet.bayes.hyper import _State  # noqa: E402  (used by the scripted problem above)
 
 
 def _scripted_fixed_point(evidences, trained=None, **options):
@@ -229,7 +229,7 @@ def test_a_start_the_loop_cannot_leave_for_negative_gamma_is_reported_not_conver
 
 
 def test_a_state_with_gamma_at_or_below_zero_is_never_returned_as_converged():
-    from laplacenet.hyper import _Problem
+    from laplacenet.bayes.hyper import _Problem
     X, T = _sinusoid(n=10)
     problem = _Problem(ln.MLP([1, 2, 1]), X, T, None, 0.0, None, {}, None, 0)
     report = ln.TrainReport(True, 1, 0.0, 0.0, "")
@@ -328,7 +328,7 @@ def test_results_and_cycles_are_the_public_types():
         result = ln.fit_evidence(ln.MLP([1, 2, 1]), X, T, cycles=3, seed=0)
     assert isinstance(result, EvidenceResult) and result is not result.restarts[0]
     assert all(isinstance(c, ln.EvidenceCycle) for c in result.history)
-    from laplacenet.evidence import fit_evidence as old_path  # the loop's old home still answers
+    from laplacenet.bayes.evidence import fit_evidence as old_path  # the loop's old home still answers
     assert old_path is ln.fit_evidence
 
 

@@ -9,7 +9,7 @@ import pytest
 import laplacenet as ln
 from laplacenet import io
 from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from laplacenet.exceptions import ConvergenceWarning, NotFittedError
+from laplacenet.core.exceptions import ConvergenceWarning, NotFittedError
 
 from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
 

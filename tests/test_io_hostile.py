@@ -21,7 +21,7 @@ import pytest
 
 from laplacenet import _archive, _files, diagnose, io
 from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from laplacenet.exceptions import ConvergenceWarning
+from laplacenet.core.exceptions import ConvergenceWarning
 
 from .problems import FAST
 

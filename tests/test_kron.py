@@ -7,14 +7,14 @@ from scipy.linalg import block_diag
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.curvature.backprop import forward_pass, hidden_slopes
-from laplacenet.curvature.hessian import hessian as full_hessian
-from laplacenet.curvature.jacobian import output_jacobians
-from laplacenet.curvature.kron import data_kron_factors, kron_factors
-from laplacenet.evidence import log_evidence, reestimate
-from laplacenet.laplace import laplace
-from laplacenet.posteriors import KroneckerPrecision
-from laplacenet.priors import alpha_per_param
+from laplacenet.core.curvature.backprop import forward_pass, hidden_slopes
+from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.curvature.jacobian import output_jacobians
+from laplacenet.core.curvature.kron import data_kron_factors, kron_factors
+from laplacenet.bayes.evidence import log_evidence, reestimate
+from laplacenet.bayes.laplace import laplace
+from laplacenet.bayes.posteriors import KroneckerPrecision
+from laplacenet.core.priors import alpha_per_param
 
 from .problems import make_problem
 

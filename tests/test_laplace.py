@@ -8,14 +8,14 @@ from scipy.stats import norm
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.curvature.backprop import forward_pass
-from laplacenet.curvature.hessian import hessian as full_hessian
-from laplacenet.curvature.jacobian import output_jacobians
-from laplacenet.evidence import log_evidence, reestimate
-from laplacenet.exceptions import NotPositiveDefiniteError
-from laplacenet.laplace import LaplacePosterior, laplace
-from laplacenet.predictive import laplace_bridge, moderated_bernoulli, moderated_softmax
-from laplacenet.priors import alpha_per_param
+from laplacenet.core.curvature.backprop import forward_pass
+from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.curvature.jacobian import output_jacobians
+from laplacenet.bayes.evidence import log_evidence, reestimate
+from laplacenet.core.exceptions import NotPositiveDefiniteError
+from laplacenet.bayes.laplace import LaplacePosterior, laplace
+from laplacenet.bayes.predictive import laplace_bridge, moderated_bernoulli, moderated_softmax
+from laplacenet.core.priors import alpha_per_param
 
 from .problems import make_problem
 

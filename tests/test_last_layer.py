@@ -7,12 +7,12 @@ from scipy.linalg import solve_triangular
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.curvature.backprop import forward_pass
-from laplacenet.curvature.hessian import hessian as full_hessian
-from laplacenet.curvature.jacobian import output_jacobians
-from laplacenet.evidence import fit_evidence, log_evidence, reestimate
-from laplacenet.laplace import laplace
-from laplacenet.priors import alpha_per_param
+from laplacenet.core.curvature.backprop import forward_pass
+from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.curvature.jacobian import output_jacobians
+from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
+from laplacenet.bayes.laplace import laplace
+from laplacenet.core.priors import alpha_per_param
 
 from .problems import make_problem
 

@@ -7,15 +7,15 @@ import pytest
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.curvature.diagonal import outer_diagonal
-from laplacenet.curvature.hessian import hessian as full_hessian
-from laplacenet.curvature.jacobian import output_jacobians
-from laplacenet.curvature.lowrank import top_eigenpairs
-from laplacenet.evidence import fit_evidence, log_evidence, posterior_evidence_terms, reestimate
-from laplacenet.exceptions import NotPositiveDefiniteError
-from laplacenet.laplace import laplace
-from laplacenet.posteriors import LowRankPrecision
-from laplacenet.priors import alpha_per_param
+from laplacenet.core.curvature.diagonal import outer_diagonal
+from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.curvature.jacobian import output_jacobians
+from laplacenet.core.curvature.lowrank import top_eigenpairs
+from laplacenet.bayes.evidence import fit_evidence, log_evidence, posterior_evidence_terms, reestimate
+from laplacenet.core.exceptions import NotPositiveDefiniteError
+from laplacenet.bayes.laplace import laplace
+from laplacenet.bayes.posteriors import LowRankPrecision
+from laplacenet.core.priors import alpha_per_param
 
 from .problems import make_problem
 
@@ -154,7 +154,7 @@ def test_lanczos_that_does_not_converge_is_a_clear_error(monkeypatch):
     # ARPACK's own exception (after 10 W iterations) reached the user, naming neither rank nor a remedy: the exact
     # data Hessian of diabetes with 50 units had eigenvalue 12.035564 many times over across the cut at k = 20
     from scipy.sparse.linalg import ArpackNoConvergence
-    import laplacenet.curvature.lowrank as lowrank
+    import laplacenet.core.curvature.lowrank as lowrank
 
     def no_convergence(*args, **kwargs):
         raise ArpackNoConvergence("ARPACK error -1: No convergence", np.ones(3), np.ones((1, 3)))

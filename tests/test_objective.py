@@ -39,7 +39,7 @@ def test_gradient_property(sizes, n, activation, likelihood, seed):
     fd = numerical_gradient(net, w, X, T, 0.3, 1.5)
     # relu: a pre-activation within eps of its kink makes finite differences meaningless
     if activation == "relu":
-        fw = ln.curvature.backprop.forward_pass(net, net.unpack(w), X)
+        fw = ln.core.curvature.backprop.forward_pass(net, net.unpack(w), X)
         if any(np.min(np.abs(a)) < 1e-4 for a in fw.a[:-1]):
             return
     assert np.max(np.abs(g - fd)) <= 1e-7 * max(1.0, np.max(np.abs(fd)))
@@ -116,7 +116,7 @@ def test_stable_sigmoid_helpers_agree_with_naive_formula():
 
 
 def test_softmax_and_log_softmax_of_the_categorical_likelihood():
-    from laplacenet.likelihoods import _log_softmax, _softmax
+    from laplacenet.core.likelihoods import _log_softmax, _softmax
     a = np.random.default_rng(4).normal(size=(7, 4)) * 5
     naive = np.exp(a) / np.exp(a).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(_softmax(a), naive, rtol=1e-14)

@@ -7,8 +7,8 @@ from scipy.special import expit, log_expit
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.evidence import fit_evidence, log_evidence, reestimate
-from laplacenet.laplace import laplace
+from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
+from laplacenet.bayes.laplace import laplace
 
 RTOL = 1e-8
 

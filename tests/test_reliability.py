@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import laplacenet as ln
 from laplacenet import cli
-from laplacenet.curvature import exact as exact_module
+from laplacenet.core.curvature import exact as exact_module
 from laplacenet.arviz import read_netcdf
 from laplacenet.check import numerical_hessian, relative_error
 
@@ -114,7 +114,7 @@ def test_the_core_refuses_to_return_overflowed_values():
 
 def test_the_error_is_a_value_error_exported_with_the_others():
     assert issubclass(ln.NonFiniteError, ValueError)
-    assert "NonFiniteError" in ln.__all__ and ln.exceptions.NonFiniteError is ln.NonFiniteError
+    assert "NonFiniteError" in ln.__all__ and ln.core.exceptions.NonFiniteError is ln.NonFiniteError
 
 
 # --- item 2: class labels that are no classes are refused on every route ----------------------------------

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 import laplacenet as ln
 from laplacenet import BayesianMLPClassifier, BayesianMLPRegressor
-from laplacenet.exceptions import NotFittedError
+from laplacenet.core.exceptions import NotFittedError
 
 from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
 

@@ -4,11 +4,11 @@ import pytest
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.curvature.hessian import hessian as full_hessian
-from laplacenet.curvature.jacobian import output_jacobians
-from laplacenet.evidence import fit_evidence, log_evidence, reestimate
-from laplacenet.laplace import laplace
-from laplacenet.priors import alpha_per_param
+from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.curvature.jacobian import output_jacobians
+from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
+from laplacenet.bayes.laplace import laplace
+from laplacenet.core.priors import alpha_per_param
 
 STRUCTURES = {
     "diag": dict(hessian="diag"),

@@ -1,4 +1,4 @@
-"""The hidden-unit symmetry term counts only the units the posterior tells from zero (laplacenet.symmetry)."""
+"""The hidden-unit symmetry term counts only the units the posterior tells from zero (laplacenet.bayes.symmetry)."""
 import inspect
 import math
 
@@ -8,8 +8,8 @@ from scipy.stats import chi2
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.comparison import compare_models
-from laplacenet.symmetry import distinguishable_units, marginal_variances, symmetry_term, wald_units
+from laplacenet.bayes.comparison import compare_models
+from laplacenet.bayes.symmetry import distinguishable_units, marginal_variances, symmetry_term, wald_units
 
 from .problems import quiet_evidence_dips, symmetry_of, wald_counts  # noqa: F401 (quiet_evidence_dips: a fixture)
 

@@ -8,9 +8,9 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import laplacenet as ln
-from laplacenet import _chunks as chunks_module
-from laplacenet import _threads
-from laplacenet._threads import one_blas_thread
+from laplacenet.core import _chunks as chunks_module
+from laplacenet.core import _threads
+from laplacenet.core._threads import one_blas_thread
 
 #: the size up to which fits used to be limited to one thread (beyond, two threads changed the results)
 FORMER_LIMIT = 2000
@@ -61,7 +61,7 @@ def test_an_estimator_fit_beyond_2000_weights_runs_on_one_thread():
 
 @pytest.mark.parametrize("method", ["L-BFGS-B", "newton-cg", "newton"])
 def test_training_loops_run_on_one_blas_thread(monkeypatch, method):
-    from laplacenet import _newton
+    from laplacenet.core import _newton
     seen = []
     original = _newton.Objective.value_and_gradient
 
@@ -159,11 +159,11 @@ def test_an_evidence_fit_is_bitwise_the_same_on_one_and_two_workers(two_cpus, mo
         return original(tasks)
 
     monkeypatch.setattr(_threads, "run_parallel", counting)
-    monkeypatch.setattr(ln.evidence, "run_parallel", counting)
+    monkeypatch.setattr(ln.bayes.evidence, "run_parallel", counting)
     monkeypatch.setattr(chunks_module, "run_parallel", counting)
     ahead = []  # dw/dtheta worked out beside the statistics, on a second worker only
-    moves = ln.hyper.weight_moves
-    monkeypatch.setattr(ln.hyper, "weight_moves", lambda *args: ahead.append(1) or moves(*args))
+    moves = ln.bayes.hyper.weight_moves
+    monkeypatch.setattr(ln.bayes.hyper, "weight_moves", lambda *args: ahead.append(1) or moves(*args))
     rng = np.random.default_rng(3)
     X = rng.normal(size=(90, 3))
     T = np.eye(3)[np.argmax(X @ rng.normal(size=(3, 3)) + 0.5 * rng.normal(size=(90, 3)), axis=1)]

@@ -79,9 +79,9 @@ def test_the_layout_of_the_data_does_not_change_a_bit():
     assert all(np.array_equal(fit.w, fits[0].w) and fit.log_evidence == fits[0].log_evidence for fit in fits[1:])
     two = ln.MLP([2, 3, 2])  # and targets with two columns, F-ordered as a DataFrame's
     T2 = np.column_stack([y[:, 0], np.cos(X[:, 1])])
-    checked = [ln._validation.check_data(two, Xl, T)
+    checked = [ln.core._validation.check_data(two, Xl, T)
                for Xl, T in ((X, T2), (np.asfortranarray(X), np.asfortranarray(T2)))]
     assert all(a.flags.c_contiguous and b.flags.c_contiguous for a, b in checked)
     assert ln.error(two, two.init(1), X, np.asfortranarray(T2), 0.3, 5.0) == ln.error(two, two.init(1), X, T2, 0.3, 5.0)
-    from laplacenet._validation import float_array
+    from laplacenet.core._validation import float_array
     assert float_array(2.5, "alpha", "a number").shape == ()  # scalars stay scalars

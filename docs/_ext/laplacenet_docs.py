@@ -104,7 +104,7 @@ def code_names(code):
 
 def attribute_exists(path):
     """Whether ``laplacenet.<path>`` can be reached by attribute access (as code using it would) or, failing
-    that, by importing the submodules it names (``from laplacenet.symmetry import ...``)."""
+    that, by importing the submodules it names (``from laplacenet.bayes.symmetry import ...``)."""
     if resolve(path) is not None:
         return True
     obj = importlib.import_module(PACKAGE)

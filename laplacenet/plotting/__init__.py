@@ -13,7 +13,7 @@ A ``model`` argument may be a :class:`~laplacenet.LaplacePosterior`, an
 The functions live in modules by topic - :mod:`~laplacenet.plotting.regression`,
 :mod:`~laplacenet.plotting.classification`, :mod:`~laplacenet.plotting.evidence` - and are used from here.
 """
-from ..calibration import Calibration, calibration_curve
+from ..bayes.calibration import Calibration, calibration_curve
 from .classification import plot_calibration, plot_decision_2d
 from .evidence import plot_evidence, plot_history, plot_spectrum
 from .regression import plot_coverage, plot_predictive

@@ -3,10 +3,10 @@ the posterior's scale and in the user's units, names for axes and classes, and t
 import numpy as np
 
 from .._sklearn import validate_X
-from .._validation import check_data
+from ..core._validation import check_data
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from ..hyper import EvidenceResult
-from ..laplace import LaplacePosterior
+from ..bayes.hyper import EvidenceResult
+from ..bayes.laplace import LaplacePosterior
 
 __all__ = ["posterior_of", "posterior_for", "is_estimator", "scaled_data", "shown_data", "scaled_inputs",
            "feature_names", "class_names", "padded_range", "check_levels", "axes_for", "panel_below", "legend_outside"]

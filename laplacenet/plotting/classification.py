@@ -2,8 +2,8 @@
 and the reliability diagram with its per-bin counts."""
 import numpy as np
 
-from .._validation import check_positive_int
-from ..calibration import calibration_curve
+from ..core._validation import check_positive_int
+from ..bayes.calibration import calibration_curve
 from ._common import (axes_for, check_levels, class_names, feature_names, is_estimator, legend_outside,
                       padded_range, panel_below, posterior_for, scaled_data, scaled_inputs, shown_data)
 
@@ -92,7 +92,7 @@ def plot_calibration(model, X, T, n_bins=10, *, ax=None, method=None):
     ax : matplotlib Axes, optional
         Where to draw: the diagram takes the upper three quarters of its space, the counts panel the rest.
     method : str, optional
-        The predictive (see :func:`laplacenet.predictive.predict`). By default the moderated output
+        The predictive (see :func:`laplacenet.bayes.predictive.predict`). By default the moderated output
         (``'linear'``, PRML 5.190) for two classes, and for several that of ``predict_proba`` for a fitted
         classifier (``'bridge'``) and ``'linear'`` for a posterior. (For two classes the bridge's
         probabilities are the MAP network's, which the diagram shows anyway.)

@@ -5,13 +5,13 @@ import numpy as np
 from scipy.linalg import LinAlgError, cholesky, eigvalsh, solve_triangular
 from scipy.sparse.linalg import LinearOperator
 
-from .._config import check_matrix_budget
-from .._validation import is_finite_number
-from ..comparison import ComparisonRow, ModelComparison
-from ..curvature.hessian import HESSIAN_METHODS, data_hessian
+from ..core._config import check_matrix_budget
+from ..core._validation import is_finite_number
+from ..bayes.comparison import ComparisonRow, ModelComparison
+from ..core.curvature.hessian import HESSIAN_METHODS, data_hessian
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
-from ..hyper import EvidenceCycle, EvidenceResult
-from ..priors import alpha_per_param
+from ..bayes.hyper import EvidenceCycle, EvidenceResult
+from ..core.priors import alpha_per_param
 from ._common import axes_for, posterior_of, scaled_data
 
 __all__ = ["plot_evidence", "plot_spectrum", "plot_history"]

@@ -2,7 +2,7 @@
 interval coverage and the PIT histogram for any number of inputs (PRML 5.172, 5.173)."""
 import numpy as np
 
-from .._validation import check_flag, check_positive_int, check_X, float_array
+from ..core._validation import check_flag, check_positive_int, check_X, float_array
 from ..estimators import BayesianMLPRegressor
 from ._common import axes_for, legend_outside, padded_range, posterior_for, scaled_inputs, shown_data
 

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from laplacenet.check import numerical_hessian, relative_error
-from laplacenet.curvature.diagonal import becker_lecun_diagonal, exact_diagonal, hessian_diagonal, outer_diagonal
-from laplacenet.curvature.hessian import hessian
-from laplacenet.objective import validate_problem
+from laplacenet.core.curvature.diagonal import becker_lecun_diagonal, exact_diagonal, hessian_diagonal, outer_diagonal
+from laplacenet.core.curvature.hessian import hessian
+from laplacenet.core.objective import validate_problem
 
 from ..problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem
 from .test_rop import CASE_IDS, LIKELIHOOD_CASES, kink_distance, problem

@@ -4,13 +4,13 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from laplacenet.check import numerical_hessian, relative_error
-from laplacenet.curvature.backprop import forward_pass
+from laplacenet.core.curvature.backprop import forward_pass
 import laplacenet as ln
-from laplacenet.curvature import exact as exact_module
-from laplacenet.curvature.exact import (_second_order_index, block_exact_hessian, exact_data_hessian,
+from laplacenet.core.curvature import exact as exact_module
+from laplacenet.core.curvature.exact import (_second_order_index, block_exact_hessian, exact_data_hessian,
                                         gram_exact_hessian)
-from laplacenet.curvature.hessian import hessian
-from laplacenet.objective import validate_problem
+from laplacenet.core.curvature.hessian import hessian
+from laplacenet.core.objective import validate_problem
 
 from ..problems import ACTIVATION_NAMES, make_problem
 
@@ -104,7 +104,7 @@ def test_exact_property(sizes, n, activation, likelihood, scalar_alpha, seed):
 def test_repeated_hessians_of_networks_of_different_widths_agree_with_fresh_ones():
     """The triangle index maps are computed once per width and shared (read-only): later Hessians, of other
     widths in between, are the same numbers as the first."""
-    from laplacenet.curvature import _blocks
+    from laplacenet.core.curvature import _blocks
     firsts = {}
     for hidden in (3, 5, 3, 4, 5):
         net, w, X, T = make_problem("categorical", hidden=(hidden,), n_outputs=3, n=30, seed=hidden)
@@ -118,7 +118,7 @@ def test_repeated_hessians_of_networks_of_different_widths_agree_with_fresh_ones
 @pytest.mark.parametrize("method", ["exact", "outer"])
 def test_blocks_placed_at_once_or_unit_by_unit_give_the_same_hessian(monkeypatch, method):
     """Small blocks go into H in one assignment, large ones unit by unit: the same numbers either way."""
-    from laplacenet.curvature import _blocks
+    from laplacenet.core.curvature import _blocks
     net, w, X, T = make_problem("categorical", hidden=(5, 4), n_outputs=3, n=30, seed=2)
     monkeypatch.setattr(_blocks, "_WHOLE_BLOCK_FLOATS", 0)
     by_unit = hessian(net, w, X, T, 0.0, method=method)

@@ -8,11 +8,11 @@ from scipy.special import expit, softmax
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.curvature.hessian import hessian
-from laplacenet.curvature.jacobian import output_jacobians
-from laplacenet.curvature.outer import (gram_is_cheaper, block_outer_hessian, gram_outer_hessian,
+from laplacenet.core.curvature.hessian import hessian
+from laplacenet.core.curvature.jacobian import output_jacobians
+from laplacenet.core.curvature.outer import (gram_is_cheaper, block_outer_hessian, gram_outer_hessian,
                                         outer_data_hessian)
-from laplacenet.objective import validate_problem
+from laplacenet.core.objective import validate_problem
 
 from ..problems import ACTIVATION_NAMES, make_problem
 
@@ -125,7 +125,7 @@ def test_outer_chunking_does_not_change_the_result(case):
 @pytest.mark.parametrize("scale", [1.0, 30.0, 700.0])
 def test_softmax_hessian_square_root_has_k_minus_1_rows(K, scale):
     """S^T S = diag(y) - y y^T with K - 1 rows, also when some probabilities underflow or y_c -> 1."""
-    from laplacenet.likelihoods import get_likelihood
+    from laplacenet.core.likelihoods import get_likelihood
     rng = np.random.default_rng(K)
     y = softmax(scale * rng.standard_normal((200, K)), axis=1)
     y[0] = np.full(K, 1.0 / K)                    # a tie for the most probable class
@@ -138,7 +138,7 @@ def test_softmax_hessian_square_root_has_k_minus_1_rows(K, scale):
 
 @pytest.mark.parametrize("likelihood, K, beta", [("gaussian", 3, np.array([0.5, 1.0, 4.0])), ("bernoulli", 1, None)])
 def test_output_hessian_square_root(likelihood, K, beta):
-    from laplacenet.likelihoods import get_likelihood
+    from laplacenet.core.likelihoods import get_likelihood
     lik = get_likelihood(likelihood)
     y = np.random.default_rng(0).uniform(0.01, 0.99, size=(50, K))
     S = lik.output_hessian_sqrt(y, beta)

@@ -8,12 +8,12 @@ from hypothesis import given, settings, strategies as st
 from scipy.sparse.linalg import LinearOperator, cg
 
 from laplacenet.check import numerical_hessian, relative_error
-from laplacenet.curvature import rop
-from laplacenet.curvature.backprop import forward_pass
-from laplacenet.curvature.hessian import hessian
-from laplacenet.curvature.rop import data_gnvp, data_hvp, hessian_operator, hvp
-from laplacenet.network import MLP
-from laplacenet.objective import validate_problem
+from laplacenet.core.curvature import rop
+from laplacenet.core.curvature.backprop import forward_pass
+from laplacenet.core.curvature.hessian import hessian
+from laplacenet.core.curvature.rop import data_gnvp, data_hvp, hessian_operator, hvp
+from laplacenet.core.network import MLP
+from laplacenet.core.objective import validate_problem
 
 from ..problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem
 

@@ -7,7 +7,7 @@ number of well-determined parameters gamma (re-estimation, 5.179). Each class he
 these from small eigendecompositions:
 
 * :class:`KroneckerPrecision` - per layer ``(1/N) Q_l (x) Z_l + alpha_W I`` for the weights and
-  ``Q_l + alpha_b I`` for the biases (KFAC, :mod:`laplacenet.curvature.kron`). With ``Q_l = U diag(lam) U^T``
+  ``Q_l + alpha_b I`` for the biases (KFAC, :mod:`laplacenet.core.curvature.kron`). With ``Q_l = U diag(lam) U^T``
   and ``Z_l = V diag(mu) V^T`` the weight block is ``(U (x) V) diag(lam_i mu_j / N + alpha) (U (x) V)^T``:
   the prior goes exactly onto the eigenvalues.
 * :class:`LowRankPrecision` - ``A = diag(d) + U diag(lam) U^T`` with k eigenpairs of the data Hessian,
@@ -24,11 +24,11 @@ import numpy as np
 from scipy.linalg import eigh, qr
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from ._config import check_matrix_budget
-from ._validation import check_finite_result
-from .curvature.last_layer import layer_jacobians
-from .exceptions import NotPositiveDefiniteError
-from .priors import alpha_per_param
+from ..core._config import check_matrix_budget
+from ..core._validation import check_finite_result
+from ..core.curvature.last_layer import layer_jacobians
+from ..core.exceptions import NotPositiveDefiniteError
+from ..core.priors import alpha_per_param
 
 __all__ = ["Form", "KroneckerPrecision", "LowRankPrecision", "not_positive_definite", "check_finite_curvature",
            "SEMIDEFINITE"]
@@ -249,7 +249,7 @@ class KroneckerPrecision(_FactoredPrecision):
     def trace_products(self, pieces):
         """``(K,)``: ``tr(A^-1 H_k)`` with ``H_k`` the Kronecker curvature of output k at unit noise precision.
 
-        ``pieces`` holds per-output factors (K, d_l, d_l) (see :func:`laplacenet.curvature.kron.data_kron_factors`);
+        ``pieces`` holds per-output factors (K, d_l, d_l) (see :func:`laplacenet.core.curvature.kron.data_kron_factors`);
         in the eigenbases, ``tr = sum_ij (U^T Q_k U)_ii mu_j / (N D_ij) + sum_i (U^T Q_k U)_ii / D_b,i``.
         """
         total = 0.0

@@ -4,14 +4,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._chunks import is_dask_array
-from ._scaling import fit_scaling, identity_scaling
-from ._threads import one_blas_thread
-from ._validation import check_data, check_flag, check_positive_int, check_X
-from .estimators import check_hidden
+from ..core._chunks import is_dask_array
+from ..core._scaling import fit_scaling, identity_scaling
+from ..core._threads import one_blas_thread
+from ..core._validation import check_data, check_flag, check_positive_int, check_X
+from ..estimators import check_hidden
 from .hyper import EvidenceCycle, fit_evidence
-from .likelihoods import class_indices, get_likelihood, number_array
-from .network import MLP
+from ..core.likelihoods import class_indices, get_likelihood, number_array
+from ..core.network import MLP
 from .symmetry import posterior_symmetry
 
 __all__ = ["compare_models", "compare_estimators", "ComparisonRow", "ModelComparison", "ComparisonCycle"]
@@ -21,7 +21,7 @@ __all__ = ["compare_models", "compare_estimators", "ComparisonRow", "ModelCompar
 class ComparisonCycle(EvidenceCycle):
     """One evidence cycle of one architecture, as :func:`compare_models` reports it to its ``callback``.
 
-    An :class:`~laplacenet.evidence.EvidenceCycle` (``restart``, ``cycle``, ``alpha``, ``beta``, ``gamma``,
+    An :class:`~laplacenet.bayes.evidence.EvidenceCycle` (``restart``, ``cycle``, ``alpha``, ``beta``, ``gamma``,
     ``log_evidence``, ``train_error``, ``train_converged``; the log evidence WITHOUT the symmetry term) plus
     ``hidden``, the hidden-layer widths of the architecture being fitted.
     """
@@ -121,7 +121,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         user's units (the evidence with the Jacobian of the standardisation, the same for every architecture).
     symmetry : bool
         Add ``ln M_a! + M_a ln 2`` per hidden layer to the log evidence, M_a its units whose weights the posterior
-        tells from zero (:func:`laplacenet.symmetry.distinguishable_units`), so that widths compare fairly: the
+        tells from zero (:func:`laplacenet.bayes.symmetry.distinguishable_units`), so that widths compare fairly: the
         same term as :func:`laplacenet.log_evidence` and the estimators' ``log_evidence_`` add by default. The
         evidence loop maximises the log evidence without it (it is piecewise constant in alpha and beta); it is
         added to every restart's result at the end.
@@ -129,7 +129,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         Restart r of every architecture starts from ``net.init(seed + r)``.
     callback : callable, optional
         Progress: called after every evidence cycle of every restart of every architecture with a
-        :class:`ComparisonCycle` - that cycle's :class:`~laplacenet.evidence.EvidenceCycle` fields and the
+        :class:`ComparisonCycle` - that cycle's :class:`~laplacenet.bayes.evidence.EvidenceCycle` fields and the
         architecture's ``hidden`` widths.
     subset, rank, lowrank_hessian, lowrank_diag
         Structure options, as for :func:`laplacenet.laplace` (e.g. ``hessian='lowrank', rank=k``; the rank must

@@ -4,7 +4,7 @@
 * :func:`reestimate` - one step of the fixed-point updates of alpha and beta (5.177-5.180).
 * :func:`log_evidence_gradient` - its gradient in ln alpha and ln beta, at fixed w or with w retrained.
 
-The loop that maximises the evidence, retraining w as the hyperparameters move, is :mod:`laplacenet.hyper`.
+The loop that maximises the evidence, retraining w as the hyperparameters move, is :mod:`laplacenet.bayes.hyper`.
 """
 import functools
 from dataclasses import dataclass, replace
@@ -13,20 +13,20 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 from scipy.linalg import LinAlgError, cho_solve, cholesky
 
-from ._chunks import DEFAULT_CHUNK_ROWS, data_sum
-from ._config import fits_matrix_budget
-from ._threads import run_parallel
-from .curvature.backprop import forward_pass
-from .curvature.diagonal import outer_diagonal
-from .curvature.hessian import data_hessian
-from .curvature.kron import combine_output_factors, data_kron_factors
-from .curvature.rop import data_hvp
+from ..core._chunks import DEFAULT_CHUNK_ROWS, data_sum
+from ..core._config import fits_matrix_budget
+from ..core._threads import run_parallel
+from ..core.curvature.backprop import forward_pass
+from ..core.curvature.diagonal import outer_diagonal
+from ..core.curvature.hessian import data_hessian
+from ..core.curvature.kron import combine_output_factors, data_kron_factors
+from ..core.curvature.rop import data_hvp
 from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, posterior_curvature,
                       validate_bayesian)
-from .objective import data_error, data_gradient
-from .priors import alpha_per_param, prior_error
+from ..core.objective import data_error, data_gradient
+from ..core.priors import alpha_per_param, prior_error
 from .symmetry import posterior_symmetry, symmetry_term  # noqa: F401 (symmetry_term stays importable from here)
-from .training import dense_iteration_cost
+from ..core.training import dense_iteration_cost
 
 __all__ = ["log_evidence", "log_evidence_gradient", "reestimate", "EvidenceTerms", "EvidenceGradient", "Reestimate"]
 
@@ -51,7 +51,7 @@ class EvidenceTerms:
         ``-N K/2 ln 2 pi``; 0 for classification.
     symmetry : float
         ``sum over hidden layers of ln M_a! + M_a ln 2`` over the M_a distinguishable units of each hidden layer
-        with ``symmetry=True`` (MacKay 1992; see :func:`laplacenet.symmetry.distinguishable_units`), else 0.
+        with ``symmetry=True`` (MacKay 1992; see :func:`laplacenet.bayes.symmetry.distinguishable_units`), else 0.
     n_distinguishable : tuple of int or None
         M_a per hidden layer, from the input side, with ``symmetry=True``; None without. Not a term of the sum.
     """
@@ -119,7 +119,7 @@ def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetr
         Add ``ln M_a! + M_a ln 2`` for every hidden layer, M_a its units whose incoming and outgoing weights the
         posterior tells from zero: the M_a! orderings and 2^M_a sign flips that give the same function (MacKay
         1992), so that networks of different widths compare fairly (see
-        :func:`laplacenet.symmetry.distinguishable_units`; the counts are ``n_distinguishable`` of the terms).
+        :func:`laplacenet.bayes.symmetry.distinguishable_units`; the counts are ``n_distinguishable`` of the terms).
         True by default, as everywhere a log evidence is reported (:func:`laplacenet.fit_evidence`'s loop, whose
         objective leaves it out, is the exception).
     terms : bool
@@ -252,7 +252,7 @@ def check_reestimable(hessian, beta):
 
 
 def data_curvature(net, w, X, T, beta, hessian, chunk_size=None):
-    """The data curvature of a posterior (see :func:`laplacenet.laplace.posterior_curvature`) and, for a vector
+    """The data curvature of a posterior (see :func:`laplacenet.bayes.laplace.posterior_curvature`) and, for a vector
     beta, its per-output pieces H_k (``H = sum_k beta_k H_k``); ``hessian`` is a string or a Structure."""
     structure = as_structure(hessian)
     if np.ndim(beta) == 0 or structure.hessian == "lowrank":
@@ -499,7 +499,7 @@ def _log_det_at(net, w, X, T, alpha, beta, structure, jitter, chunk_size):
 def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9, maxiter=100):
     """``dw / d theta_j = -H^-1 p_j`` (columns of ``P``), H the exact Hessian of E at w: the implicit function
     theorem at grad E = 0. ``-A^-1 P`` where A is that Hessian (``hessian='exact'``, no jitter); where forming and
-    factoring H costs less than ``maxiter`` Hessian-vector products (:func:`laplacenet.training.
+    factoring H costs less than ``maxiter`` Hessian-vector products (:func:`laplacenet.core.training.
     dense_iteration_cost`, the rule of dense Newton training) and fits the matrix budget, by that factor; otherwise
     conjugate gradients on R-operator products (PRML 5.4.6) from ``-A^-1 P``, preconditioned by A, for at most
     ``maxiter`` products (each lowers the H-norm error). Where H shows negative curvature (w no minimum),
@@ -658,7 +658,7 @@ def _squared_residuals(net, w, X, T, chunk_size):
 
 
 def __getattr__(name):
-    """The evidence loop lives in :mod:`laplacenet.hyper`; its names stay importable from here."""
+    """The evidence loop lives in :mod:`laplacenet.bayes.hyper`; its names stay importable from here."""
     if name in ("fit_evidence", "EvidenceCycle", "EvidenceResult"):
         from . import hyper  # hyper builds on this module
         return getattr(hyper, name)

@@ -7,17 +7,17 @@ q(w) = N(w_MAP, A^-1) the activations are Gaussian with mean ``a(x, w_MAP)`` and
 ``L^-1 G^T`` per chunk of points, never a loop over points.
 
 Every quantity here is per pattern, so the test points are taken chunk by chunk through
-:func:`laplacenet._chunks.map_rows`: a dask ``X_new`` is processed partition by partition on the active dask
+:func:`laplacenet.core._chunks.map_rows`: a dask ``X_new`` is processed partition by partition on the active dask
 scheduler, its moments lazy dask arrays with ``X_new``'s row chunks.
 """
 import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
-from ._chunks import map_rows, rows_for_budget
-from ._validation import check_flag, check_positive_int, check_random_seed, check_X
-from .curvature.backprop import backprop, forward_pass, hidden_slopes
-from .curvature.jacobian import row_jacobians
-from .curvature.outer import jacobian_chunk_rows
+from ..core._chunks import map_rows, rows_for_budget
+from ..core._validation import check_flag, check_positive_int, check_random_seed, check_X
+from ..core.curvature.backprop import backprop, forward_pass, hidden_slopes
+from ..core.curvature.jacobian import row_jacobians
+from ..core.curvature.outer import jacobian_chunk_rows
 
 __all__ = ["predict", "linearised_moments", "moderated_bernoulli", "moderated_softmax", "laplace_bridge",
            "centred_covariance", "PREDICT_METHODS"]

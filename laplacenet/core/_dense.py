@@ -1,6 +1,6 @@
 """Dense W x W matrices worked on in place, a block of rows at a time, so that no W x W temporary is made.
 
-The matrix budget (:mod:`laplacenet._config`) bounds each dense matrix a call forms; these helpers keep the
+The matrix budget (:mod:`laplacenet.core._config`) bounds each dense matrix a call forms; these helpers keep the
 symmetrisations, mirrorings and scans of such a matrix from forming a second one.
 """
 import numpy as np

@@ -171,7 +171,7 @@ def _cat_targets(T, K):
 def class_indices(labels, n_classes=None):
     """Class labels ``(N,)`` (floats, see :func:`number_array`) as int64 indices, once every label is an integer in
     ``0..n_classes-1`` (``n_classes`` None: any non-negative integer). The message names the labels that are not,
-    and begins with ``T`` (the name :func:`laplacenet._validation.canonical_targets` replaces)."""
+    and begins with ``T`` (the name :func:`laplacenet.core._validation.canonical_targets` replaces)."""
     classes = "0..K-1" if n_classes is None else f"0..{n_classes - 1}"
     expected = f"integer class labels in {classes} (or be one-hot of shape (N, {n_classes or 'K'}))"
     finite = np.isfinite(labels)

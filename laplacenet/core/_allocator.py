@@ -11,7 +11,7 @@ once, as a process that had freed a 32 MiB array would have them: the free top o
 with the process. The numbers computed are the same bits (only where memory comes from changes).
 
 Only on Linux with glibc; nothing is done elsewhere, or when the environment variable ``LAPLACENET_MALLOPT`` is
-``0``. Called by the outermost :func:`laplacenet._threads.one_blas_thread`, that is when the first fit, training
+``0``. Called by the outermost :func:`laplacenet.core._threads.one_blas_thread`, that is when the first fit, training
 or prediction starts, not when laplacenet is imported.
 """
 import ctypes

@@ -7,7 +7,7 @@ factor ``A = L L^T``: every product with A^-1 is a triangular solve, and the log
 through :meth:`LaplacePosterior.update` holds A^-1 itself, kept by the Woodbury identity (C.7).
 
 For networks whose W x W matrix does not fit, A is held in a structure that is never formed densely
-(:mod:`laplacenet.posteriors`): Kronecker factors per layer (``hessian='kron'``), the top eigenpairs of the
+(:mod:`laplacenet.bayes.posteriors`): Kronecker factors per layer (``hessian='kron'``), the top eigenpairs of the
 data Hessian (``hessian='lowrank'``), or a dense A over the output layer alone (``subset='last_layer'``).
 """
 from typing import NamedTuple, Optional
@@ -16,22 +16,22 @@ import numpy as np
 from scipy.linalg import LinAlgError, blas, cho_solve, cholesky, eigvalsh, lapack, solve_triangular
 from scipy.sparse.linalg import LinearOperator
 
-from ._chunks import is_dask_array, iter_chunks, rows_for_budget
-from ._config import BAYESIAN_REMEDY, check_matrix_budget
-from ._dense import mirror_upper
-from ._validation import (float_array, check_alpha, check_beta, check_chunk_size, check_data,
+from ..core._chunks import is_dask_array, iter_chunks, rows_for_budget
+from ..core._config import BAYESIAN_REMEDY, check_matrix_budget
+from ..core._dense import mirror_upper
+from ..core._validation import (float_array, check_alpha, check_beta, check_chunk_size, check_data,
                           check_finite_result, check_flag, check_positive_int, check_random_seed, check_w)
-from .curvature.hessian import HESSIAN_METHODS, data_hessian
-from .curvature.jacobian import scaled_jacobians
-from .curvature.kron import data_kron_factors
-from .curvature.last_layer import last_layer_hessian, last_layer_slice
-from .curvature.lowrank import LOWRANK_KINDS, lowrank_curvature
-from .curvature.outer import jacobian_chunk_rows
-from .curvature.woodbury import IncrementalInverse
+from ..core.curvature.hessian import HESSIAN_METHODS, data_hessian
+from ..core.curvature.jacobian import scaled_jacobians
+from ..core.curvature.kron import data_kron_factors
+from ..core.curvature.last_layer import last_layer_hessian, last_layer_slice
+from ..core.curvature.lowrank import LOWRANK_KINDS, lowrank_curvature
+from ..core.curvature.outer import jacobian_chunk_rows
+from ..core.curvature.woodbury import IncrementalInverse
 from .posteriors import (Form, KroneckerPrecision, LowRankPrecision, check_finite_curvature,
                          not_positive_definite as _not_positive_definite)
 from .predictive import predict
-from .priors import alpha_per_param, prior_error
+from ..core.priors import alpha_per_param, prior_error
 
 __all__ = ["LaplacePosterior", "laplace", "build_posterior", "validate_bayesian", "check_options", "check_number",
            "Structure", "check_structure", "as_structure", "posterior_curvature", "HESSIANS", "STRUCTURED",
@@ -185,8 +185,8 @@ def posterior_curvature(net, w, X, T, beta, hessian, chunk_size=None):
     """The data curvature a posterior of ``hessian`` (a string or :class:`Structure`) is built from.
 
     A dense (W, W) or diagonal (W,) data Hessian; the (W_L, W_L) output-layer Hessian for
-    ``subset='last_layer'``; :class:`~laplacenet.curvature.kron.KronFactors` for ``'kron'``; a
-    :class:`~laplacenet.curvature.lowrank.LowRankCurvature` for ``'lowrank'``.
+    ``subset='last_layer'``; :class:`~laplacenet.core.curvature.kron.KronFactors` for ``'kron'``; a
+    :class:`~laplacenet.core.curvature.lowrank.LowRankCurvature` for ``'lowrank'``.
     """
     structure = as_structure(hessian)
     if structure.subset == "last_layer":
@@ -344,7 +344,7 @@ class LaplacePosterior:
     def predict(self, X_new, method="linear", return_noise=True, full_cov=False, n_samples=1000, seed=None):
         """The predictive distribution at ``X_new``: ``(mean, variance)``.
 
-        See :func:`laplacenet.predictive.predict` for the methods, the approximations and the shapes. A
+        See :func:`laplacenet.bayes.predictive.predict` for the methods, the approximations and the shapes. A
         :class:`~laplacenet.NonFiniteError` when the mean or variance overflows at ``X_new`` (checked for a numpy
         ``X_new``; the lazy results of a dask one are not computed here).
         """

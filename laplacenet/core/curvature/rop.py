@@ -53,7 +53,7 @@ _OUTPUT_HESSIAN_TIMES = {"gaussian": _gaussian_times, "bernoulli": _bernoulli_ti
 def output_hessian_times(lik, y, beta, U):
     """``Lambda_n U_n`` for every pattern: ``U`` (N, k, K) -> (N, k, K).
 
-    Closed forms for the built-in likelihoods; any other :class:`~laplacenet.likelihoods.Likelihood`
+    Closed forms for the built-in likelihoods; any other :class:`~laplacenet.core.likelihoods.Likelihood`
     goes through its ``output_hessian`` (N, K, K).
     """
     times = _OUTPUT_HESSIAN_TIMES.get(lik.name)

@@ -2,7 +2,7 @@
 
 A dask array of inputs ``X (N, D)`` is a column of row blocks, its partitions. Validation checks shapes at
 once and values partition by partition, inside every computation that reads them, with the messages of
-the numpy checks. A sum over the data runs the numpy :func:`laplacenet._chunks.data_sum` on each partition
+the numpy checks. A sum over the data runs the numpy :func:`laplacenet.core._chunks.data_sum` on each partition
 as one task (still ``chunk_size`` rows at a time, so a worker's memory stays bounded), adds the partial
 sums in a tree and computes the result on the active dask scheduler: threads, processes or the
 ``dask.distributed.Client`` the user created. Per-pattern outputs stay lazy dask arrays; a serial pass
@@ -10,7 +10,7 @@ computes one partition at a time. The per-partition functions are module-level a
 chunk function as an argument, so they pickle for process and distributed schedulers (cloudpickle carries
 closures over numpy arrays and the network).
 
-Nothing here imports dask at module level: :mod:`laplacenet._chunks` and :mod:`laplacenet._validation`
+Nothing here imports dask at module level: :mod:`laplacenet.core._chunks` and :mod:`laplacenet.core._validation`
 come here only when given a dask array.
 """
 import numpy as np
@@ -30,7 +30,7 @@ def check_dask_X(X, n_inputs=None, name="X"):
     """A dask ``X`` as a float64 dask array ``(N, n_inputs)``, one block across the columns.
 
     The dtype, the shape and N >= 1 are checked now; finiteness is checked per partition whenever the result
-    is computed, raising the ``ValueError`` of :func:`laplacenet._validation.check_X`. The chunk sizes must
+    is computed, raising the ``ValueError`` of :func:`laplacenet.core._validation.check_X`. The chunk sizes must
     be known (call ``X.compute_chunk_sizes()`` on an array from boolean indexing, for instance).
     """
     if np.dtype(X.dtype).kind not in "biuf":
@@ -111,7 +111,7 @@ def _targets_partition(T, check, K, name_T):
 # --- sums and maps over partitions ------------------------------------------------------------------------
 
 def dask_data_sum(fn, X, T, chunk_size):
-    """:func:`laplacenet._chunks.data_sum` of dask ``X`` and ``T``: one task per partition, a tree of sums.
+    """:func:`laplacenet.core._chunks.data_sum` of dask ``X`` and ``T``: one task per partition, a tree of sums.
 
     ``fn`` goes into the graph once, as its own key, and reaches each worker once. Returns numpy arrays.
     """
@@ -127,7 +127,7 @@ def dask_data_sum(fn, X, T, chunk_size):
 
 
 def dask_map_rows(fn, X, chunk_size):
-    """:func:`laplacenet._chunks.map_rows` of a dask ``X``: lazy dask arrays with ``X``'s row chunks."""
+    """:func:`laplacenet.core._chunks.map_rows` of a dask ``X``: lazy dask arrays with ``X``'s row chunks."""
     import dask
     import dask.array as da
 
@@ -159,7 +159,7 @@ def _partitions(*arrays):
             or any(A.numblocks[1:] != (1,) * (A.ndim - 1) for A in arrays):
         got = ", ".join(f"{type(A).__name__} with chunks {getattr(A, 'chunks', None)}" for A in arrays)
         raise ValueError("the data must be dask arrays with the same row chunks and one block across the other "
-                         f"axes, as laplacenet._validation.check_data returns them; got {got}")
+                         f"axes, as laplacenet.core._validation.check_data returns them; got {got}")
     arrays = dask.optimize(*arrays)
     return [list(A.to_delayed(optimize_graph=False).ravel()) for A in arrays]
 

@@ -5,7 +5,7 @@
 * :func:`iter_chunks` - a serial pass for what is not a sum (Woodbury updates).
 
 ``X`` and ``T`` may be numpy arrays or dask arrays (``laplacenet[dask]``). Dask arrays are processed partition
-by partition on the active dask scheduler (see :mod:`laplacenet._dask`); dask itself is imported only when
+by partition on the active dask scheduler (see :mod:`laplacenet.core._dask`); dask itself is imported only when
 one is given.
 """
 import functools
@@ -113,7 +113,7 @@ def iter_chunks(arrays, chunk_size):
     """Numpy chunks of ``chunk_size`` rows of an array, or of a tuple of row-aligned arrays, in row order.
 
     For serial passes over the data that are not sums, such as Woodbury updates. Dask arrays (all of them
-    dask, with the same row chunks, as :func:`laplacenet._validation.check_data` returns them) are computed
+    dask, with the same row chunks, as :func:`laplacenet.core._validation.check_data` returns them) are computed
     one partition at a time on the active scheduler, when the iteration reaches it, then cut into chunks;
     memory holds one partition. Yields an array, or a tuple of arrays when given a tuple.
     """

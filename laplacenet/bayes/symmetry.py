@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import chi2
 
-from .priors import alpha_per_param
+from ..core.priors import alpha_per_param
 
 __all__ = ["distinguishable_units", "wald_units", "symmetry_term", "posterior_symmetry", "marginal_variances",
            "LEVEL"]

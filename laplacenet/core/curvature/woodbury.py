@@ -74,7 +74,7 @@ class IncrementalInverse:
         Parameters
         ----------
         alpha : float or (W,) array
-            Precision of every parameter (see :func:`laplacenet.priors.alpha_per_param`); all > 0.
+            Precision of every parameter (see :func:`laplacenet.core.priors.alpha_per_param`); all > 0.
         n_params : int
             W.
         max_bytes : int, optional

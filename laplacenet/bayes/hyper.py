@@ -21,18 +21,18 @@ from typing import Any
 import numpy as np
 from scipy.linalg import eigvalsh
 
-from ._chunks import DEFAULT_CHUNK_ROWS, data_sum, map_rows
-from ._threads import one_blas_thread, run_parallel, task_workers
-from ._validation import check_alpha, check_beta, check_data, check_positive_int, check_seed, check_w
-from .curvature.backprop import forward_pass
+from ..core._chunks import DEFAULT_CHUNK_ROWS, data_sum, map_rows
+from ..core._threads import one_blas_thread, run_parallel, task_workers
+from ..core._validation import check_alpha, check_beta, check_data, check_positive_int, check_seed, check_w
+from ..core.curvature.backprop import forward_pass
 from .evidence import (CG_STEPS, check_reestimable, covered_groups, data_curvature, evidence_hessian,
                        evidence_slope, evidence_statistics, n_betas, posterior_evidence_terms,
                        reestimate_from, retrained_slope, weight_moves)
-from .exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
+from ..core.exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
 from .laplace import build_posterior, check_number, check_options
-from .network import MLP
-from .priors import alpha_per_param
-from .training import check_train_kwargs, train
+from ..core.network import MLP
+from ..core.priors import alpha_per_param
+from ..core.training import check_train_kwargs, train
 
 __all__ = ["fit_evidence", "EvidenceOptions", "EvidenceCycle", "EvidenceResult", "starting_alpha", "starting_beta",
            "EVIDENCE_METHODS"]
@@ -647,7 +647,7 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
       intermediate evidences are at unconverged weights and not candidates for the result; the final state is.
 
     The log evidence the loop maximises, and reports in ``history`` and ``log_evidence``, leaves out the
-    hidden-unit symmetry term (:func:`laplacenet.symmetry.symmetry_term`): its count of distinguishable units is
+    hidden-unit symmetry term (:func:`laplacenet.bayes.symmetry.symmetry_term`): its count of distinguishable units is
     piecewise constant in alpha and beta, a step function with no gradient to follow. What the library reports as
     a model's log evidence adds it at the end: ``result.posterior.log_evidence(X, T)``, :func:`laplacenet.log_evidence`
     at ``result.w``, the estimators' ``log_evidence_`` and :func:`laplacenet.compare_models`.

@@ -20,13 +20,13 @@ from typing import Optional
 import numpy as np
 from scipy.special import logsumexp
 
-from ._chunks import data_sum, map_rows, rows_for_budget
-from ._fingerprint import differences, training_fingerprint
-from ._validation import check_data, check_finite_result, check_positive_int, check_random_seed, check_X
-from .curvature.outer import jacobian_chunk_rows
+from ..core._chunks import data_sum, map_rows, rows_for_budget
+from ..core._fingerprint import differences, training_fingerprint
+from ..core._validation import check_data, check_finite_result, check_positive_int, check_random_seed, check_X
+from ..core.curvature.outer import jacobian_chunk_rows
 from .laplace import LaplacePosterior
 from .predictive import _activation_sampler
-from .priors import alpha_per_param
+from ..core.priors import alpha_per_param
 
 __all__ = ["LaplaceDiagnostic", "diagnose", "importance_diagnostic", "sampled_activations", "pointwise_nll",
            "log_posterior", "linearised_log_posterior", "log_prior_kernel", "log_q", "psis", "arviz_generation",
@@ -158,7 +158,7 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
         applied to the per-draw outputs ``y(x, w_s)``. The mean is ``sum_s w_s y(x, w_s)`` (probabilities for
         classification). The variance is, for a Gaussian likelihood, the weighted variance of the outputs
         plus the noise ``1/beta_k``, and for classification the weighted variance of the output activations
-        (the conventions of :func:`laplacenet.predictive.predict`).
+        (the conventions of :func:`laplacenet.bayes.predictive.predict`).
 
     Returns
     -------

@@ -3,7 +3,7 @@
 ``H ~ U diag(lam) U^T`` with the k largest eigenvalues of the outer-product (Gauss-Newton, 5.84) or the
 exact (5.92-5.95) data Hessian. ``scipy.sparse.linalg.eigsh`` (ARPACK's implicitly restarted Lanczos) needs
 only products ``H v``, which the R-operator gives at the cost of a few gradients
-(:mod:`laplacenet.curvature.rop`), so no W x W matrix is formed. Optionally the diagonal of H that the
+(:mod:`laplacenet.core.curvature.rop`), so no W x W matrix is formed. Optionally the diagonal of H that the
 k eigenpairs miss is kept too (a low-rank-plus-diagonal approximation).
 """
 from collections import namedtuple
@@ -82,7 +82,7 @@ def lowrank_curvature(net, w, X, T, beta, rank, kind="outer", with_diagonal=Fals
     """:class:`LowRankCurvature` of the data Hessian, on validated arrays.
 
     With ``with_diagonal`` the diagonal the k eigenpairs leave out is added back,
-    ``max(diag(H) - sum_j lam_j U_ij^2, 0)`` (diag(H) exact, by :mod:`laplacenet.curvature.diagonal`), so
+    ``max(diag(H) - sum_j lam_j U_ij^2, 0)`` (diag(H) exact, by :mod:`laplacenet.core.curvature.diagonal`), so
     that the approximation has H's diagonal wherever that residual is not negative.
     """
     lam, U = top_eigenpairs(net, w, X, T, beta, rank, kind, chunk_size)

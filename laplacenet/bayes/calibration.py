@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_positive_int
+from ..core._validation import check_positive_int
 
 __all__ = ["Calibration", "calibration_curve"]
 

@@ -45,7 +45,7 @@ def refuse_complex(value, name):
 def check_X(X, n_inputs=None, name="X"):
     """``X`` as a finite float64 array of shape ``(N, n_inputs)`` with N >= 1.
 
-    A dask array stays a dask array (see :func:`laplacenet._dask.check_dask_X`): its shape is checked here,
+    A dask array stays a dask array (see :func:`laplacenet.core._dask.check_dask_X`): its shape is checked here,
     its finiteness per partition whenever it is computed.
     """
     if is_dask_array(X):
@@ -68,7 +68,7 @@ def check_data(net, X, T, name_X="X", name_T="T"):
     """Validate ``X`` and ``T`` together; return ``X (N, D)`` and canonical ``T (N, K)`` float arrays.
 
     If either is a dask array both come back as dask arrays with aligned row chunks (see
-    :func:`laplacenet._dask.check_dask_data`).
+    :func:`laplacenet.core._dask.check_dask_data`).
     """
     if is_dask_array(X) or is_dask_array(T):
         from ._dask import check_dask_data

@@ -1,0 +1,48 @@
+"""The module paths before the layered layout stay importable until 0.2, with a DeprecationWarning."""
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import laplacenet as ln
+from laplacenet._moved import MOVED
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_an_old_path_imports_and_reads_the_new_module_with_a_warning(old):
+    stand_in = importlib.import_module("laplacenet." + old)
+    new = importlib.import_module("laplacenet." + MOVED[old])
+    if old == "curvature":  # the old package: its submodules are the old submodules' stand-ins
+        assert stand_in.rop is sys.modules["laplacenet.curvature.rop"]
+        stand_in, new = stand_in.rop, new.rop
+    public = [name for name in getattr(new, "__all__", ()) if hasattr(new, name)]
+    assert public, f"{MOVED[old]} exports nothing to forward"
+    with pytest.warns(DeprecationWarning, match=f"{stand_in.__name__} is now {new.__name__}"):
+        got = getattr(stand_in, public[0])
+    assert got is getattr(new, public[0])
+
+
+def test_importing_an_old_path_leaves_the_package_functions_alone():
+    code = ("import warnings; warnings.simplefilter('error')\n"
+            "import sys\nimport laplacenet as ln\n"
+            "import laplacenet.laplace, laplacenet.curvature.rop, laplacenet.check\n"
+            "assert callable(ln.laplace) and ln.laplace.__module__ == 'laplacenet.bayes.laplace'\n"
+            "assert ln.check.__name__ == 'laplacenet.core.check'\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    from laplacenet.objective import error\n"
+            "    from laplacenet.curvature.rop import hvp\n"
+            "    from laplacenet.curvature import rop\n"
+            "assert error is ln.error and hvp is ln.hvp and rop is sys.modules['laplacenet.curvature.rop']\n"
+            "assert len(w) == 2\n"
+            "assert all(issubclass(x.category, DeprecationWarning) for x in w)\n"
+            "assert w[0].filename == '<string>'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_old_path_is_an_attribute_of_the_package_and_unknown_names_are_not():
+    assert ln.objective is sys.modules["laplacenet.objective"]
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        ln.nonexistent  # noqa: B018
