@@ -7,11 +7,9 @@ from ._version import __version__
 from .core.activations import ACTIVATIONS
 from .arviz import to_inference_data
 from .bayes.comparison import ComparisonCycle, ComparisonRow, ModelComparison, compare_models
-from .core.curvature.diagonal import hessian_diagonal
-from .core.curvature.hessian import hessian
-from .core.curvature.kron import KronFactors, kron_factors
-from .core.curvature.rop import hessian_operator, hvp
-from .core.curvature.woodbury import IncrementalInverse, inverse_outer_hessian
+from .core.curvature.kron import KronFactors
+from .core.curvature.woodbury import IncrementalInverse
+from .core.routes import hessian, hessian_diagonal, hessian_operator, hvp, inverse_outer_hessian, kron_factors
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from .bayes.evidence import EvidenceGradient, EvidenceTerms, Reestimate, log_evidence, log_evidence_gradient, reestimate
 from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, fit_evidence

@@ -15,8 +15,7 @@ from laplacenet.core._chunks import data_sum, iter_chunks, map_rows
 from laplacenet.core._validation import check_data, check_X
 from laplacenet.check import relative_error
 from laplacenet.core.curvature.backprop import forward_pass
-from laplacenet.core.curvature.hessian import hessian
-from laplacenet.core.curvature.rop import hvp
+from laplacenet.core.routes import hessian, hvp
 from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
 
 from .problems import make_problem
@@ -59,7 +58,7 @@ def test_import_laplacenet_and_numpy_work_do_not_import_dask():
         import sys
         import numpy as np
         import laplacenet as ln
-        from laplacenet.core.curvature.hessian import hessian
+        from laplacenet.core.routes import hessian
         net = ln.MLP([2, 3, 1])
         X, T = np.ones((5, 2)), np.zeros((5, 1))
         ln.gradient(net, net.init(0), X, T, 0.1, 1.0)

@@ -8,7 +8,7 @@ import pytest
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.bayes.evidence import EvidenceTerms, log_evidence, log_evidence_gradient, reestimate
 from laplacenet.bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, _warn_if_unsettled, fit_evidence
 from laplacenet.core.exceptions import ConvergenceWarning, EvidenceConvergenceWarning

@@ -8,9 +8,10 @@ from scipy.linalg import block_diag
 import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.core.curvature.backprop import forward_pass, hidden_slopes
-from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.core.curvature.jacobian import output_jacobians
-from laplacenet.core.curvature.kron import data_kron_factors, kron_factors
+from laplacenet.core.curvature.kron import data_kron_factors
+from laplacenet.core.routes import kron_factors
 from laplacenet.bayes.evidence import log_evidence, reestimate
 from laplacenet.bayes.laplace import laplace
 from laplacenet.bayes.posteriors import KroneckerPrecision

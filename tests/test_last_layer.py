@@ -8,7 +8,7 @@ from scipy.linalg import solve_triangular
 import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.core.curvature.backprop import forward_pass
-from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.core.curvature.jacobian import output_jacobians
 from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
 from laplacenet.bayes.laplace import laplace

@@ -8,7 +8,7 @@ import pytest
 import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.core.curvature.diagonal import outer_diagonal
-from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.core.curvature.jacobian import output_jacobians
 from laplacenet.core.curvature.lowrank import top_eigenpairs
 from laplacenet.bayes.evidence import fit_evidence, log_evidence, posterior_evidence_terms, reestimate

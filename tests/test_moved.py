@@ -23,6 +23,28 @@ def test_an_old_path_imports_and_reads_the_new_module_with_a_warning(old):
     assert got is getattr(new, public[0])
 
 
+@pytest.mark.parametrize("old, name", [("rop", "hvp"), ("rop", "hessian_operator"), ("rop", "HVP_KINDS"),
+                                       ("diagonal", "hessian_diagonal"), ("diagonal", "DIAGONAL_KINDS"),
+                                       ("kron", "kron_factors"), ("woodbury", "inverse_outer_hessian"),
+                                       ("hessian", "hessian"), ("hessian", "data_hessian"),
+                                       ("hessian", "HESSIAN_METHODS")])
+def test_an_old_curvature_path_finds_the_routes_that_left_it(old, name):
+    stand_in = importlib.import_module("laplacenet.curvature." + old)
+    with pytest.warns(DeprecationWarning, match=f"laplacenet.curvature.{old}.* is now laplacenet.core.routes"):
+        got = getattr(stand_in, name)
+    assert got is getattr(importlib.import_module("laplacenet.core.routes"), name)
+    assert name in dir(stand_in)
+
+
+def test_an_old_curvature_path_still_finds_its_kernels_first():
+    with pytest.warns(DeprecationWarning, match="laplacenet.curvature.rop is now laplacenet.core.curvature.rop;"):
+        from laplacenet.curvature.rop import data_hvp
+    assert data_hvp is importlib.import_module("laplacenet.core.curvature.rop").data_hvp
+    with pytest.warns(DeprecationWarning, match="laplacenet.curvature.rop is now"):
+        with pytest.raises(AttributeError, match="nonexistent"):
+            importlib.import_module("laplacenet.curvature.rop").nonexistent  # noqa: B018
+
+
 def test_importing_an_old_path_leaves_the_package_functions_alone():
     code = ("import warnings; warnings.simplefilter('error')\n"
             "import sys\nimport laplacenet as ln\n"

@@ -4,7 +4,7 @@ import pytest
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.core.curvature.hessian import hessian as full_hessian
+from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.core.curvature.jacobian import output_jacobians
 from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
 from laplacenet.bayes.laplace import laplace

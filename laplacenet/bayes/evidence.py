@@ -18,7 +18,7 @@ from ..core._config import fits_matrix_budget
 from ..core._threads import run_parallel
 from ..core.curvature.backprop import forward_pass
 from ..core.curvature.diagonal import outer_diagonal
-from ..core.curvature.hessian import data_hessian
+from ..core.routes import data_hessian
 from ..core.curvature.kron import combine_output_factors, data_kron_factors
 from ..core.curvature.rop import data_hvp
 from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, posterior_curvature,

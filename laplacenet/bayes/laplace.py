@@ -21,7 +21,7 @@ from ..core._config import BAYESIAN_REMEDY, check_matrix_budget
 from ..core._dense import mirror_upper
 from ..core._validation import (float_array, check_alpha, check_beta, check_chunk_size, check_data,
                           check_finite_result, check_flag, check_positive_int, check_random_seed, check_w)
-from ..core.curvature.hessian import HESSIAN_METHODS, data_hessian
+from ..core.routes import HESSIAN_METHODS, data_hessian
 from ..core.curvature.jacobian import scaled_jacobians
 from ..core.curvature.kron import data_kron_factors
 from ..core.curvature.last_layer import last_layer_hessian, last_layer_slice

@@ -22,7 +22,7 @@ from scipy.linalg import LinAlgError, cho_solve, cholesky, solve_triangular
 
 from ._chunks import DEFAULT_CHUNK_ROWS
 from .curvature.diagonal import outer_diagonal
-from .curvature.hessian import data_hessian
+from .routes import data_hessian
 from .curvature.rop import data_gnvp, data_hvp
 from .objective import error_and_gradient
 from .priors import alpha_per_param

@@ -9,8 +9,8 @@ from ._dense import count_non_finite
 from .exceptions import NonFiniteError
 
 __all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int", "check_flag", "is_finite_number",
-           "check_chunk_size", "check_seed", "check_random_seed", "canonical_targets", "refuse_complex",
-           "check_finite_result", "SCALE_REMEDY"]
+           "check_chunk_size", "check_directions", "check_finite_number", "check_seed", "check_random_seed",
+           "canonical_targets", "refuse_complex", "check_finite_result", "SCALE_REMEDY"]
 
 #: what to do when a quantity computed from valid arguments overflows
 SCALE_REMEDY = ("Rescale the problem: standardise the inputs X (and the targets of a regression), use a smaller "
@@ -160,6 +160,19 @@ def check_positive_int(value, name, minimum=1):
     return int(value)
 
 
+def check_finite_number(value, name):
+    """``value`` as a float; a ValueError naming ``name`` unless it converts to a finite one (bools refused)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number; got {value!r}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return value
+
+
 def is_finite_number(value):
     """Whether ``value`` is a finite real number within float64's range (not a bool, not an int beyond it)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
@@ -190,6 +203,22 @@ def _optional_integer(value, name, minimum, expected):
 def check_chunk_size(chunk_size, name="chunk_size"):
     """Rows of data per chunk: None (each route sizes its own chunks) or an integer >= 1."""
     return _optional_integer(chunk_size, name, 1, "an integer >= 1 (rows of data per chunk) or None")
+
+
+def check_directions(net, v, name="v"):
+    """``v`` as a finite float64 array of shape (W,) or (W, k), k >= 1: directions for a Hessian product."""
+    W = net.n_params
+    if np.iscomplexobj(v):
+        raise ValueError(f"{name} must be real; got a complex array")
+    try:
+        V = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers of shape ({W},) or ({W}, k)") from None
+    if V.ndim not in (1, 2) or V.shape[0] != W or (V.ndim == 2 and V.shape[1] == 0):
+        raise ValueError(f"{name} must have shape ({W},) or ({W}, k) with k >= 1 for {net!r}; got shape {V.shape}")
+    if not np.all(np.isfinite(V)):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    return V
 
 
 def check_seed(seed, name="seed"):

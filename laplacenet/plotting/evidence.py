@@ -8,7 +8,7 @@ from scipy.sparse.linalg import LinearOperator
 from ..core._config import check_matrix_budget
 from ..core._validation import is_finite_number
 from ..bayes.comparison import ComparisonRow, ModelComparison
-from ..core.curvature.hessian import HESSIAN_METHODS, data_hessian
+from ..core.routes import HESSIAN_METHODS, data_hessian
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from ..bayes.hyper import EvidenceCycle, EvidenceResult
 from ..core.priors import alpha_per_param

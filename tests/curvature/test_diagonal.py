@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from laplacenet.check import numerical_hessian, relative_error
-from laplacenet.core.curvature.diagonal import becker_lecun_diagonal, exact_diagonal, hessian_diagonal, outer_diagonal
-from laplacenet.core.curvature.hessian import hessian
+from laplacenet.core.curvature.diagonal import becker_lecun_diagonal, exact_diagonal, outer_diagonal
+from laplacenet.core.routes import hessian, hessian_diagonal
 from laplacenet.core.objective import validate_problem
 
 from ..problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem

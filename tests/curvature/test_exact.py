@@ -9,7 +9,7 @@ import laplacenet as ln
 from laplacenet.core.curvature import exact as exact_module
 from laplacenet.core.curvature.exact import (_second_order_index, block_exact_hessian, exact_data_hessian,
                                         gram_exact_hessian)
-from laplacenet.core.curvature.hessian import hessian
+from laplacenet.core.routes import hessian
 from laplacenet.core.objective import validate_problem
 
 from ..problems import ACTIVATION_NAMES, make_problem

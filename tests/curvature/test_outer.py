@@ -8,7 +8,7 @@ from scipy.special import expit, softmax
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.core.curvature.hessian import hessian
+from laplacenet.core.routes import hessian
 from laplacenet.core.curvature.jacobian import output_jacobians
 from laplacenet.core.curvature.outer import (gram_is_cheaper, block_outer_hessian, gram_outer_hessian,
                                         outer_data_hessian)

@@ -10,8 +10,8 @@ from scipy.sparse.linalg import LinearOperator, cg
 from laplacenet.check import numerical_hessian, relative_error
 from laplacenet.core.curvature import rop
 from laplacenet.core.curvature.backprop import forward_pass
-from laplacenet.core.curvature.hessian import hessian
-from laplacenet.core.curvature.rop import data_gnvp, data_hvp, hessian_operator, hvp
+from laplacenet.core.curvature.rop import data_gnvp, data_hvp
+from laplacenet.core.routes import hessian, hessian_operator, hvp
 from laplacenet.core.network import MLP
 from laplacenet.core.objective import validate_problem
 

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from laplacenet.check import relative_error
-from laplacenet.core.curvature.hessian import hessian
+from laplacenet.core.routes import hessian, inverse_outer_hessian
 from laplacenet.core.curvature.jacobian import scaled_jacobians
-from laplacenet.core.curvature.woodbury import IncrementalInverse, inverse_outer_hessian
+from laplacenet.core.curvature.woodbury import IncrementalInverse
 
 from ..problems import make_problem
 

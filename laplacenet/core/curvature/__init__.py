@@ -1,1 +1,5 @@
-"""Curvature of the error: backpropagation and every Hessian route of PRML 5.4."""
+"""Curvature kernels on validated arrays: backpropagation and every Hessian route of PRML 5.4.
+
+The public, validating functions are in :mod:`laplacenet.core.routes`; nothing here imports it, the objective
+or the finite-difference checks.
+"""

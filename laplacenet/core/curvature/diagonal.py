@@ -16,12 +16,9 @@ pre-activation curvature of pattern n:
 import numpy as np
 
 from .._chunks import DEFAULT_CHUNK_ROWS, data_sum, rows_for_budget
-from .._validation import check_chunk_size, check_finite_result
-from ..objective import validate_problem
-from ..priors import alpha_per_param
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["hessian_diagonal", "exact_diagonal", "outer_diagonal", "becker_lecun_diagonal", "DIAGONAL_KINDS"]
+__all__ = ["exact_diagonal", "outer_diagonal", "becker_lecun_diagonal"]
 
 #: bytes of one chunk of per-pattern pre-activation curvatures (chunk * d_l^2 or chunk * K * d_l floats);
 #: about half the L2 cache measured fastest.
@@ -118,34 +115,3 @@ def outer_diagonal(net, w, X, T, beta, chunk_size=None):
         return _weight_diagonal(fw, [(d * d).sum(axis=1) for d in deltas])
 
     return data_sum(part, X, T, rows)
-
-
-_KINDS = {"exact": exact_diagonal, "outer": outer_diagonal}
-DIAGONAL_KINDS = tuple(_KINDS)
-
-
-def hessian_diagonal(net, w, X, T, alpha, beta=None, kind="exact", *, chunk_size=None):
-    """The diagonal of the Hessian of E(w), ``(W,)``, without forming the W x W matrix.
-
-    Parameters
-    ----------
-    net, w, X, T, alpha, beta
-        As for :func:`laplacenet.error`; ``alpha=0`` gives the data term alone.
-    kind : {'exact', 'outer'}
-        ``'exact'``: the diagonal of the exact Hessian (PRML 5.79, 5.80 with the full pre-activation
-        Hessians). ``'outer'``: the diagonal of the outer-product / Gauss-Newton matrix (5.84, 5.85).
-        (The Becker-Le Cun approximation (5.81) is ``laplacenet.hessian(..., method='diag')``.)
-    chunk_size : int, optional
-        Rows of data per chunk; by default chosen so the per-pattern arrays stay within a few MiB.
-
-    Returns
-    -------
-    (W,)
-        Data diagonal plus the prior precision of every parameter.
-    """
-    if not isinstance(kind, str) or kind not in _KINDS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, DIAGONAL_KINDS))}; got {kind!r}")
-    w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
-    chunk_size = check_chunk_size(chunk_size)
-    return check_finite_result(_KINDS[kind](net, w, X, T, beta, chunk_size) + alpha_per_param(net, alpha),
-                               f"the {kind} Hessian diagonal")

@@ -18,11 +18,10 @@ from collections import namedtuple
 import numpy as np
 
 from .._chunks import data_sum, rows_for_budget
-from .._validation import check_chunk_size, check_finite_result
-from ..objective import validate_problem
+from .._validation import check_finite_result
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["KronFactors", "kron_factors", "data_kron_factors", "combine_output_factors"]
+__all__ = ["KronFactors", "data_kron_factors", "combine_output_factors"]
 
 #: bytes of one chunk of backpropagated rows (chunk * K * sum(d_l) * 8); the Gram products contract
 #: over the chunk's rows, so chunks of a few hundred rows keep BLAS busy.
@@ -72,27 +71,3 @@ def combine_output_factors(factors, beta):
     beta = np.broadcast_to(np.asarray(beta, dtype=float), (factors.output_factors[0].shape[0],))
     Q = [np.tensordot(beta, Q_k, axes=1) for Q_k in factors.output_factors]
     return KronFactors(Q, factors.input_factors, factors.n_data)
-
-
-def kron_factors(net, w, X, T, beta=None, *, chunk_size=None):
-    """The Kronecker factors of the Gauss-Newton matrix of the data error, layer by layer (KFAC).
-
-    The weight block of layer l is approximated by ``(1/N) Q_l (x) Z_l`` and its bias block is ``Q_l``
-    exactly, with ``Q_l = sum_n B_n^T Lambda_n B_n`` (``B_n = d a_L / d a_l``, ``Lambda_n`` the output Hessian)
-    and ``Z_l = sum_n z_{l-1,n} z_{l-1,n}^T`` (laplace-torch 0.3's ``'kron'`` convention). No W x W
-    matrix is formed: one pass over the data, chunk by chunk.
-
-    Parameters
-    ----------
-    net, w, X, T, beta
-        As for :func:`laplacenet.error` (the factors do not depend on T).
-    chunk_size : int, optional
-        Rows of data per chunk; by default a few MiB of backpropagated rows.
-
-    Returns
-    -------
-    KronFactors
-        ``output_factors`` ``[Q_l (d_l, d_l)]``, ``input_factors`` ``[Z_l (d_{l-1}, d_{l-1})]`` and ``n_data``.
-    """
-    w, X, T, _, beta = validate_problem(net, w, X, T, 0.0, beta)
-    return data_kron_factors(net, w, X, T, beta, check_chunk_size(chunk_size))

@@ -13,8 +13,10 @@ from scipy.linalg import eigh, qr
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
 from .._config import check_array_budget, check_matrix_budget
+from .._validation import check_finite_result
 from .diagonal import exact_diagonal, outer_diagonal
-from .hessian import data_hessian
+from .exact import exact_data_hessian
+from .outer import outer_data_hessian
 from .rop import data_gnvp, data_hvp
 
 __all__ = ["LowRankCurvature", "top_eigenpairs", "lowrank_curvature", "LOWRANK_KINDS"]
@@ -24,6 +26,7 @@ LowRankCurvature = namedtuple("LowRankCurvature", "eigenvalues eigenvectors diag
 
 _PRODUCTS = {"outer": data_gnvp, "exact": data_hvp}
 _DIAGONALS = {"outer": outer_diagonal, "exact": exact_diagonal}
+_HESSIANS = {"outer": outer_data_hessian, "exact": exact_data_hessian}
 LOWRANK_KINDS = tuple(_PRODUCTS)
 #: what to do when the eigenpairs of ``rank`` would not fit the matrix budget
 _RANK_REMEDY = ("use a smaller rank (the top k eigenpairs keep a W x (2k + 1) Lanczos basis, and 2k + 1 >= W "
@@ -47,8 +50,9 @@ def top_eigenpairs(net, w, X, T, beta, rank, kind="outer", chunk_size=None):
     if 2 * rank + 1 >= W:
         check_matrix_budget(W, f"the {kind} data Hessian (rank={rank} with 2 rank + 1 >= W = {W}: the whole "
                                f"spectrum)", remedy=_RANK_REMEDY)
-        lam, U = eigh(data_hessian(net, w, X, T, beta, kind, chunk_size), subset_by_index=[W - rank, W - 1],
-                      check_finite=False)
+        H = check_finite_result(_HESSIANS[kind](net, w, X, T, beta, chunk_size),
+                                f"the {kind} Hessian of the data error")
+        lam, U = eigh(H, subset_by_index=[W - rank, W - 1], check_finite=False)
     else:
         ncv = min(W, max(2 * rank + 1, 20))  # eigsh's Lanczos basis, (W, ncv)
         check_array_budget((W, ncv), f"the Lanczos basis of rank={rank}", remedy=_RANK_REMEDY)

@@ -9,18 +9,16 @@ of k directions at once: ``V (W, k)`` is split into per-layer arrays ``R{W_l} (k
 * :func:`data_hvp` - the exact data Hessian times V.
 * :func:`data_gnvp` - the outer-product (Gauss-Newton) matrix times V: ``sum_n J_n^T Lambda_n (J_n V)``,
   one forward R-pass and one plain backward pass.
-* :func:`hvp`, :func:`hessian_operator` - the public products with the prior added.
+* :func:`laplacenet.hvp`, :func:`laplacenet.hessian_operator` (in :mod:`laplacenet.core.routes`) - the public
+  products with the prior added.
 """
 import numpy as np
-from scipy.sparse.linalg import LinearOperator
 
 from .._chunks import data_sum, rows_for_budget
-from .._validation import check_chunk_size, check_finite_result
-from ..objective import validate_problem
-from ..priors import alpha_per_param
+from .._validation import check_finite_result
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["hvp", "hessian_operator", "data_hvp", "data_gnvp", "output_hessian_times", "HVP_KINDS"]
+__all__ = ["data_hvp", "data_gnvp", "output_hessian_times"]
 
 #: bytes of one chunk of an R-quantity over all layers (rows * k * sum(d_l) * 8). A few live at once;
 #: about half the L2 cache measured fastest for blocks of 10-50 directions.
@@ -208,94 +206,3 @@ def data_gnvp(net, w, X, T, V, beta, chunk_size=None):
         return _r_weight_gradient(fw, R_deltas)
 
     return _block_product(chunk_product, net, w, X, T, V, chunk_size)
-
-
-_PRODUCTS = {"exact": data_hvp, "outer": data_gnvp}
-HVP_KINDS = tuple(_PRODUCTS)
-
-
-def _product_for(kind):
-    if not isinstance(kind, str) or kind not in _PRODUCTS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, HVP_KINDS))}; got {kind!r}")
-    return _PRODUCTS[kind]
-
-
-def _check_directions(net, v, name="v"):
-    """``v`` as a finite float64 array of shape (W,) or (W, k), k >= 1."""
-    W = net.n_params
-    if np.iscomplexobj(v):
-        raise ValueError(f"{name} must be real; got a complex array")
-    try:
-        V = np.asarray(v, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers of shape ({W},) or ({W}, k)") from None
-    if V.ndim not in (1, 2) or V.shape[0] != W or (V.ndim == 2 and V.shape[1] == 0):
-        raise ValueError(f"{name} must have shape ({W},) or ({W}, k) with k >= 1 for {net!r}; got shape {V.shape}")
-    if not np.all(np.isfinite(V)):
-        raise ValueError(f"{name} must be finite; it contains NaN or inf")
-    return V
-
-
-def hvp(net, w, X, T, v, alpha, beta=None, *, kind="exact", chunk_size=None):
-    """Hessian of E(w) times ``v`` without forming the Hessian: ``(H_data + diag(alpha)) v``.
-
-    Parameters
-    ----------
-    net, w, X, T
-        As for :func:`laplacenet.error`.
-    v : (W,) or (W, k)
-        One direction or a block of k directions, multiplied together.
-    alpha, beta
-        As for :func:`laplacenet.error`; ``alpha=0`` gives the data term alone.
-    kind : {'exact', 'outer'}
-        ``'exact'``: the exact Hessian by the R-operator (PRML 5.96-5.111). ``'outer'``: the
-        outer-product / Gauss-Newton approximation (5.84, 5.85).
-    chunk_size : int, optional
-        Rows of data per chunk; by default chosen so that each intermediate R-array takes about 1 MiB.
-
-    Returns
-    -------
-    (W,) or (W, k), the shape of ``v``.
-    """
-    product = _product_for(kind)
-    w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
-    V = _check_directions(net, v)
-    chunk_size = check_chunk_size(chunk_size)
-    a = alpha_per_param(net, alpha)
-    return check_finite_result(product(net, w, X, T, V, beta, chunk_size) + (a if V.ndim == 1 else a[:, None]) * V,
-                               "the Hessian-vector product")
-
-
-def hessian_operator(net, w, X, T, alpha, beta=None, kind="exact", *, chunk_size=None):
-    """The Hessian of E(w) as a symmetric :class:`scipy.sparse.linalg.LinearOperator` of shape (W, W).
-
-    Every product (``matvec``, ``matmat``, ``rmatvec``, ``@``) is one call of the block product behind
-    :func:`hvp`: the vectors of a block share each pass over the data (a very wide block is split into
-    column blocks that keep to the memory budget). The arguments are validated once, here; ``w`` is copied.
-
-    Parameters
-    ----------
-    net, w, X, T, alpha, beta, kind, chunk_size
-        As for :func:`hvp`.
-
-    Returns
-    -------
-    scipy.sparse.linalg.LinearOperator
-        float64, shape (W, W), equal to its own transpose.
-    """
-    product = _product_for(kind)
-    w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
-    chunk_size = check_chunk_size(chunk_size)
-    w = w.copy()
-    a = alpha_per_param(net, alpha)[:, None]
-
-    def matmat(V):
-        V = np.asarray(V, dtype=float)
-        return product(net, w, X, T, V, beta, chunk_size) + a * V
-
-    def matvec(v):
-        return matmat(np.reshape(v, (-1, 1)))[:, 0]
-
-    W = net.n_params
-    return LinearOperator((W, W), matvec=matvec, rmatvec=matvec, matmat=matmat, rmatmat=matmat,
-                          dtype=np.float64)

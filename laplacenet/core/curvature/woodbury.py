@@ -15,14 +15,13 @@ from scipy.linalg import blas, lapack, solve_triangular
 from .._chunks import iter_chunks
 from .._config import check_matrix_budget, check_max_bytes
 from .._dense import count_non_finite, max_asymmetry, mirror_upper, symmetrise
-from .._validation import SCALE_REMEDY, check_chunk_size, check_positive_int, refuse_complex
+from .._validation import SCALE_REMEDY, check_finite_number, check_positive_int, refuse_complex
 from ..exceptions import NonFiniteError
-from ..objective import validate_problem
 from ..priors import alpha_per_param
 from .jacobian import scaled_jacobians
 from .outer import jacobian_chunk_rows
 
-__all__ = ["IncrementalInverse", "inverse_outer_hessian", "fold_in_outer_data"]
+__all__ = ["IncrementalInverse", "inverse_outer_data", "fold_in_outer_data"]
 
 #: largest max|A - A^T| / max|A| accepted as "symmetric" for a matrix given by the caller
 SYMMETRY_RTOL = 1e-8
@@ -65,7 +64,7 @@ class IncrementalInverse:
                              f"(LAPACK dpotrf info={info})")
         if log_det is None:
             log_det = -2.0 * float(np.sum(np.log(np.diag(chol))))  # ln|A| = -ln|A^-1|
-        self._set_state(P, _check_finite_number(log_det, "log_det"))
+        self._set_state(P, check_finite_number(log_det, "log_det"))
 
     @classmethod
     def from_prior(cls, alpha, n_params, *, max_bytes=None):
@@ -286,42 +285,13 @@ def fold_in_outer_data(state, net, w, X, T, beta, block_size=1, chunk_size=None)
     return state
 
 
-def inverse_outer_hessian(net, w, X, T, alpha, beta=None, block_size=1, chunk_size=None, *,
-                          return_state=False, max_bytes=None):
-    """The inverse of the outer-product Hessian plus prior, ``(H_outer + diag(alpha))^-1``, built sequentially.
+def inverse_outer_data(net, w, X, T, alpha, beta, block_size=1, chunk_size=None, *, max_bytes=None,
+                       return_state=False):
+    """``(H_outer + diag(alpha))^-1`` (W, W), or its :class:`IncrementalInverse`, on validated arrays.
 
-    Starts from ``H_0 = diag(alpha)`` and folds in the data ``block_size`` patterns at a time by the
-    Woodbury identity (PRML 5.86-5.89, C.7), never inverting a W x W matrix: O(N R W^2) in all.
-
-    Parameters
-    ----------
-    net, w, X, T
-        As for :func:`laplacenet.error`.
-    alpha : float or (n_groups,) array
-        Prior precision, which must be positive: it is the starting matrix.
-    beta : float or (K,) array, optional
-        Noise precision (Gaussian likelihood), as for :func:`laplacenet.error`.
-    block_size : int
-        Patterns per Woodbury update. Every pattern's R rows of ``S_n J_n`` (R = number of outputs, or
-        K - 1 for the softmax) go in together, so a block is ``block_size * R`` rows; ``block_size=1`` with
-        one output is PRML (5.89). Larger blocks do the same work in fewer, level-3 BLAS steps. Either way
-        a row costs about 3 W^2 flops, against W^2 per row (plus W^3 once) for forming the outer Hessian
-        and factoring it: for the inverse of many rows at once, the direct route is up to 3x faster.
-    chunk_size : int, optional
-        Patterns per chunk of Jacobians (rounded up to whole blocks); by default about 64 MiB of them.
-    return_state : bool
-        Return the :class:`IncrementalInverse` (with ``log_det`` = ln|H_outer + diag(alpha)|, and ready
-        for more data via ``update``) instead of the matrix.
-    max_bytes : int, optional
-        Largest dense matrix allowed; default :func:`laplacenet.get_matrix_budget`.
-
-    Returns
-    -------
-    (W, W) array, or IncrementalInverse when ``return_state``.
+    Starts from the prior ``diag(alpha)`` and folds in the data (PRML 5.86-5.89, C.7); see
+    :func:`laplacenet.inverse_outer_hessian`.
     """
-    w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta, allow_zero_alpha=False)
-    block_size = check_positive_int(block_size, "block_size")
-    chunk_size, max_bytes = check_chunk_size(chunk_size), check_max_bytes(max_bytes)
     check_matrix_budget(net.n_params, "the inverse outer-product Hessian", max_bytes)
     state = IncrementalInverse.from_prior(alpha_per_param(net, alpha), net.n_params, max_bytes=max_bytes)
     fold_in_outer_data(state, net, w, X, T, beta, block_size, chunk_size)
@@ -356,18 +326,6 @@ def _check_symmetric(A, name, max_bytes=None):
         raise ValueError(f"{name} must be symmetric; max|{name} - {name}^T| / max|{name}| = {asym / scale:.3g} "
                          f"exceeds {SYMMETRY_RTOL:g}")
     return symmetrise(np.array(A, order="F"))
-
-
-def _check_finite_number(value, name):
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number; got {value!r}") from None
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
-    return value
 
 
 def _float_array(B, shapes):
