@@ -8,7 +8,7 @@ from laplacenet.core.curvature.hessian import hessian
 from laplacenet.core.curvature.jacobian import scaled_jacobians
 from laplacenet.core.curvature.woodbury import IncrementalInverse, inverse_outer_hessian
 
-from ..problems import make_problem
+from tests.problems import make_problem
 
 BETA = 1.7
 
