@@ -23,5 +23,5 @@ fi
 "$venv/bin/python" -c "import arviz_base, arviz_stats, arviz_plots; print('+ arviz-base', arviz_base.__version__, \
 'arviz-stats', arviz_stats.__version__, 'arviz-plots', arviz_plots.__version__)"
 
-echo "+ python -m pytest -q tests/test_arviz.py tests/test_diagnostics.py (arviz 1.x API)"
-MPLBACKEND=Agg "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_arviz.py tests/test_diagnostics.py
+echo "+ python -m pytest -q tests/test_arviz.py tests/bayes/test_diagnostics.py (arviz 1.x API)"
+MPLBACKEND=Agg "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_arviz.py tests/bayes/test_diagnostics.py

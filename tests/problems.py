@@ -1,12 +1,9 @@
 """Small problems shared by the tests: every activation x likelihood x depth."""
 import math
-import warnings
 
 import numpy as np
-import pytest
 
 import laplacenet as ln
-from laplacenet.core.exceptions import ConvergenceWarning
 
 ACTIVATION_NAMES = ["tanh", "logistic", "softplus", "relu", "identity"]
 LIKELIHOOD_NAMES = ["gaussian", "bernoulli", "categorical"]
@@ -31,14 +28,6 @@ def make_problem(likelihood="gaussian", activation="tanh", hidden=(4,), n_inputs
 
 #: training options for tests that check bookkeeping, not optimisation
 FAST = {"gtol": 1e-4}
-
-
-@pytest.fixture
-def quiet_evidence_dips():
-    """Silence the ConvergenceWarning of evidence loops stopped after a few cycles."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
 
 
 def wald_counts(sizes, w, variances, level=0.95):

@@ -9,8 +9,6 @@ from laplacenet.bayes.comparison import ComparisonCycle, compare_estimators
 from laplacenet.estimators import AUTO_HIDDEN, BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from laplacenet.core.exceptions import ConvergenceWarning
 
-from .problems import quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
-
 pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 
 

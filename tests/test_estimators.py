@@ -9,7 +9,7 @@ from laplacenet.bayes.evidence import fit_evidence, log_evidence
 from laplacenet.core.exceptions import NotFittedError
 from laplacenet.bayes.laplace import laplace
 
-from .problems import FAST, on_grid, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
+from tests.problems import FAST, on_grid
 
 pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 

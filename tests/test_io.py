@@ -11,7 +11,7 @@ from laplacenet import io
 from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from laplacenet.core.exceptions import ConvergenceWarning, NotFittedError
 
-from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
+from tests.problems import FAST
 
 pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 

@@ -23,7 +23,7 @@ from laplacenet import _archive, _files, diagnose, io
 from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from laplacenet.core.exceptions import ConvergenceWarning
 
-from .problems import FAST
+from tests.problems import FAST
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from laplacenet.core.curvature import exact as exact_module
 from laplacenet.arviz import read_netcdf
 from laplacenet.check import numerical_hessian, relative_error
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 PACKAGE_DIR = os.path.dirname(ln.__file__)
 

@@ -25,7 +25,7 @@ import laplacenet as ln
 from laplacenet import BayesianMLPClassifier, BayesianMLPRegressor
 from laplacenet.core.exceptions import NotFittedError
 
-from .problems import FAST, quiet_evidence_dips  # noqa: F401 (a fixture, used through pytestmark)
+from tests.problems import FAST
 
 pytestmark = pytest.mark.usefixtures("quiet_evidence_dips")
 

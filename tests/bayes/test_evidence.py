@@ -14,9 +14,9 @@ from laplacenet.bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResul
 from laplacenet.core.exceptions import ConvergenceWarning, EvidenceConvergenceWarning
 from laplacenet.bayes.laplace import laplace
 
-from .problems import make_problem, symmetry_of, wald_counts
+from tests.problems import make_problem, symmetry_of, wald_counts
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "sinusoid_evidence.py"
+EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "sinusoid_evidence.py"
 
 
 def _sinusoid(n=30, seed=0, noise_sd=0.1):

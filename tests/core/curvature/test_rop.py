@@ -15,7 +15,7 @@ from laplacenet.core.routes import hessian, hessian_operator, hvp
 from laplacenet.core.network import MLP
 from laplacenet.core.objective import validate_problem
 
-from ..problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem
+from tests.problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem
 
 # (likelihood, outputs, beta): multi-output Gaussian with a scalar and with a per-output beta.
 LIKELIHOOD_CASES = [

@@ -11,7 +11,7 @@ from laplacenet.check import relative_error
 from laplacenet.bayes.comparison import compare_models
 from laplacenet.bayes.symmetry import distinguishable_units, marginal_variances, symmetry_term, wald_units
 
-from .problems import quiet_evidence_dips, symmetry_of, wald_counts  # noqa: F401 (quiet_evidence_dips: a fixture)
+from tests.problems import symmetry_of, wald_counts
 
 
 def _sinusoid(n=60, noise=0.02, seed=0):

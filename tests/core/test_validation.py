@@ -3,7 +3,7 @@ import pytest
 
 import laplacenet as ln
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 
 def _call(likelihood="gaussian", **changes):

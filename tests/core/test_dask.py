@@ -18,7 +18,7 @@ from laplacenet.core.curvature.backprop import forward_pass
 from laplacenet.core.routes import hessian, hvp
 from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 RTOL = 1e-10
 ALPHA = np.array([0.3, 1.1, 0.6, 2.0, 0.9, 0.4])  # W1, b1, W2, b2, W3, b3 of a two-hidden-layer network

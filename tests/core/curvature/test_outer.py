@@ -14,7 +14,7 @@ from laplacenet.core.curvature.outer import (gram_is_cheaper, block_outer_hessia
                                         outer_data_hessian)
 from laplacenet.core.objective import validate_problem
 
-from ..problems import ACTIVATION_NAMES, make_problem
+from tests.problems import ACTIVATION_NAMES, make_problem
 
 LIKELIHOOD_CASES = [  # (likelihood, outputs, beta)
     ("gaussian", 2, 1.7),

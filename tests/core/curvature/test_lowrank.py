@@ -17,7 +17,7 @@ from laplacenet.bayes.laplace import laplace
 from laplacenet.bayes.posteriors import LowRankPrecision
 from laplacenet.core.priors import alpha_per_param
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 GROUPED = np.array([0.3, 1.1, 0.6, 2.0, 0.9, 1.4])  # a network with two hidden layers
 

@@ -14,7 +14,7 @@ from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
 from laplacenet.bayes.laplace import laplace
 from laplacenet.core.priors import alpha_per_param
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 CASES = [("gaussian", (4,)), ("bernoulli", (3, 2)), ("categorical", (4,)), ("categorical", ())]
 

@@ -4,7 +4,7 @@ import pytest
 import laplacenet as ln
 from laplacenet.check import check_gradient, numerical_hessian, relative_error
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli", "categorical"])

@@ -6,7 +6,7 @@ from scipy.special import expit, log_softmax
 import laplacenet as ln
 from laplacenet.check import numerical_gradient, relative_error
 
-from .problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem
+from tests.problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem
 
 
 @pytest.mark.parametrize("depth", [0, 1, 2, 3])

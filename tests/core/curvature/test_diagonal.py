@@ -9,7 +9,7 @@ from laplacenet.core.curvature.diagonal import becker_lecun_diagonal, exact_diag
 from laplacenet.core.routes import hessian, hessian_diagonal
 from laplacenet.core.objective import validate_problem
 
-from ..problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem
+from tests.problems import ACTIVATION_NAMES, LIKELIHOOD_NAMES, make_problem
 from .test_rop import CASE_IDS, LIKELIHOOD_CASES, kink_distance, problem
 
 

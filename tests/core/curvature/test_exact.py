@@ -12,7 +12,7 @@ from laplacenet.core.curvature.exact import (_second_order_index, block_exact_he
 from laplacenet.core.routes import hessian
 from laplacenet.core.objective import validate_problem
 
-from ..problems import ACTIVATION_NAMES, make_problem
+from tests.problems import ACTIVATION_NAMES, make_problem
 
 # (likelihood, outputs, beta): multi-output Gaussian with a scalar and with a per-output beta.
 LIKELIHOOD_CASES = [

@@ -17,7 +17,7 @@ from laplacenet.bayes.laplace import LaplacePosterior, laplace
 from laplacenet.bayes.predictive import laplace_bridge, moderated_bernoulli, moderated_softmax
 from laplacenet.core.priors import alpha_per_param
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 GROUPED = np.array([0.3, 1.1, 0.6, 2.0])  # W1, b1, W2, b2 of a one-hidden-layer network
 

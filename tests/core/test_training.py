@@ -6,7 +6,7 @@ import pytest
 import laplacenet as ln
 from laplacenet.core.training import TRAIN_METHODS, auto_method
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 NEWTON_METHODS = ["newton", "newton-cg"]
 

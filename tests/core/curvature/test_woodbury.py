@@ -8,7 +8,7 @@ from laplacenet.core.routes import hessian, inverse_outer_hessian
 from laplacenet.core.curvature.jacobian import scaled_jacobians
 from laplacenet.core.curvature.woodbury import IncrementalInverse
 
-from ..problems import make_problem
+from tests.problems import make_problem
 
 BETA = 1.7
 
