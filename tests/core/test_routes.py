@@ -9,7 +9,7 @@ import laplacenet as ln
 from laplacenet.core import routes
 from laplacenet.core._validation import check_finite_number
 
-from .problems import make_problem
+from tests.problems import make_problem
 
 CURVATURE = pathlib.Path(ln.__file__).parent / "core" / "curvature"
 
