@@ -444,7 +444,7 @@ class LaplacePosterior:
     def to_state(self):
         """What the posterior is rebuilt from by :meth:`from_state`: a dict of plain values and numpy arrays.
 
-        The plain values: ``form`` (one of :data:`FORMS`), ``hessian``, ``subset``, ``jitter``, ``chunk_size``,
+        The plain values: ``form`` (one of ``FORMS``), ``hessian``, ``subset``, ``jitter``, ``chunk_size``,
         ``n_data``, ``log_det`` (and ``kron_n_data``); the arrays: ``mean``, ``alpha``, ``beta`` (None for
         classification: left out), the dense or diagonal ``precision`` (with ``covariance``, A^-1, after
         :meth:`update`), or the factors of a structured one (see ``KroneckerPrecision.to_state`` and
