@@ -6,10 +6,11 @@ parameters, the network (sizes, activation, likelihood), the posterior's form an
 fitted scalars, the feature names of a model fitted on a DataFrame and, for classifiers, the dtype of the class
 labels. The other entries are float, int, bool
 or unicode arrays: the MAP weights, alpha and beta, what the posterior's precision A is built from, and
-every restart with its evidence history. A is stored as the arrays its builder in :mod:`laplacenet.laplace`
-or :mod:`laplacenet.bayes.posteriors` takes - the dense or diagonal A itself (with A^-1 after Woodbury updates),
-the Kronecker factors, or the low-rank eigenpairs - and loading calls the same builder on the same arrays:
-the same LAPACK calls on the same bits give the same factors, so predictions are reproduced bit for bit.
+every restart with its evidence history. The posterior is stored as its state
+(:meth:`laplacenet.LaplacePosterior.to_state`) - the dense or diagonal A itself (with A^-1 after Woodbury updates),
+the Kronecker factors, or the low-rank eigenpairs - and loading rebuilds it from the same arrays
+(:meth:`~laplacenet.LaplacePosterior.from_state`): the same LAPACK calls on the same bits give the same factors,
+so predictions are reproduced bit for bit.
 After ``hidden='auto'`` the metadata also holds the table of the architectures it chose from.
 
 * :func:`save` - write a fitted estimator (atomically: a temporary file in the same directory, then a rename;
@@ -41,13 +42,12 @@ from ._version import __version__
 from .core._validation import check_flag, is_finite_number
 from .bayes.comparison import ComparisonRow, ModelComparison
 from .core.curvature.last_layer import last_layer_slice
-from .core.curvature.woodbury import IncrementalInverse
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult
-from .bayes.laplace import (HESSIANS, SUBSETS, LaplacePosterior, _Cholesky, _Diagonal, _Woodbury, check_number,
-                      check_structure)
+from .bayes.laplace import (FORMS, HESSIANS, SUBSETS, LaplacePosterior, check_number, check_structure,
+                             hyperparameter_value)
 from .core.network import MLP
-from .bayes.posteriors import KroneckerPrecision, LowRankPrecision
+from .bayes.posteriors import LowRankPrecision
 
 __all__ = ["save", "load", "read_metadata", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -57,9 +57,8 @@ FORMAT_NAME = "laplacenet.model"
 FORMAT_VERSION = 2  # 2: the standardisation (x_mean, x_scale, y_mean, y_scale) and history_accepted
 
 _ESTIMATORS = {cls.__name__: cls for cls in (BayesianMLPRegressor, BayesianMLPClassifier)}
-# How each form of the posterior precision is stored: the arrays its builder is called with.
-_FORMS = {_Cholesky: "cholesky", _Diagonal: "diagonal", _Woodbury: "woodbury", KroneckerPrecision: "kron",
-          LowRankPrecision: "lowrank"}
+# the entries of the posterior's state arrays named otherwise in the file
+_STATE_ENTRIES = {"alpha": "posterior_alpha", "beta": "posterior_beta"}
 # What a damaged archive can raise while it is opened, listed or read (the hostile cases _archive refuses first).
 # the column statistics of the training data a fit remembers, stored as fingerprint_<name> when known
 _FINGERPRINT_ARRAYS = ("x_mean", "x_scale", "t_mean", "t_scale")
@@ -178,28 +177,14 @@ def _encode_fingerprint(seen, fitted):
 
 
 def _encode_posterior(posterior):
-    """The arrays a posterior's form is rebuilt from, and its options, for :func:`_decode_posterior`."""
-    form = _FORMS.get(type(posterior._form))
-    if form is None:
-        raise ValueError(f"cannot save a posterior held as {type(posterior._form).__name__}")
-    arrays = {"mean": posterior.mean, "posterior_alpha": np.asarray(posterior.alpha, dtype=float)}
-    if posterior.beta is not None:
-        arrays["posterior_beta"] = np.asarray(posterior.beta, dtype=float)
-    metadata = {"form": form, "hessian": posterior.hessian, "subset": posterior.subset,
-                "jitter": float(posterior.jitter), "chunk_size": posterior.chunk_size, "n_data": int(posterior.n_data),
-                "log_det": float(posterior.log_det)}
-    factors = posterior._form
-    if form in ("cholesky", "diagonal", "woodbury"):
-        arrays["precision"] = posterior.precision
-    if form == "woodbury":
-        arrays["covariance"] = factors.state.inverse
-    elif form == "kron":
-        metadata["kron_n_data"] = int(factors.n_data)
-        for l, (Q, Z) in enumerate(zip(factors.output_factors, factors.input_factors)):
-            arrays[f"kron_output_factor_{l}"], arrays[f"kron_input_factor_{l}"] = Q, Z
-    elif form == "lowrank":
-        arrays.update(lowrank_eigenvalues=factors.eigenvalues, lowrank_eigenvectors=factors.eigenvectors,
-                      lowrank_correction=factors.correction)
+    """The posterior's state (:meth:`LaplacePosterior.to_state`): its arrays as entries, its plain values as the
+    metadata's ``posterior`` field, for :func:`_decode_posterior`."""
+    arrays, metadata = {}, {}
+    for key, value in posterior.to_state().items():
+        if isinstance(value, np.ndarray):
+            arrays[_STATE_ENTRIES.get(key, key)] = value
+        else:
+            metadata[key] = value
     return arrays, metadata
 
 
@@ -456,7 +441,7 @@ def _check_params(reader, estimator):
     if (structure.hessian, structure.subset) != (posterior.hessian, posterior.subset):
         found.append(f"hessian {structure.hessian!r} and subset {structure.subset!r}, while the posterior was built "
                      f"with hessian {posterior.hessian!r} and subset {posterior.subset!r}")
-    factors = posterior._form
+    factors = posterior.precision
     if isinstance(factors, LowRankPrecision):
         if factors.rank != min(structure.rank, net.n_params):
             found.append(f"rank {structure.rank!r}, while the posterior holds {factors.rank} eigenpairs")
@@ -543,7 +528,8 @@ def _decode_runs(reader, net):
     betas = reader.hyperparameter("restart_beta", (R,), K) if uses_beta else [None] * R
     history_betas = reader.hyperparameter("history_beta", (n,), K) if uses_beta else [None] * n
     accepted = reader.array("history_accepted", (n,), "b") if reader.version >= 2 else np.ones(n, dtype=bool)
-    cycles = [EvidenceCycle(int(r), int(c), _value(a), _value(b), float(g), float(e), float(t), bool(ok), bool(kept))
+    cycles = [EvidenceCycle(int(r), int(c), hyperparameter_value(a), hyperparameter_value(b), float(g), float(e),
+                            float(t), bool(ok), bool(kept))
               for r, c, a, b, g, e, t, ok, kept in zip(
                   reader.array("history_restart", (n,), "i"), reader.array("history_cycle", (n,), "i"),
                   reader.hyperparameter("history_alpha", (n,), G), history_betas,
@@ -551,8 +537,8 @@ def _decode_runs(reader, net):
                   reader.array("history_train_error", (n,)), reader.array("history_train_converged", (n,), "b"),
                   accepted)]
     starts = np.concatenate([[0], np.cumsum(lengths)])
-    runs = [EvidenceResult(w, _value(a), _value(b), float(g), float(e), cycles[starts[r]:starts[r + 1]], bool(ok),
-                           None)
+    runs = [EvidenceResult(w, hyperparameter_value(a), hyperparameter_value(b), float(g), float(e),
+                           cycles[starts[r]:starts[r + 1]], bool(ok), None)
             for r, (w, a, b, g, e, ok) in enumerate(zip(
                 reader.array("restart_w", (R, W)), alphas, betas, reader.array("restart_gamma", (R,)),
                 reader.array("restart_log_evidence", (R,)), reader.array("restart_converged", (R,), "b")))]
@@ -571,19 +557,13 @@ def _decode_runs(reader, net):
     return runs
 
 
-def _value(a):
-    """A stored hyperparameter back in the form the library uses: a float, a fresh array, or None."""
-    if a is None:
-        return None
-    return float(a) if np.ndim(a) == 0 else np.array(a)
-
-
 def _decode_posterior(reader, net):
-    """The Laplace posterior, its precision rebuilt by the same builder from the same arrays (PRML 5.167)."""
+    """The Laplace posterior, rebuilt from its state (:meth:`LaplacePosterior.from_state`, PRML 5.167) once each
+    value is checked."""
     W = net.n_params
     form, hessian, subset, jitter, chunk_size, n_data = (
         reader.field("posterior", key) for key in ("form", "hessian", "subset", "jitter", "chunk_size", "n_data"))
-    if form not in _FORMS.values() or hessian not in HESSIANS or subset not in (None, *SUBSETS):
+    if form not in FORMS or hessian not in HESSIANS or subset not in (None, *SUBSETS):
         reader.fail(f"its posterior form {form!r}, hessian {hessian!r} or subset {subset!r} is not known")
     if not is_finite_number(jitter):
         reader.fail(f"its metadata field 'posterior.jitter' must be a finite number; got {reprlib.repr(jitter)}")
@@ -595,33 +575,25 @@ def _decode_posterior(reader, net):
         if not (value is None and key == "chunk_size") and not (_is_count(value) and value > 0):
             reader.fail(f"its metadata field 'posterior.{key}' must be a positive integer; got {reprlib.repr(value)}")
     dim = W if subset is None else last_layer_slice(net).stop - last_layer_slice(net).start
-    mean = reader.array("mean", (W,))
-    alpha = _value(reader.hyperparameter("posterior_alpha", (), net.n_groups))
-    beta = _value(reader.hyperparameter("posterior_beta", (), net.n_outputs)) \
-        if net.likelihood.uses_beta else None
+    state = dict(counts, form=form, hessian=hessian, subset=subset, jitter=jitter, mean=reader.array("mean", (W,)),
+                 alpha=reader.hyperparameter("posterior_alpha", (), net.n_groups),
+                 beta=reader.hyperparameter("posterior_beta", (), net.n_outputs) if net.likelihood.uses_beta else None)
     if form == "kron":
-        factors = ([reader.array(f"kron_output_factor_{l}", (d, d)) for l, d in enumerate(net.sizes[1:])],
-                   [reader.array(f"kron_input_factor_{l}", (d, d)) for l, d in enumerate(net.sizes[:-1])],
-                   counts["kron_n_data"])
-        precision = factors = KroneckerPrecision(net, factors, alpha, jitter)
+        state.update({f"kron_output_factor_{l}": reader.array(f"kron_output_factor_{l}", (d, d))
+                      for l, d in enumerate(net.sizes[1:])})
+        state.update({f"kron_input_factor_{l}": reader.array(f"kron_input_factor_{l}", (d, d))
+                      for l, d in enumerate(net.sizes[:-1])})
     elif form == "lowrank":
         eigenvalues = reader.array("lowrank_eigenvalues", (None,))
-        k = eigenvalues.size
-        curvature = (eigenvalues, reader.array("lowrank_eigenvectors", (W, k)),
-                     reader.array("lowrank_correction", (W,)))
-        precision = factors = LowRankPrecision(net, curvature, alpha, jitter, hessian)
+        state.update(lowrank_eigenvalues=eigenvalues,
+                     lowrank_eigenvectors=reader.array("lowrank_eigenvectors", (W, eigenvalues.size)),
+                     lowrank_correction=reader.array("lowrank_correction", (W,)))
     else:
-        precision = reader.array("precision", (dim,) if form == "diagonal" else (dim, dim))
-        if form == "cholesky":
-            # the same LAPACK call on the same matrix: the same bits
-            factors = _Cholesky(precision, hessian, jitter=jitter)
-        elif form == "diagonal":
-            factors = _Diagonal(precision, hessian, jitter)
-        else:
-            covariance = reader.array("covariance", (dim, dim))
-            factors = _Woodbury(IncrementalInverse(covariance, reader.field("posterior", "log_det")), precision)
-    return LaplacePosterior(net, mean, precision, alpha, beta, hessian, factors, jitter, chunk_size, n_data,
-                            subset=subset)
+        state["precision"] = reader.array("precision", (dim,) if form == "diagonal" else (dim, dim))
+        if form == "woodbury":
+            state.update(covariance=reader.array("covariance", (dim, dim)),
+                         log_det=reader.field("posterior", "log_det"))
+    return LaplacePosterior.from_state(net, state)
 
 
 def _decode_classes(reader, net):

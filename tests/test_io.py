@@ -164,6 +164,37 @@ def test_updated_posterior_round_trip(regressor, tmp_path):
     assert np.array_equal(mean, expected_mean) and np.array_equal(std, expected_std)
 
 
+@pytest.mark.parametrize("structure", [{"hessian": "outer"}, {"hessian": "diag"}, {"hessian": "kron"},
+                                       {"hessian": "lowrank", "rank": 2}, {"hessian": "outer", "subset": "last_layer"},
+                                       {"hessian": "outer", "update": 3}])
+def test_save_writes_exactly_the_posteriors_state(regressor, structure, tmp_path):
+    # its arrays as entries (alpha and beta as posterior_alpha and posterior_beta), its plain values as metadata
+    structure = dict(structure)
+    update = structure.pop("update", 0)
+    model = BayesianMLPRegressor(**regressor.get_params())
+    model.__dict__.update({k: v for k, v in vars(regressor).items() if k.endswith("_")})
+    model._y_ndim = regressor._y_ndim
+    X = _inputs(20, seed=12)
+    T = np.sin(2 * X[:, :1])
+    posterior = ln.laplace(model.net_, model.w_, X[update:], T[update:], model.alpha_, model.beta_, jitter=1.0,
+                           **structure)
+    model.posterior_ = posterior.update(X[:update], T[:update]) if update else posterior
+    state = model.posterior_.to_state()
+    path = tmp_path / "model.npz"
+    io.save(model, path)
+    names = {"alpha": "posterior_alpha", "beta": "posterior_beta"}
+    arrays = {names.get(k, k): v for k, v in state.items() if isinstance(v, np.ndarray)}
+    plain = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    assert json.dumps(io.read_metadata(path)["posterior"]) == json.dumps(plain)
+    with np.load(path, allow_pickle=False) as archive:
+        others = ("metadata", "x_mean", "x_scale", "y_mean", "y_scale", "restart_", "history_", "fingerprint_")
+        assert {name for name in archive.files if not name.startswith(others)} == set(arrays)
+        for name, value in arrays.items():
+            stored = archive[name]
+            assert stored.dtype == value.dtype and stored.shape == value.shape
+            assert stored.tobytes() == value.tobytes()
+
+
 def test_metadata_describes_the_model(binary_classifier, tmp_path):
     path = tmp_path / "model.npz"
     io.save(binary_classifier, path, extra={"features": ["a", "b"], "note": [1, 2]})

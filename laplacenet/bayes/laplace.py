@@ -43,6 +43,8 @@ STRUCTURED = ("kron", "lowrank")
 HESSIANS = STRUCTURED + HESSIAN_METHODS
 #: ``subset=`` options: the whole network, or the output layer alone (the others fixed at w_MAP).
 SUBSETS = ("all", "last_layer")
+#: The forms a posterior's precision is held in, as :meth:`LaplacePosterior.to_state` names them.
+FORMS = ("cholesky", "diagonal", "woodbury", "kron", "lowrank")
 #: why :meth:`LaplacePosterior.update` refuses a posterior of each of these Hessians
 _NOT_A_SUM_OF_OUTER_PRODUCTS = ("its curvature of new patterns is not a sum of outer products B^T B (the "
                                 "second-derivative term may be indefinite), so the Woodbury update does not apply")
@@ -439,6 +441,54 @@ class LaplacePosterior:
         check_finite_curvature([A, state.inverse_diagonal(), state.log_det], "outer")
         return A, _Woodbury(state, A)
 
+    def to_state(self):
+        """What the posterior is rebuilt from by :meth:`from_state`: a dict of plain values and numpy arrays.
+
+        The plain values: ``form`` (one of ``FORMS``), ``hessian``, ``subset``, ``jitter``, ``chunk_size``,
+        ``n_data``, ``log_det`` (and ``kron_n_data``); the arrays: ``mean``, ``alpha``, ``beta`` (None for
+        classification: left out), the dense or diagonal ``precision`` (with ``covariance``, A^-1, after
+        :meth:`update`), or the factors of a structured one (see ``KroneckerPrecision.to_state`` and
+        ``LowRankPrecision.to_state``). The arrays are the posterior's own, not copies; the network is not part
+        of the state. :func:`laplacenet.save` writes the arrays as entries and the plain values as metadata.
+        """
+        form = self._form
+        if form.kind is None:
+            raise ValueError(f"cannot save a posterior held as {type(form).__name__}")
+        state = {"form": form.kind, "hessian": self.hessian, "subset": self.subset, "jitter": float(self.jitter),
+                 "chunk_size": self.chunk_size, "n_data": int(self.n_data), "log_det": float(self.log_det),
+                 "mean": self.mean, "alpha": np.asarray(self.alpha, dtype=float)}
+        if self.beta is not None:
+            state["beta"] = np.asarray(self.beta, dtype=float)
+        if not isinstance(self.precision, LinearOperator):
+            state["precision"] = self.precision
+        state.update(form.to_state())
+        return state
+
+    @classmethod
+    def from_state(cls, net, state):
+        """The posterior of ``net`` that :meth:`to_state` described, its precision rebuilt by the same builder from
+        the same arrays (PRML 5.167): the same LAPACK calls on the same bits give the same factors.
+
+        ``state`` is trusted: values read from a file are checked by :func:`laplacenet.load` first.
+        """
+        kind, hessian, jitter = state["form"], state["hessian"], float(state["jitter"])
+        alpha, beta = hyperparameter_value(state["alpha"]), hyperparameter_value(state.get("beta"))
+        precision = state.get("precision")
+        if kind == "kron":
+            precision = form = KroneckerPrecision.from_state(net, state, alpha, jitter)
+        elif kind == "lowrank":
+            precision = form = LowRankPrecision.from_state(net, state, alpha, jitter, hessian)
+        elif kind == "cholesky":
+            form = _Cholesky(precision, hessian, jitter=jitter)
+        elif kind == "diagonal":
+            form = _Diagonal(precision, hessian, jitter)
+        elif kind == "woodbury":
+            form = _Woodbury(IncrementalInverse(state["covariance"], state["log_det"]), precision)
+        else:
+            raise ValueError(f"form must be one of {', '.join(map(repr, FORMS))}; got {kind!r}")
+        return cls(net, state["mean"], precision, alpha, beta, hessian, form, jitter, state["chunk_size"],
+                   state["n_data"], subset=state["subset"])
+
     def __repr__(self):
         return (f"LaplacePosterior({self.net!r}, hessian={self.hessian!r}, n_params={self.mean.size}, "
                 f"n_data={self.n_data}, log_det={self.log_det:.6g})")
@@ -449,12 +499,21 @@ def _read_only(a):
     return a
 
 
+def hyperparameter_value(a):
+    """A stored alpha or beta back in the form the library uses: a float, a fresh array, or None."""
+    if a is None:
+        return None
+    return float(a) if np.ndim(a) == 0 else np.array(a)
+
+
 class _Cholesky(Form):
     """A dense positive-definite precision held as its lower Cholesky factor, ``A = L L^T``.
 
     ``semidefinite``: whether A's data curvature is positive semi-definite at any w (the outer-product or the
     output layer's Hessian), which decides the remedies of a :class:`~laplacenet.NotPositiveDefiniteError`.
     """
+
+    kind = "cholesky"
 
     def __init__(self, A, hessian, semidefinite=None, jitter=0.0):
         check_finite_curvature([A], hessian)
@@ -507,6 +566,8 @@ def _check_lapack(info, routine):
 class _Diagonal(Form):
     """A diagonal precision ``A = diag(a)``."""
 
+    kind = "diagonal"
+
     def __init__(self, a, hessian, jitter=0.0):
         check_finite_curvature([a], hessian)
         if not np.all(a > 0):
@@ -536,6 +597,8 @@ class _Diagonal(Form):
 
 class _Woodbury(Form):
     """A dense precision whose inverse is kept by Woodbury updates (after :meth:`LaplacePosterior.update`)."""
+
+    kind = "woodbury"
 
     def __init__(self, state, A):
         self.state = state
@@ -572,3 +635,6 @@ class _Woodbury(Form):
 
     def incremental_inverse(self, A):
         return self.state.copy()
+
+    def to_state(self):
+        return {"covariance": self.state.inverse}

@@ -89,8 +89,16 @@ class Form:
     rows of ``S z`` with ``S S^T = A^-1``;
     ``activation_covariance(G (n, K, dim))`` -> ``G A^-1 G^T``; ``linearised_covariance(inputs, deltas)``, the
     same from the factors of G (see :func:`layer_jacobians`); ``variances()`` -> diag(A^-1); and
-    ``jacobian_width``, the columns of G it builds per output (to size chunks of test points).
+    ``jacobian_width``, the columns of G it builds per output (to size chunks of test points). ``kind`` names the
+    form and ``to_state()`` gives the arrays it is rebuilt from beyond the posterior's own
+    (:meth:`laplacenet.LaplacePosterior.to_state`).
     """
+
+    #: the name of the form in a posterior's state; None for a form that has no state
+    kind = None
+
+    def to_state(self):
+        return {}
 
     @property
     def jacobian_width(self):
@@ -176,6 +184,8 @@ class KroneckerPrecision(_FactoredPrecision):
         ``ln|A| = sum_l sum_ij ln(lam_i mu_j / N + alpha_W) + sum_i ln(lam_i + alpha_b)``.
     """
 
+    kind = "kron"
+
     def __init__(self, net, factors, alpha, jitter=0.0):
         super().__init__(np.float64, (net.n_params, net.n_params))
         self.output_factors, self.input_factors, self.n_data = factors
@@ -192,6 +202,20 @@ class KroneckerPrecision(_FactoredPrecision):
             self._blocks.append(_KronBlock(ws, bs, U, V, mu, curvature_w, curvature_b,
                                            curvature_w + self.alpha[2 * l], curvature_b + self.alpha[2 * l + 1]))
         self.log_det = float(sum(np.sum(np.log(b.Dw)) + np.sum(np.log(b.Db)) for b in self._blocks))
+
+    def to_state(self):
+        """``kron_n_data`` and the factors ``kron_output_factor_<l>``, ``kron_input_factor_<l>`` of every layer l."""
+        state = {"kron_n_data": int(self.n_data)}
+        for l, (Q, Z) in enumerate(zip(self.output_factors, self.input_factors)):
+            state[f"kron_output_factor_{l}"], state[f"kron_input_factor_{l}"] = Q, Z
+        return state
+
+    @classmethod
+    def from_state(cls, net, state, alpha, jitter=0.0):
+        """The precision :meth:`to_state` describes, rebuilt from the same factors (the same bits)."""
+        layers = range(net.n_layers)
+        return cls(net, ([state[f"kron_output_factor_{l}"] for l in layers],
+                         [state[f"kron_input_factor_{l}"] for l in layers], state["kron_n_data"]), alpha, jitter)
 
     def _power(self, X, p):
         out = np.empty_like(X)
@@ -280,6 +304,8 @@ class LowRankPrecision(_FactoredPrecision):
         ``sum_i ln d_i + sum_j ln(1 + nu_j)``.
     """
 
+    kind = "lowrank"
+
     def __init__(self, net, curvature, alpha, jitter=0.0, hessian="lowrank", semidefinite=False):
         super().__init__(np.float64, (net.n_params, net.n_params))
         self.eigenvalues, self.eigenvectors, correction = curvature
@@ -296,6 +322,18 @@ class LowRankPrecision(_FactoredPrecision):
             raise not_positive_definite(self._smallest_eigenvalue(), hessian, semidefinite, self.jitter)
         self._Y = P @ E
         self.log_det = float(np.sum(np.log(self.diagonal)) + np.sum(np.log1p(self._nu)))
+
+    def to_state(self):
+        """The eigenpairs and the diagonal correction: ``lowrank_eigenvalues``, ``lowrank_eigenvectors``,
+        ``lowrank_correction``."""
+        return {"lowrank_eigenvalues": self.eigenvalues, "lowrank_eigenvectors": self.eigenvectors,
+                "lowrank_correction": self.correction}
+
+    @classmethod
+    def from_state(cls, net, state, alpha, jitter=0.0, hessian="lowrank"):
+        """The precision :meth:`to_state` describes, rebuilt from the same eigenpairs (the same bits)."""
+        curvature = (state["lowrank_eigenvalues"], state["lowrank_eigenvectors"], state["lowrank_correction"])
+        return cls(net, curvature, alpha, jitter, hessian)
 
     def _smallest_eigenvalue(self):
         if self.shape[0] <= 2:
