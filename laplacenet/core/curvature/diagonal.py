@@ -21,7 +21,7 @@ from ..objective import validate_problem
 from ..priors import alpha_per_param
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["hessian_diagonal", "exact_diagonal", "outer_diagonal", "becker_lecun_diagonal", "DIAGONAL_KINDS"]
+__all__ = ["hessian_diagonal"]
 
 #: bytes of one chunk of per-pattern pre-activation curvatures (chunk * d_l^2 or chunk * K * d_l floats);
 #: about half the L2 cache measured fastest.

@@ -10,7 +10,7 @@ from .diagonal import becker_lecun_diagonal
 from .exact import exact_data_hessian
 from .outer import outer_data_hessian
 
-__all__ = ["hessian", "data_hessian", "HESSIAN_METHODS"]
+__all__ = ["hessian"]
 
 
 def _exact(net, w, X, T, beta, chunk_size, fd_method):

@@ -22,7 +22,7 @@ from .._validation import check_chunk_size, check_finite_result
 from ..objective import validate_problem
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["KronFactors", "kron_factors", "data_kron_factors", "combine_output_factors"]
+__all__ = ["KronFactors", "kron_factors"]
 
 #: bytes of one chunk of backpropagated rows (chunk * K * sum(d_l) * 8); the Gram products contract
 #: over the chunk's rows, so chunks of a few hundred rows keep BLAS busy.

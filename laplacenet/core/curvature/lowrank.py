@@ -17,7 +17,7 @@ from .diagonal import exact_diagonal, outer_diagonal
 from .hessian import data_hessian
 from .rop import data_gnvp, data_hvp
 
-__all__ = ["LowRankCurvature", "top_eigenpairs", "lowrank_curvature", "LOWRANK_KINDS"]
+__all__ = ["top_eigenpairs"]
 
 #: ``eigenvalues`` (k,) decreasing, ``eigenvectors`` (W, k) orthonormal, ``diagonal`` (W,) or None.
 LowRankCurvature = namedtuple("LowRankCurvature", "eigenvalues eigenvectors diagonal")

@@ -20,7 +20,7 @@ from ..objective import validate_problem
 from ..priors import alpha_per_param
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["hvp", "hessian_operator", "data_hvp", "data_gnvp", "output_hessian_times", "HVP_KINDS"]
+__all__ = ["hvp", "hessian_operator"]
 
 #: bytes of one chunk of an R-quantity over all layers (rows * k * sum(d_l) * 8). A few live at once;
 #: about half the L2 cache measured fastest for blocks of 10-50 directions.
