@@ -17,9 +17,6 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["ArchiveError", "NpzArchive", "parse_json", "check_json_size", "MAX_EXPANSION", "EXPANSION_FLOOR",
-           "MAX_ENTRIES", "MAX_JSON_CHARS", "MAX_JSON_DEPTH"]
-
 #: the declared uncompressed size of all entries together may be at most this many times the file's size
 #: (beyond ``EXPANSION_FLOOR``): the arrays of a model are floats, which deflate compresses by ~1.1, while a
 #: zip bomb of zeros expands ~1000 times

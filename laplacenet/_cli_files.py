@@ -12,8 +12,6 @@ from pathlib import Path
 
 from ._files import fill_new_file, write_atomically
 
-__all__ = ["check_output", "check_output_directory", "output_directory", "write_csv", "write_json", "save_figure"]
-
 
 def check_output(path, inputs):
     """Fail before the work when the file ``path`` (``--out``) cannot be written where it is asked for, or is one of

@@ -14,9 +14,6 @@ from .bayes.hyper import EvidenceOptions
 from .bayes.laplace import SUBSETS
 from .core.training import TRAIN_METHODS
 
-__all__ = ["build_parser", "fit_settings", "hidden_text", "UsageError", "TASKS", "HESSIANS", "DEMO", "DEMO_FILES",
-           "COMPARE_FILES"]
-
 TASKS = {"regression": "gaussian", "binary": "bernoulli", "multiclass": "categorical"}
 # Every hessian= of laplacenet.bayes.laplace.HESSIANS but 'fd', the finite-difference oracle of the tests.
 HESSIANS = ("outer", "exact", "diag", "kron", "lowrank")

@@ -3,8 +3,6 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-__all__ = ["Data", "read_data", "numeric"]
-
 class Data(NamedTuple):
     """Features ``X (N, D)``, targets ``y`` ((N,) or (N, K), or None) and their column names (None for arrays)."""
 

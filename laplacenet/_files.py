@@ -22,8 +22,6 @@ import re
 import secrets
 import time
 
-__all__ = ["write_atomically", "fill_new_file", "remove_stale_temporaries", "STALE_AFTER", "ABANDONED_AFTER"]
-
 #: seconds without modification after which the temporary of a writer that no longer runs is removed
 STALE_AFTER = 60.0
 #: seconds without modification after which any temporary of the target is removed

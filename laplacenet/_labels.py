@@ -13,8 +13,6 @@ from .core._chunks import is_dask_array
 from ._sklearn import DataConversionWarning
 from .core._validation import refuse_complex
 
-__all__ = ["class_labels", "label_indices", "take_labels"]
-
 
 def class_labels(y, n_rows):
     """The sorted distinct class labels ``(C,)`` of ``y`` (N,) and each row's index among them, as

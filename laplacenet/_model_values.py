@@ -27,8 +27,6 @@ import numpy as np
 from .core._validation import is_finite_number
 from .core.curvature.woodbury import SYMMETRY_RTOL
 
-__all__ = ["entry_problem", "metadata_problem", "encode_classes", "decode_classes"]
-
 _POSITIVE = frozenset({"posterior_alpha", "posterior_beta", "restart_alpha", "restart_beta", "history_alpha",
                        "history_beta", "x_scale", "y_scale"})
 _SYMMETRIC = ("covariance", "kron_output_factor_", "kron_input_factor_")  # names, or prefixes of names

@@ -18,9 +18,6 @@ from .core._chunks import is_dask_array
 from .core._validation import check_X, refuse_complex
 from .core.exceptions import NotFittedError as _NotFittedError
 
-__all__ = ["HAVE_SKLEARN", "BaseEstimator", "RegressorMixin", "ClassifierMixin", "DataConversionWarning",
-           "NotFittedError", "validate_X", "accuracy_score", "r2_score"]
-
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import DataConversionWarning

@@ -27,7 +27,7 @@ from .core.exceptions import NotFittedError
 from .bayes.laplace import LaplacePosterior
 from .core.priors import alpha_per_param
 
-__all__ = ["to_inference_data", "write_netcdf", "read_netcdf"]
+__all__ = ["to_inference_data"]
 
 SAMPLING_NOTE = ("independent draws from the Laplace Gaussian N(w_MAP, A^-1) (PRML 5.167), not Markov chains: "
                  "the 'chains' are equal groups of independent draws")

@@ -17,7 +17,7 @@ import numpy as np
 from . import io
 from ._cli_files import (check_output, check_output_directory, output_directory, save_figure, write_csv,
                          write_json)
-from ._cli_parser import (COMPARE_FILES, DEMO, DEMO_FILES, HESSIANS, TASKS, UsageError, build_parser, fit_settings,
+from ._cli_parser import (COMPARE_FILES, DEMO, DEMO_FILES, TASKS, UsageError, build_parser, fit_settings,
                           hidden_text)
 from .core._config import set_matrix_budget
 from ._datafiles import numeric, read_data
@@ -29,7 +29,7 @@ from .core.exceptions import ConvergenceWarning, NonFiniteError
 from .core.network import MLP
 from .bayes.symmetry import posterior_symmetry
 
-__all__ = ["main", "build_parser", "HESSIANS"]
+__all__ = ["main", "build_parser"]
 
 #: what the library's errors and warnings advise, in its words (matched in lower case), and the option of the
 #: command line that does it

@@ -12,7 +12,7 @@ import numpy as np
 from .core._validation import check_positive_int, check_random_seed
 from .bayes.laplace import check_number
 
-__all__ = ["make_sinusoid", "make_two_class_2d", "load_motorcycle", "load_penguins", "Penguins", "DATA_DIR"]
+__all__ = ["make_sinusoid", "make_two_class_2d", "load_motorcycle", "load_penguins", "Penguins"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 

@@ -38,7 +38,7 @@ from .core.priors import alpha_per_param
 from .bayes.symmetry import posterior_symmetry
 from .core.training import train
 
-__all__ = ["BayesianMLPRegressor", "BayesianMLPClassifier", "check_hidden", "fixed_hyperparameter_run", "AUTO_HIDDEN"]
+__all__ = ["BayesianMLPRegressor", "BayesianMLPClassifier"]
 
 # The architectures hidden="auto" chooses from, simplest first (a tie goes to the simpler): no hidden layer (the
 # Bayesian linear or logistic model), then one hidden layer of doubling width - the grid of compare_models'

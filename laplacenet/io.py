@@ -49,7 +49,7 @@ from .bayes.laplace import (FORMS, HESSIANS, SUBSETS, LaplacePosterior, check_nu
 from .core.network import MLP
 from .bayes.posteriors import LowRankPrecision
 
-__all__ = ["save", "load", "read_metadata", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save", "load", "read_metadata"]
 
 #: the ``format`` field of the metadata of every file :func:`save` writes
 FORMAT_NAME = "laplacenet.model"

@@ -573,7 +573,7 @@ def test_compare_checks_its_output_directory_before_fitting(regression_csv, tmp_
 # --- posterior structures -----------------------------------------------------------------------------
 
 def test_every_hessian_of_the_library_but_the_finite_difference_oracle_is_offered():
-    from laplacenet.cli import HESSIANS
+    from laplacenet._cli_parser import HESSIANS
     from laplacenet.bayes.laplace import HESSIANS as LIBRARY_HESSIANS
     assert sorted(HESSIANS) == sorted(set(LIBRARY_HESSIANS) - {"fd"})
     fit = next(a for a in build_parser()._actions if a.dest == "command").choices["fit"]

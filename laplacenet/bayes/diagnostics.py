@@ -28,9 +28,7 @@ from .laplace import LaplacePosterior
 from .predictive import _activation_sampler
 from ..core.priors import alpha_per_param
 
-__all__ = ["LaplaceDiagnostic", "diagnose", "importance_diagnostic", "sampled_activations", "pointwise_nll",
-           "log_posterior", "linearised_log_posterior", "log_prior_kernel", "log_q", "psis", "arviz_generation",
-           "MIN_DRAWS", "EXACT_SPREAD"]
+__all__ = ["LaplaceDiagnostic", "diagnose"]
 
 #: PSIS fits its Pareto tail to the largest S/5 ratios and needs at least 5 of them.
 MIN_DRAWS = 25

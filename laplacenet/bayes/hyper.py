@@ -34,8 +34,7 @@ from ..core.network import MLP
 from ..core.priors import alpha_per_param
 from ..core.training import check_train_kwargs, train
 
-__all__ = ["fit_evidence", "EvidenceOptions", "EvidenceCycle", "EvidenceResult", "starting_alpha", "starting_beta",
-           "EVIDENCE_METHODS"]
+__all__ = ["fit_evidence", "EvidenceOptions", "EvidenceCycle", "EvidenceResult"]
 
 EVIDENCE_METHODS = ("fixed_point", "gradient", "online")
 #: the largest trust radius of the gradient method in ln alpha, ln beta (a factor e^2 = 7.4 per step): longer

@@ -33,9 +33,7 @@ from .posteriors import (Form, KroneckerPrecision, LowRankPrecision, check_finit
 from .predictive import predict
 from ..core.priors import alpha_per_param, prior_error
 
-__all__ = ["LaplacePosterior", "laplace", "build_posterior", "validate_bayesian", "check_options", "check_number",
-           "Structure", "check_structure", "as_structure", "posterior_curvature", "HESSIANS", "STRUCTURED",
-           "SUBSETS"]
+__all__ = ["LaplacePosterior", "laplace"]
 
 #: Hessians held in a structure that is never formed as a W x W matrix.
 STRUCTURED = ("kron", "lowrank")

@@ -30,8 +30,7 @@ from ..core.curvature.last_layer import layer_jacobians
 from ..core.exceptions import NotPositiveDefiniteError
 from ..core.priors import alpha_per_param
 
-__all__ = ["Form", "KroneckerPrecision", "LowRankPrecision", "not_positive_definite", "check_finite_curvature",
-           "SEMIDEFINITE"]
+__all__ = ["KroneckerPrecision", "LowRankPrecision"]
 
 #: curvatures positive semi-definite at any w: with them A = H + diag(alpha) fails to be positive definite only
 #: by rounding

@@ -19,8 +19,7 @@ from ..core.curvature.backprop import backprop, forward_pass, hidden_slopes
 from ..core.curvature.jacobian import row_jacobians
 from ..core.curvature.outer import jacobian_chunk_rows
 
-__all__ = ["predict", "linearised_moments", "moderated_bernoulli", "moderated_softmax", "laplace_bridge",
-           "centred_covariance", "PREDICT_METHODS"]
+__all__ = ["predict"]
 
 PREDICT_METHODS = ("linear", "bridge", "linear_mc", "mc")
 

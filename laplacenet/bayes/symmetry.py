@@ -15,8 +15,7 @@ from scipy.stats import chi2
 
 from ..core.priors import alpha_per_param
 
-__all__ = ["distinguishable_units", "wald_units", "symmetry_term", "posterior_symmetry", "marginal_variances",
-           "LEVEL"]
+__all__ = ["distinguishable_units", "symmetry_term"]
 
 #: the level of the Wald test: a block of k weights is distinguishable from zero when its statistic exceeds the
 #: chi-square quantile chi2_k(LEVEL)

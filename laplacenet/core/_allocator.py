@@ -19,8 +19,6 @@ import os
 import platform
 import threading
 
-__all__ = ["settle"]
-
 #: mallopt's parameters (glibc's malloc.h) and the values glibc's own dynamic thresholds end at on 64-bit systems
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 * 2**20

@@ -15,9 +15,6 @@ import numpy as np
 
 from ._threads import run_parallel, task_workers
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "rows_for_budget", "chunk_slices", "data_sum", "map_rows", "iter_chunks",
-           "is_dask_array"]
-
 DEFAULT_CHUNK_ROWS = 8192
 #: bytes one chunk of per-pattern Jacobians may take (chunk * K * W * 8)
 JACOBIAN_CHUNK_BYTES = 64 * 2**20

@@ -9,9 +9,6 @@ import numbers
 
 import numpy as np
 
-__all__ = ["get_matrix_budget", "set_matrix_budget", "check_matrix_budget", "fits_matrix_budget", "check_max_bytes",
-           "CORE_REMEDY", "BAYESIAN_REMEDY", "check_array_budget"]
-
 _settings = {"matrix_budget": 2 * 2**30}
 
 #: what to do instead when a dense matrix of the functional core would not fit

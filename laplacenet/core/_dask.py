@@ -18,8 +18,6 @@ import numpy as np
 from ._chunks import data_sum, is_dask_array, map_rows
 from ._validation import canonical_targets, check_X
 
-__all__ = ["check_dask_X", "check_dask_data", "dask_data_sum", "dask_map_rows", "iter_partitions", "SPLIT_EVERY"]
-
 #: partial sums added together by one task of the tree reduction
 SPLIT_EVERY = 8
 

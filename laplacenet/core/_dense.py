@@ -5,8 +5,6 @@ symmetrisations, mirrorings and scans of such a matrix from forming a second one
 """
 import numpy as np
 
-__all__ = ["symmetrise", "mirror_upper", "max_asymmetry", "count_non_finite"]
-
 #: elements of a block: 512 KiB of float64, a few per cent of a 2 000 x 2 000 matrix
 BLOCK_ELEMENTS = 2**16
 

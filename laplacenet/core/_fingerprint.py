@@ -11,8 +11,6 @@ import numpy as np
 
 from ._chunks import is_dask_array
 
-__all__ = ["Fingerprint", "fingerprint", "differences", "training_fingerprint"]
-
 #: column means that differ by less than this many (standard deviation + |mean|) are taken as equal (rounding
 #: of the same data summed in another order)
 MEAN_TOLERANCE = 1e-8

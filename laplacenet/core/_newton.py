@@ -27,8 +27,6 @@ from .curvature.rop import data_gnvp, data_hvp
 from .objective import error_and_gradient
 from .priors import alpha_per_param
 
-__all__ = ["Objective", "Stopping", "Outcome", "newton_dense", "newton_cg", "newton_decrement"]
-
 #: a step is accepted when E falls by more than this fraction of the decrease its quadratic model predicts
 ACCEPT = 1e-4
 #: a predicted decrease below this many roundings of E cannot be measured: the step is taken unless E rose

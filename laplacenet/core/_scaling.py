@@ -23,8 +23,6 @@ from ._chunks import DEFAULT_CHUNK_ROWS, data_sum, is_dask_array
 from ._validation import check_finite_result
 from .exceptions import NonFiniteError
 
-__all__ = ["Scaling", "fit_scaling", "identity_scaling"]
-
 GRID_BITS = 26
 
 

@@ -31,8 +31,6 @@ from contextlib import contextmanager
 
 from ._allocator import settle as settle_allocator
 
-__all__ = ["one_blas_thread", "task_workers", "run_parallel"]
-
 #: the most threads a fit runs pieces on: each holds a piece's partial sums (a chunk's block products are about
 #: W^2 / 3 floats), so memory grows with them, while two to four cover the pairs and chunk waves of a fit
 MAX_WORKERS = 4

@@ -8,10 +8,6 @@ from ._chunks import is_dask_array
 from ._dense import count_non_finite
 from .exceptions import NonFiniteError
 
-__all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int", "check_flag", "is_finite_number",
-           "check_chunk_size", "check_directions", "check_finite_number", "check_seed", "check_random_seed",
-           "canonical_targets", "refuse_complex", "check_finite_result", "SCALE_REMEDY"]
-
 #: what to do when a quantity computed from valid arguments overflows
 SCALE_REMEDY = ("Rescale the problem: standardise the inputs X (and the targets of a regression), use a smaller "
                 "beta, or start from smaller weights.")

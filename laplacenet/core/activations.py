@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["Activation", "ACTIVATIONS", "get_activation"]
+__all__ = ["Activation", "ACTIVATIONS"]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["Likelihood", "LIKELIHOODS", "get_likelihood", "class_indices", "number_array"]
+__all__ = ["Likelihood", "LIKELIHOODS"]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from ._validation import check_alpha, check_beta, check_chunk_size, check_data, 
 from .curvature.backprop import backprop, forward_pass, hidden_slopes, weight_gradient
 from .priors import alpha_per_param, prior_error
 
-__all__ = ["error", "gradient", "data_error", "data_gradient", "validate_problem"]
+__all__ = ["error", "gradient"]
 
 
 def validate_problem(net, w, X, T, alpha, beta, allow_zero_alpha=True):

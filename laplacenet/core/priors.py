@@ -1,8 +1,6 @@
 """Gaussian priors over the weights: one precision alpha, or one per prior group (PRML 5.5.1)."""
 import numpy as np
 
-__all__ = ["alpha_per_param", "prior_error", "group_sums"]
-
 
 def alpha_per_param(net, alpha):
     """``(W,)`` precision of every parameter from a scalar or per-group ``alpha``."""

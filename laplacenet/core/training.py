@@ -19,7 +19,7 @@ from ._validation import check_chunk_size, check_finite_result, check_positive_i
 from .exceptions import ConvergenceWarning
 from .objective import validate_problem
 
-__all__ = ["train", "TrainReport", "TRAIN_METHODS", "auto_method", "dense_iteration_cost", "check_train_kwargs"]
+__all__ = ["train", "TrainReport", "auto_method"]
 
 _GRADIENT_METHODS = ("L-BFGS-B", "BFGS", "CG")
 TRAIN_METHODS = ("auto", "newton", "newton-cg") + _GRADIENT_METHODS

@@ -8,9 +8,6 @@ from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from ..bayes.hyper import EvidenceResult
 from ..bayes.laplace import LaplacePosterior
 
-__all__ = ["posterior_of", "posterior_for", "is_estimator", "scaled_data", "shown_data", "scaled_inputs",
-           "feature_names", "class_names", "padded_range", "check_levels", "axes_for", "panel_below", "legend_outside"]
-
 
 def posterior_of(model):
     """The LaplacePosterior behind ``model``."""

@@ -31,8 +31,6 @@ import numpy as np
 from .._chunks import data_sum, rows_for_budget
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["layer_block_hessian", "block_costs"]
-
 
 def layer_block_hessian(net, w, X, T, beta, chunk_size=None, second_order=True):
     """Data Hessian ``(W, W)`` by layer blocks: exact, or Gauss-Newton with ``second_order=False``.

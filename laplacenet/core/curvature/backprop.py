@@ -7,8 +7,6 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["Forward", "forward_pass", "hidden_slopes", "backprop", "weight_gradient"]
-
 #: ``a``: pre-activations [a_1, ..., a_L] each (N, d_l); ``z``: layer inputs [z_0 = X, ..., z_{L-1}];
 #: ``y``: output-unit values (N, K).
 Forward = namedtuple("Forward", "a z y")

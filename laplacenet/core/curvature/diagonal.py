@@ -18,7 +18,6 @@ import numpy as np
 from .._chunks import DEFAULT_CHUNK_ROWS, data_sum, rows_for_budget
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["exact_diagonal", "outer_diagonal", "becker_lecun_diagonal"]
 
 #: bytes of one chunk of per-pattern pre-activation curvatures (chunk * d_l^2 or chunk * K * d_l floats);
 #: about half the L2 cache measured fastest.

@@ -15,8 +15,6 @@ from .backprop import forward_pass, hidden_slopes
 from .jacobian import row_jacobians
 from .outer import gram_is_cheaper, jacobian_chunk_rows
 
-__all__ = ["exact_data_hessian", "block_exact_hessian", "gram_exact_hessian"]
-
 
 def exact_data_hessian(net, w, X, T, beta, chunk_size=None):
     """Exact Hessian of the data error on validated arrays, ``(W, W)`` (PRML 5.92-5.95, any depth).

@@ -9,8 +9,6 @@ import numpy as np
 
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["row_jacobians", "output_jacobians", "scaled_jacobians"]
-
 
 def row_jacobians(net, layers, fw, rows):
     """``rows`` (N, R, K) -> ``(N, R, W)``: row r of pattern n is ``rows[n, r] @ J_n``."""

@@ -21,7 +21,7 @@ from .._chunks import data_sum, rows_for_budget
 from .._validation import check_finite_result
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["KronFactors", "data_kron_factors", "combine_output_factors"]
+__all__ = ["KronFactors"]
 
 #: bytes of one chunk of backpropagated rows (chunk * K * sum(d_l) * 8); the Gram products contract
 #: over the chunk's rows, so chunks of a few hundred rows keep BLAS busy.

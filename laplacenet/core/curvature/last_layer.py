@@ -10,8 +10,6 @@ import numpy as np
 from .._chunks import data_sum, rows_for_budget
 from .backprop import forward_pass
 
-__all__ = ["layer_jacobians", "last_layer_slice", "last_layer_hessian"]
-
 #: bytes of one chunk of per-pattern products zbar zbar^T (chunk * (d_{L-1} + 1)^2 * 8).
 _CHUNK_BYTES = 16 * 2**20
 

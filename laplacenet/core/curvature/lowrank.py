@@ -19,7 +19,7 @@ from .exact import exact_data_hessian
 from .outer import outer_data_hessian
 from .rop import data_gnvp, data_hvp
 
-__all__ = ["LowRankCurvature", "top_eigenpairs", "lowrank_curvature", "LOWRANK_KINDS"]
+__all__ = ["top_eigenpairs"]
 
 #: ``eigenvalues`` (k,) decreasing, ``eigenvectors`` (W, k) orthonormal, ``diagonal`` (W,) or None.
 LowRankCurvature = namedtuple("LowRankCurvature", "eigenvalues eigenvectors diagonal")

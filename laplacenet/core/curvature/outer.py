@@ -14,8 +14,6 @@ from .._chunks import data_sum, rows_for_budget
 from ._blocks import block_costs, layer_block_hessian
 from .jacobian import scaled_jacobians
 
-__all__ = ["outer_data_hessian", "block_outer_hessian", "gram_outer_hessian", "jacobian_chunk_rows"]
-
 
 def jacobian_chunk_rows(net, chunk_size=None):
     """Rows per chunk so that a chunk of (N, K, W) Jacobians stays within the chunk budget."""

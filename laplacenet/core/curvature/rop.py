@@ -18,7 +18,6 @@ from .._chunks import data_sum, rows_for_budget
 from .._validation import check_finite_result
 from .backprop import backprop, forward_pass, hidden_slopes
 
-__all__ = ["data_hvp", "data_gnvp", "output_hessian_times"]
 
 #: bytes of one chunk of an R-quantity over all layers (rows * k * sum(d_l) * 8). A few live at once;
 #: about half the L2 cache measured fastest for blocks of 10-50 directions.

@@ -21,7 +21,7 @@ from ..priors import alpha_per_param
 from .jacobian import scaled_jacobians
 from .outer import jacobian_chunk_rows
 
-__all__ = ["IncrementalInverse", "inverse_outer_data", "fold_in_outer_data"]
+__all__ = ["IncrementalInverse"]
 
 #: largest max|A - A^T| / max|A| accepted as "symmetric" for a matrix given by the caller
 SYMMETRY_RTOL = 1e-8
