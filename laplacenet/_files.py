@@ -22,7 +22,8 @@ import re
 import secrets
 import time
 
-__all__ = ["write_atomically", "fill_new_file", "remove_stale_temporaries", "STALE_AFTER", "ABANDONED_AFTER"]
+__all__ = ["write_atomically", "write_new_file", "fill_new_file", "remove_stale_temporaries", "STALE_AFTER",
+           "ABANDONED_AFTER"]
 
 #: seconds without modification after which the temporary of a writer that no longer runs is removed
 STALE_AFTER = 60.0
@@ -52,6 +53,12 @@ def write_atomically(path, write, what="the file"):
         if isinstance(ex, OSError):
             raise _naming(ex, path) from ex
         raise
+
+
+def write_new_file(path, fill, what="the file", binary=True):
+    """Write ``path`` atomically (:func:`write_atomically`): ``fill(fh)`` fills a new temporary file (binary, or UTF-8
+    text), flushed to disk before it is renamed over ``path``."""
+    write_atomically(path, lambda temporary: fill_new_file(temporary, fill, binary), what)
 
 
 def fill_new_file(path, fill, binary=True):

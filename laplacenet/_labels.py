@@ -13,7 +13,7 @@ from .core._chunks import is_dask_array
 from ._sklearn import DataConversionWarning
 from .core._validation import refuse_complex
 
-__all__ = ["class_labels", "label_indices", "take_labels"]
+__all__ = ["class_labels", "label_indices", "class_targets", "take_labels"]
 
 
 def class_labels(y, n_rows):
@@ -67,6 +67,12 @@ def label_indices(labels, classes, name="y", known="the classes"):
         raise ValueError(f"{name} must hold only {known} {classes.tolist()}; got "
                          f"{np.unique(values[unknown])[:5].tolist()}")
     return index
+
+
+def class_targets(index, n_classes):
+    """The network's targets from class indices ``(N,)``: 0/1 floats for two classes (one logistic output), the
+    indices themselves for more (a softmax's)."""
+    return index.astype(float) if n_classes == 2 else index
 
 
 def take_labels(values, index):

@@ -34,7 +34,7 @@ import zlib
 import numpy as np
 
 from ._archive import ArchiveError, NpzArchive, check_json_size, parse_json
-from ._files import fill_new_file, write_atomically
+from ._files import write_new_file
 from .core._fingerprint import Fingerprint
 from ._model_values import decode_classes, encode_classes, entry_problem, metadata_problem
 from ._version import __version__
@@ -112,7 +112,7 @@ def save(estimator, path, *, extra=None):
     text = json.dumps(metadata)
     _check_savable(type(estimator).__name__, arrays, metadata, text)
     arrays["metadata"] = np.array(text)
-    write_atomically(path, lambda temporary: _write_npz(temporary, arrays), "the model")
+    write_new_file(path, lambda fh: np.savez_compressed(fh, **arrays), "the model")
 
 
 def _check_savable(name, arrays, metadata, text):
@@ -233,11 +233,6 @@ def _encode_runs(runs, uses_beta):
 def _stack(values, like):
     """Scalars or equal-length vectors as a ``(n,)`` or ``(n, m)`` array, also when there are none."""
     return np.array(values, dtype=float).reshape((len(values),) + np.shape(like))
-
-
-def _write_npz(path, arrays):
-    """``numpy.savez_compressed`` to a new file ``path``, flushed to disk."""
-    fill_new_file(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 # --- load --------------------------------------------------------------------------------------------

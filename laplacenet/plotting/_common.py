@@ -5,8 +5,8 @@ import numpy as np
 from .._sklearn import validate_X
 from ..core._validation import check_data
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
+from ..bayes.diagnostics import posterior_and_estimator
 from ..bayes.hyper import EvidenceResult
-from ..bayes.laplace import LaplacePosterior
 
 __all__ = ["posterior_of", "posterior_for", "is_estimator", "scaled_data", "shown_data", "scaled_inputs",
            "feature_names", "class_names", "padded_range", "check_levels", "axes_for", "panel_below", "legend_outside"]
@@ -14,15 +14,10 @@ __all__ = ["posterior_of", "posterior_for", "is_estimator", "scaled_data", "show
 
 def posterior_of(model):
     """The LaplacePosterior behind ``model``."""
-    if isinstance(model, LaplacePosterior):
-        return model
     if isinstance(model, EvidenceResult):
         return model.posterior
-    if isinstance(model, (BayesianMLPRegressor, BayesianMLPClassifier)):
-        model._check_fitted()
-        return model.posterior_
-    raise ValueError(f"model must be a LaplacePosterior, an EvidenceResult or a fitted BayesianMLPRegressor or "
-                     f"BayesianMLPClassifier; got {type(model).__name__}")
+    return posterior_and_estimator(model, "model", "a LaplacePosterior, an EvidenceResult or a fitted "
+                                   "BayesianMLPRegressor or BayesianMLPClassifier")[0]
 
 
 def posterior_for(model, fits, kind):
