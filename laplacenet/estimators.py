@@ -176,13 +176,18 @@ class _BayesianMLP(BaseEstimator):
             # the loop leaves the symmetry term out (piecewise constant in alpha, beta); the reported figure has it
             runs = [_with_symmetry(scaling.run(run, N)) for run in runs]
         best = int(np.argmax([run.log_evidence for run in runs]))
+        self._set_fitted(net, runs, best, (scaling.x_shift, scaling.x_scale))
+        return runs[best]
+
+    def _set_fitted(self, net, runs, best, x_scaling, hidden_table=None):
+        """The fitted attributes both estimators have, from the restarts ``runs`` of ``net`` of which ``best`` is
+        kept and the inputs' ``(shift, scale)``: by ``fit``, and by :func:`laplacenet.load`."""
         kept = runs[best]
         self.net_, self.w_, self.posterior_ = net, kept.w, kept.posterior
         self.alpha_, self.gamma_, self.log_evidence_ = kept.alpha, kept.gamma, kept.log_evidence
         self.history_, self.converged_, self.restarts_, self.best_restart_ = kept.history, kept.converged, runs, best
-        self.x_mean_, self.x_scale_ = scaling.x_shift, scaling.x_scale
-        self.hidden_, self.hidden_table_ = tuple(net.sizes[1:-1]), None
-        return kept
+        self.x_mean_, self.x_scale_ = x_scaling
+        self.hidden_, self.hidden_table_ = tuple(net.sizes[1:-1]), hidden_table
 
     def _fit_auto(self, X, y, callback):
         """``hidden='auto'``: fit every architecture of :data:`AUTO_HIDDEN` with the other parameters as they are

@@ -408,16 +408,12 @@ def _decode(reader):
         reader.fail(f"best_restart {best!r} is not the index of one of its {len(runs)} restarts")
     kept = runs[best]
     kept.posterior = _decode_posterior(reader, net)
-    estimator.net_, estimator.w_, estimator.posterior_ = net, kept.w, kept.posterior
-    estimator.alpha_, estimator.gamma_, estimator.log_evidence_ = kept.alpha, kept.gamma, kept.log_evidence
-    estimator.history_, estimator.converged_ = kept.history, kept.converged
-    estimator.restarts_, estimator.best_restart_ = runs, best
+    hidden_table = _decode_hidden_table(reader)
+    estimator._set_fitted(net, runs, best, _decode_scaling(reader, "x", net.n_inputs, estimator), hidden_table)
     estimator.n_features_in_ = net.n_inputs
     names = reader.field("fitted").get("feature_names_in")  # checked by metadata_problem
     if names is not None:
         estimator.feature_names_in_ = np.array(names, dtype=object)
-    estimator.hidden_, estimator.hidden_table_ = tuple(net.sizes[1:-1]), _decode_hidden_table(reader)
-    estimator.x_mean_, estimator.x_scale_ = _decode_scaling(reader, "x", net.n_inputs, estimator)
     if cls is BayesianMLPRegressor:
         estimator.y_mean_, estimator.y_scale_ = _decode_scaling(reader, "y", net.n_outputs, estimator)
         estimator.beta_, estimator.n_outputs_ = kept.beta, net.n_outputs

@@ -2,7 +2,6 @@
 the posterior's scale and in the user's units, names for axes and classes, and the axes to draw on."""
 import numpy as np
 
-from .._sklearn import validate_X
 from ..core._validation import check_data
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from ..bayes.diagnostics import posterior_and_estimator
@@ -41,9 +40,7 @@ def scaled_data(model, posterior, X, T):
 def shown_data(model, posterior, X, T):
     """Validated ``X`` and canonical ``T`` in the user's units, to be drawn (labels encoded as in the fit); an
     estimator's ``X`` checked as its ``predict`` checks it (a DataFrame's columns in the fitted order)."""
-    if not is_estimator(model):
-        return check_data(posterior.net, X, T)
-    return check_data(posterior.net, validate_X(model, X, reset=False), model._encoded_targets(T, "T"))
+    return model._user_data(X, T, "T") if is_estimator(model) else check_data(posterior.net, X, T)
 
 
 def scaled_inputs(model, X):
