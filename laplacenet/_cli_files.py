@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._files import fill_new_file, write_atomically
+from ._files import write_new_file
 
 
 def check_output(path, inputs):
@@ -70,7 +70,7 @@ def output_directory(path):
 
 
 def _write_text(path, text, what):
-    write_atomically(path, lambda temporary: fill_new_file(temporary, lambda fh: fh.write(text), binary=False), what)
+    write_new_file(path, lambda fh: fh.write(text), what, binary=False)
 
 
 def write_csv(path, frame, what="the CSV file"):
@@ -87,7 +87,6 @@ def save_figure(fig, path, what="the figure"):
     import matplotlib.pyplot as plt
     try:
         fmt = Path(path).suffix.lstrip(".")
-        write_atomically(path, lambda temporary: fill_new_file(
-            temporary, lambda fh: fig.savefig(fh, format=fmt, dpi=100)), what)
+        write_new_file(path, lambda fh: fig.savefig(fh, format=fmt, dpi=100), what)
     finally:
         plt.close(fig)

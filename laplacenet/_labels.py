@@ -67,6 +67,12 @@ def label_indices(labels, classes, name="y", known="the classes"):
     return index
 
 
+def class_targets(index, n_classes):
+    """The network's targets from class indices ``(N,)``: 0/1 floats for two classes (one logistic output), the
+    indices themselves for more (a softmax's)."""
+    return index.astype(float) if n_classes == 2 else index
+
+
 def take_labels(values, index):
     """``values[index]`` for an integer array ``index``; lazily, per partition, for a dask ``index``."""
     if is_dask_array(index):

@@ -12,19 +12,17 @@ from scipy.special import expit, softmax
 
 from .core._chunks import chunk_slices
 from .core._fingerprint import differences, training_fingerprint
-from ._labels import label_indices
+from ._labels import class_targets, label_indices
 from ._files import write_atomically
 from .core._validation import check_data, check_positive_int, check_random_seed
 from ._version import __version__
 from .core.curvature.backprop import forward_pass
 from .core.curvature.jacobian import row_jacobians
 from .core.curvature.outer import jacobian_chunk_rows
-from .bayes.diagnostics import (MIN_DRAWS, arviz_generation, draw_chunk_rows, importance_diagnostic,
+from .bayes.diagnostics import (MIN_DRAWS, arviz0, arviz_generation, draw_chunk_rows, importance_diagnostic,
                           linearised_log_posterior, log_posterior, log_prior_kernel, log_q, pointwise_nll,
-                          sampled_activations)
+                          posterior_and_estimator, sampled_activations)
 from .bayes.evidence import posterior_evidence_terms
-from .core.exceptions import NotFittedError
-from .bayes.laplace import LaplacePosterior
 from .core.priors import alpha_per_param
 
 __all__ = ["to_inference_data"]
@@ -114,7 +112,8 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
         estimator fitted in memory or with ``standardize``, other column means): PSIS-LOO needs the training
         data.
     """
-    posterior, fitted = _resolve(posterior_or_estimator)
+    posterior, fitted = posterior_and_estimator(posterior_or_estimator, "posterior_or_estimator", "a LaplacePosterior "
+                                                "or a fitted BayesianMLPRegressor / BayesianMLPClassifier")
     net = posterior.net
     labels = _class_labels(net, fitted, classes)
     X_shown, T_shown = _checked_data(net, fitted, X, y, classes, labels)
@@ -189,7 +188,7 @@ def read_netcdf(path):
         The container of the installed ArviZ, as :func:`to_inference_data` returns it.
     """
     if arviz_generation() == 0:
-        arviz = _arviz0()
+        arviz = arviz0()
         with arviz.rc_context({"data.load": "eager"}):
             return arviz.from_netcdf(os.fspath(path))
     import xarray
@@ -197,18 +196,6 @@ def read_netcdf(path):
 
 
 # --- the pieces --------------------------------------------------------------------------------------
-
-def _resolve(source):
-    """``(posterior, fitted estimator or None)`` from a LaplacePosterior or a fitted estimator."""
-    if isinstance(source, LaplacePosterior):
-        return source, None
-    if isinstance(getattr(source, "posterior_", None), LaplacePosterior):
-        return source.posterior_, source
-    if hasattr(source, "fit") and hasattr(source, "get_params"):
-        raise NotFittedError(f"this {type(source).__name__} is not fitted yet; call fit(X, y) first")
-    raise ValueError(f"posterior_or_estimator must be a LaplacePosterior or a fitted BayesianMLPRegressor / "
-                     f"BayesianMLPClassifier; got {type(source).__name__}")
-
 
 def _class_labels(net, fitted, classes):
     """The labels ``(C,)`` of the classes in the order of the network's outputs, or None for a regression."""
@@ -238,7 +225,7 @@ def _checked_data(net, fitted, X, y, classes, labels):
         return fitted._user_data(X, y)
     if classes is not None:
         index = label_indices(y, labels, "y", "the labels of classes")
-        return check_data(net, X, index.astype(float) if labels.size == 2 else index, "X", "y")
+        return check_data(net, X, class_targets(index, labels.size), "X", "y")
     try:
         return check_data(net, X, y, "X", "y")
     except ValueError as ex:
@@ -437,18 +424,11 @@ def _attr_number(value):
 
 def _container(datasets, attrs):
     if arviz_generation() == 0:
-        return _arviz0().InferenceData(attrs=attrs, **datasets)
+        return arviz0().InferenceData(attrs=attrs, **datasets)
     import xarray
     tree = xarray.DataTree.from_dict(datasets)
     tree.attrs.update(attrs)
     return tree
-
-
-def _arviz0():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # arviz 0.x announces its refactor on import
-        import arviz
-    return arviz
 
 
 def _is_inference_data(data):
@@ -456,4 +436,4 @@ def _is_inference_data(data):
         generation = arviz_generation()
     except ImportError:
         return False
-    return generation == 0 and isinstance(data, _arviz0().InferenceData)
+    return generation == 0 and isinstance(data, arviz0().InferenceData)

@@ -21,7 +21,7 @@ from ._cli_parser import (COMPARE_FILES, DEMO, DEMO_FILES, TASKS, UsageError, bu
                           hidden_text)
 from .core._config import set_matrix_budget
 from ._datafiles import numeric, read_data
-from ._labels import class_labels, label_indices
+from ._labels import class_labels, label_indices, take_labels
 from ._version import __version__
 from .bayes.comparison import ModelComparison, compare_models
 from .estimators import AUTO_HIDDEN, BayesianMLPClassifier, BayesianMLPRegressor
@@ -371,7 +371,7 @@ def _predict(args):
     else:
         probabilities = model.predict_proba(data.X)
         columns = {f"p_{c}": probabilities[:, k] for k, c in enumerate(model.classes_)}
-        columns["predicted"] = model.classes_[np.argmax(probabilities, axis=1)]
+        columns["predicted"] = take_labels(model.classes_, np.argmax(probabilities, axis=1))
     if to_stdout:  # standard output holds the table alone
         pd.DataFrame(columns).to_csv(sys.stdout, index=False)
     else:

@@ -24,12 +24,13 @@ import numpy as np
 
 from .core._chunks import is_dask_array
 from .core._fingerprint import fingerprint
-from ._labels import class_labels, label_indices, take_labels
+from ._labels import class_labels, class_targets, label_indices, take_labels
 from .core._scaling import Scaling, fit_scaling, identity_scaling
 from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin, accuracy_score, r2_score,
                        validate_X)
 from .core._threads import one_blas_thread
-from .core._validation import check_data, check_finite_result, check_flag, check_positive_int, check_seed, check_X
+from .core._validation import (check_callback, check_data, check_finite_result, check_flag, check_positive_int,
+                               check_seed, check_X)
 from .bayes.evidence import posterior_evidence_terms
 from .bayes.hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
 from .bayes.laplace import build_posterior, check_options, validate_bayesian
@@ -99,6 +100,31 @@ def _as_array(y):
     return y if is_dask_array(y) else np.asarray(y)
 
 
+def _fit_doc(what, y_shape, y_kind):
+    """The docstring of an estimator's ``fit`` to ``what``, a ``y`` of shape ``y_shape`` holding ``y_kind``."""
+    return f"""Fit to inputs ``X`` (N, D) and {what}; returns ``self``.
+
+        Parameters
+        ----------
+        X : (N, D) array
+            Numpy or dask.
+        y : {y_shape} array
+            {y_kind}, numpy or dask (row chunks need not match X's).
+        callback : callable, optional
+            Progress: called with an :class:`~laplacenet.bayes.evidence.EvidenceCycle` (restart, cycle,
+            hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
+            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0). With
+            ``hidden='auto'``, a :class:`~laplacenet.ComparisonCycle`, which adds the candidate's ``hidden``.
+        **fit_params
+            None is accepted: ``sample_weight`` and any other keyword raise a TypeError saying so (there is no
+            weighted likelihood).
+
+        Returns
+        -------
+        self
+        """
+
+
 class _BayesianMLP(BaseEstimator):
     """Shared machinery; subclasses set the likelihood and the encoding of the targets."""
 
@@ -111,6 +137,14 @@ class _BayesianMLP(BaseEstimator):
         for name in self._param_names():
             setattr(self, name, arguments[name])
 
+    def fit(self, X, y, callback=None, **fit_params):
+        """Check ``X`` and ``y``, then fit every architecture of ``hidden='auto'`` or the one of ``hidden``."""
+        X, y = self._check_fit_data(X, y, fit_params)
+        if check_hidden(self.hidden, auto=True) == "auto":
+            return self._fit_auto(X, y, callback)
+        self._fit_targets(X, y, callback)  # the subclass's likelihood and targets, then the fit
+        return self
+
     def _network(self, n_inputs, n_outputs, likelihood):
         return MLP([n_inputs, *check_hidden(self.hidden), n_outputs], self.activation, likelihood)
 
@@ -119,8 +153,7 @@ class _BayesianMLP(BaseEstimator):
         hyperparameters); set the fitted attributes, in the user's units where they have units."""
         restarts = check_positive_int(self.restarts, "restarts")
         reestimate = check_flag(self.reestimate, "reestimate")
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback must be callable or None; got {callback!r}")
+        check_callback(callback)
         self._data_fingerprint = fingerprint(X, T)  # for the ArviZ export's warning on other data
         X, T = scaling.inputs(X), T if scaling.y_scale is None else scaling.targets(T)
         N = X.shape[0]
@@ -143,13 +176,18 @@ class _BayesianMLP(BaseEstimator):
             # the loop leaves the symmetry term out (piecewise constant in alpha, beta); the reported figure has it
             runs = [_with_symmetry(scaling.run(run, N)) for run in runs]
         best = int(np.argmax([run.log_evidence for run in runs]))
+        self._set_fitted(net, runs, best, (scaling.x_shift, scaling.x_scale))
+        return runs[best]
+
+    def _set_fitted(self, net, runs, best, x_scaling, hidden_table=None):
+        """The fitted attributes both estimators have, from the restarts ``runs`` of ``net`` of which ``best`` is
+        kept and the inputs' ``(shift, scale)``: by ``fit``, and by :func:`laplacenet.load`."""
         kept = runs[best]
         self.net_, self.w_, self.posterior_ = net, kept.w, kept.posterior
         self.alpha_, self.gamma_, self.log_evidence_ = kept.alpha, kept.gamma, kept.log_evidence
         self.history_, self.converged_, self.restarts_, self.best_restart_ = kept.history, kept.converged, runs, best
-        self.x_mean_, self.x_scale_ = scaling.x_shift, scaling.x_scale
-        self.hidden_, self.hidden_table_ = tuple(net.sizes[1:-1]), None
-        return kept
+        self.x_mean_, self.x_scale_ = x_scaling
+        self.hidden_, self.hidden_table_ = tuple(net.sizes[1:-1]), hidden_table
 
     def _fit_auto(self, X, y, callback):
         """``hidden='auto'``: fit every architecture of :data:`AUTO_HIDDEN` with the other parameters as they are
@@ -352,30 +390,12 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
         self._store_params(locals())
 
     def fit(self, X, y, callback=None, **fit_params):
-        """Fit to inputs ``X`` (N, D) and targets ``y`` (N,) or (N, K); returns ``self``.
+        return super().fit(X, y, callback, **fit_params)
 
-        Parameters
-        ----------
-        X : (N, D) array
-            Numpy or dask.
-        y : (N,) or (N, K) array
-            Targets, numpy or dask (row chunks need not match X's).
-        callback : callable, optional
-            Progress: called with an :class:`~laplacenet.bayes.evidence.EvidenceCycle` (restart, cycle,
-            hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
-            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0). With
-            ``hidden='auto'``, a :class:`~laplacenet.ComparisonCycle`, which adds the candidate's ``hidden``.
-        **fit_params
-            None is accepted: ``sample_weight`` and any other keyword raise a TypeError saying so (there is no
-            weighted likelihood).
+    fit.__doc__ = _fit_doc("targets ``y`` (N,) or (N, K)", "(N,) or (N, K)", "Targets")
 
-        Returns
-        -------
-        self
-        """
-        X, y = self._check_fit_data(X, y, fit_params)
-        if check_hidden(self.hidden, auto=True) == "auto":
-            return self._fit_auto(X, y, callback)
+    def _fit_targets(self, X, y, callback):
+        """A Gaussian output per column of ``y``: fit, and set the regression's own fitted attributes."""
         y_array = _as_array(y)
         n_outputs = 1 if y_array.ndim == 1 else (y_array.shape[1] if y_array.ndim == 2 else 0)
         if n_outputs == 0:
@@ -386,7 +406,6 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
         kept = self._fit_network(net, X, T, scaling, callback)
         self.beta_, self.n_outputs_, self._y_ndim = kept.beta, n_outputs, y_array.ndim
         self.y_mean_, self.y_scale_ = scaling.y_shift, scaling.y_scale
-        return self
 
     def predict(self, X, return_std=False):
         """Predictive mean ``(N,)`` or ``(N, K)``, and with ``return_std`` its standard deviation (5.173),
@@ -439,42 +458,22 @@ class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
         self._store_params(locals())
 
     def fit(self, X, y, callback=None, **fit_params):
-        """Fit to inputs ``X`` (N, D) and class labels ``y`` (N,) of any sortable type; returns ``self``.
+        return super().fit(X, y, callback, **fit_params)
 
-        Parameters
-        ----------
-        X : (N, D) array
-            Numpy or dask.
-        y : (N,) array
-            Class labels, numpy or dask (row chunks need not match X's).
-        callback : callable, optional
-            Progress: called with an :class:`~laplacenet.bayes.evidence.EvidenceCycle` (restart, cycle,
-            hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
-            as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0). With
-            ``hidden='auto'``, a :class:`~laplacenet.ComparisonCycle`, which adds the candidate's ``hidden``.
-        **fit_params
-            None is accepted: ``sample_weight`` and any other keyword raise a TypeError saying so (there is no
-            weighted likelihood).
+    fit.__doc__ = _fit_doc("class labels ``y`` (N,) of any sortable type", "(N,)", "Class labels")
 
-        Returns
-        -------
-        self
-        """
-        X, y = self._check_fit_data(X, y, fit_params)
-        if check_hidden(self.hidden, auto=True) == "auto":
-            return self._fit_auto(X, y, callback)
+    def _fit_targets(self, X, y, callback):
+        """A logistic (two classes) or softmax output over the labels of ``y``: fit, and set ``classes_``."""
         classes, labels = class_labels(y, X.shape[0])
         binary = classes.size == 2
         net = self._network(X.shape[1], 1 if binary else classes.size, "bernoulli" if binary else "categorical")
-        X, T = check_data(net, X, labels.astype(float) if binary else labels, "X", "y")
+        X, T = check_data(net, X, class_targets(labels, classes.size), "X", "y")
         self._fit_network(net, X, T, self._scaling(X), callback)
         self.classes_ = classes
-        return self
 
     def _encoded_targets(self, y, name="y"):
         """Labels as indices into ``classes_`` (0/1 floats for two classes); unknown labels are an error."""
-        index = label_indices(y, self.classes_, name, "the classes seen in fit")
-        return index.astype(float) if self.classes_.size == 2 else index
+        return class_targets(label_indices(y, self.classes_, name, "the classes seen in fit"), self.classes_.size)
 
     def predict_proba(self, X, *, method="bridge"):
         """Class probabilities ``(N, C)``; a lazy dask array for a dask ``X``.

@@ -35,7 +35,7 @@ import zlib
 import numpy as np
 
 from ._archive import ArchiveError, NpzArchive, check_json_size, parse_json
-from ._files import fill_new_file, write_atomically
+from ._files import write_new_file
 from .core._fingerprint import Fingerprint
 from ._model_values import decode_classes, encode_classes, entry_problem, metadata_problem
 from ._version import __version__
@@ -111,7 +111,7 @@ def save(estimator, path, *, extra=None):
     text = json.dumps(metadata)
     _check_savable(type(estimator).__name__, arrays, metadata, text)
     arrays["metadata"] = np.array(text)
-    write_atomically(path, lambda temporary: _write_npz(temporary, arrays), "the model")
+    write_new_file(path, lambda fh: np.savez_compressed(fh, **arrays), "the model")
 
 
 def _check_savable(name, arrays, metadata, text):
@@ -218,11 +218,6 @@ def _encode_runs(runs, uses_beta):
 def _stack(values, like):
     """Scalars or equal-length vectors as a ``(n,)`` or ``(n, m)`` array, also when there are none."""
     return np.array(values, dtype=float).reshape((len(values),) + np.shape(like))
-
-
-def _write_npz(path, arrays):
-    """``numpy.savez_compressed`` to a new file ``path``, flushed to disk."""
-    fill_new_file(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 # --- load --------------------------------------------------------------------------------------------
@@ -398,16 +393,12 @@ def _decode(reader):
         reader.fail(f"best_restart {best!r} is not the index of one of its {len(runs)} restarts")
     kept = runs[best]
     kept.posterior = _decode_posterior(reader, net)
-    estimator.net_, estimator.w_, estimator.posterior_ = net, kept.w, kept.posterior
-    estimator.alpha_, estimator.gamma_, estimator.log_evidence_ = kept.alpha, kept.gamma, kept.log_evidence
-    estimator.history_, estimator.converged_ = kept.history, kept.converged
-    estimator.restarts_, estimator.best_restart_ = runs, best
+    hidden_table = _decode_hidden_table(reader)
+    estimator._set_fitted(net, runs, best, _decode_scaling(reader, "x", net.n_inputs, estimator), hidden_table)
     estimator.n_features_in_ = net.n_inputs
     names = reader.field("fitted").get("feature_names_in")  # checked by metadata_problem
     if names is not None:
         estimator.feature_names_in_ = np.array(names, dtype=object)
-    estimator.hidden_, estimator.hidden_table_ = tuple(net.sizes[1:-1]), _decode_hidden_table(reader)
-    estimator.x_mean_, estimator.x_scale_ = _decode_scaling(reader, "x", net.n_inputs, estimator)
     if cls is BayesianMLPRegressor:
         estimator.y_mean_, estimator.y_scale_ = _decode_scaling(reader, "y", net.n_outputs, estimator)
         estimator.beta_, estimator.n_outputs_ = kept.beta, net.n_outputs

@@ -471,6 +471,8 @@ def test_bad_arguments(regressors):
         to_inference_data(ln.BayesianMLPRegressor(), X, y)
     with pytest.raises(ValueError, match="posterior_or_estimator must be a LaplacePosterior"):
         to_inference_data("model", X, y)
+    with pytest.raises(ValueError, match="posterior must be a LaplacePosterior .* or a fitted estimator; got Bayes"):
+        diagnose(ln.BayesianMLPRegressor(), X, y)  # unfitted: said as diagnose has always said it
     with pytest.raises(ValueError, match="chains \\* draws must be at least 25"):
         to_inference_data(models[()], X, y, draws=10, chains=2)
     with pytest.raises(ValueError, match="method must be one of 'linear_mc', 'mc'"):

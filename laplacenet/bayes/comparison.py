@@ -7,7 +7,7 @@ import numpy as np
 from ..core._chunks import is_dask_array
 from ..core._scaling import fit_scaling, identity_scaling
 from ..core._threads import one_blas_thread
-from ..core._validation import check_data, check_flag, check_positive_int, check_X
+from ..core._validation import check_callback, check_data, check_flag, check_positive_int, check_X
 from ..estimators import check_hidden
 from .hyper import EvidenceCycle, fit_evidence
 from ..core.likelihoods import class_indices, get_likelihood, number_array
@@ -148,8 +148,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
     K = _n_outputs(lik, T, X.shape[0])
     if (X_test is None) != (T_test is None):
         raise ValueError("X_test and T_test must be given together")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable or None; got {callback!r}")
+    check_callback(callback)
     check_flag(standardize, "standardize")
     structure = dict(subset=subset, rank=rank, lowrank_hessian=lowrank_hessian, lowrank_diag=lowrank_diag)
     rows = []

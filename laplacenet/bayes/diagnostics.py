@@ -179,12 +179,8 @@ def diagnose(posterior, X, T, draws=1000, seed=None, *, X_new=None):
     of low weight: read the importance ESS beside k-hat. With a ``subset`` posterior the other weights stay
     at w_MAP, and the comparison is with the posterior of the covered weights given them.
     """
-    fitted = None
-    if not isinstance(posterior, LaplacePosterior):
-        if not isinstance(getattr(posterior, "posterior_", None), LaplacePosterior):
-            raise ValueError(f"posterior must be a LaplacePosterior (from laplacenet.laplace) or a fitted estimator; "
-                             f"got {type(posterior).__name__}")
-        fitted, posterior = posterior, posterior.posterior_
+    posterior, fitted = posterior_and_estimator(posterior, "posterior", "a LaplacePosterior (from laplacenet.laplace) "
+                                                "or a fitted estimator", says_unfitted=False)
     net = posterior.net
     X_user, T_user = check_data(net, X, T) if fitted is None else fitted._user_data(X, T)
     found = differences(training_fingerprint(posterior, fitted), X_user, T_user)
@@ -265,11 +261,8 @@ def psis(log_ratios):
     they come with says what they would.
     """
     if arviz_generation() == 0:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # arviz 0.x announces its refactor on import
-            import arviz
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            log_weights, khat = arviz.psislw(np.array(log_ratios, dtype=float))
+            log_weights, khat = arviz0().psislw(np.array(log_ratios, dtype=float))
     else:
         from arviz_stats.base import array_stats
         # arviz_stats' psislw takes log-likelihood-like values and smooths their negation (its PSIS-LOO
@@ -298,6 +291,27 @@ def arviz_generation():
         return 1
     raise ImportError("laplacenet's ArviZ features need ArviZ: `pip install arviz` (or, for the arviz 1.x API, "
                       "`pip install arviz-base arviz-stats arviz-plots`)")
+
+
+def posterior_and_estimator(source, name, expected, says_unfitted=True):
+    """``(posterior, estimator or None)``: ``source`` itself when it is a LaplacePosterior, else the ``posterior_``
+    of a fitted estimator. Anything else is a ValueError saying that ``name`` must be ``expected``; with
+    ``says_unfitted``, an unfitted laplacenet estimator's own ``_check_fitted`` says first that it is not fitted."""
+    if isinstance(source, LaplacePosterior):
+        return source, None
+    if isinstance(getattr(source, "posterior_", None), LaplacePosterior):
+        return source.posterior_, source
+    if says_unfitted and callable(getattr(source, "_check_fitted", None)):
+        source._check_fitted()
+    raise ValueError(f"{name} must be {expected}; got {type(source).__name__}")
+
+
+def arviz0():
+    """The ``arviz`` module of arviz 0.x (see :func:`arviz_generation`), imported without its FutureWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # arviz 0.x announces its refactor on import
+        import arviz
+    return arviz
 
 
 # --- per-draw quantities, vectorised over the draws and chunked over the data ------------------------

@@ -111,16 +111,7 @@ def check_alpha(net, alpha, allow_zero=True, name="alpha"):
     if isinstance(alpha, (bool, np.bool_)) or alpha is None:
         raise ValueError(f"{name} must be a {bound} finite number or {net.n_groups} of them (one per prior "
                          f"group {net.group_names}); got {alpha!r}")
-    a = float_array(alpha, name, f"a {bound} finite number or {net.n_groups} of them")
-    if a.ndim == 1 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != net.n_groups):
-        raise ValueError(f"{name} must be a scalar or a vector of length {net.n_groups} (one per prior group "
-                         f"{net.group_names}); got shape {a.shape}")
-    ok = np.all(np.isfinite(a)) and (np.all(a >= 0) if allow_zero else np.all(a > 0))
-    if not ok:
-        raise ValueError(f"{name} must be {bound} and finite; got {alpha!r}")
-    return float(a) if a.ndim == 0 else a.copy()
+    return _number_or_vector(alpha, name, net.n_groups, f"prior group {net.group_names}", allow_zero)
 
 
 def check_beta(net, beta, name="beta"):
@@ -134,14 +125,22 @@ def check_beta(net, beta, name="beta"):
     if isinstance(beta, (bool, np.bool_)) or beta is None:
         raise ValueError(f"{name} must be a positive finite number (or {K} of them, one per output) for a "
                          f"Gaussian likelihood; got {beta!r}")
-    b = float_array(beta, name, f"a positive finite number or {K} of them")
-    if b.ndim == 1 and b.shape[0] == 1:
-        b = b[0]
-    if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != K):
-        raise ValueError(f"{name} must be a scalar or a vector of length {K} (one per output); got shape {b.shape}")
-    if not (np.all(np.isfinite(b)) and np.all(b > 0)):
-        raise ValueError(f"{name} must be positive and finite; got {beta!r}")
-    return float(b) if b.ndim == 0 else b.copy()
+    return _number_or_vector(beta, name, K, "output", allow_zero=False)
+
+
+def _number_or_vector(value, name, size, per, allow_zero):
+    """``value`` as a finite float > 0 (>= 0 with ``allow_zero``), or a ``(size,)`` array of them, one per ``per``;
+    a length-1 vector is a scalar."""
+    bound = "non-negative" if allow_zero else "positive"
+    a = float_array(value, name, f"a {bound} finite number or {size} of them")
+    if a.ndim == 1 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != size):
+        raise ValueError(f"{name} must be a scalar or a vector of length {size} (one per {per}); got shape {a.shape}")
+    ok = np.all(np.isfinite(a)) and (np.all(a >= 0) if allow_zero else np.all(a > 0))
+    if not ok:
+        raise ValueError(f"{name} must be {bound} and finite; got {value!r}")
+    return float(a) if a.ndim == 0 else a.copy()
 
 
 def _is_integer(value, minimum):
@@ -185,6 +184,24 @@ def check_flag(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False; got {value!r}")
     return bool(value)
+
+
+def check_callback(callback, name="callback"):
+    """None or a callable, returned as it is; a ValueError naming ``name`` otherwise."""
+    if callback is not None and not callable(callback):
+        raise ValueError(f"{name} must be callable or None; got {callback!r}")
+    return callback
+
+
+def check_choice(value, kind, table, name):
+    """``value`` itself when it is a ``kind`` already, else ``table[value]``; a ValueError naming ``name`` and
+    listing the keys of ``table`` when ``value`` is none of them."""
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, str) or value not in table:
+        choices = ", ".join(repr(k) for k in table)
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return table[value]
 
 
 def _optional_integer(value, name, minimum, expected):

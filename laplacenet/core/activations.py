@@ -10,6 +10,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit
 
+from ._validation import check_choice
+
 __all__ = ["Activation", "ACTIVATIONS"]
 
 
@@ -85,9 +87,4 @@ ACTIVATIONS = {
 
 def get_activation(name):
     """Return the :class:`Activation` called ``name`` (or ``name`` itself if it already is one)."""
-    if isinstance(name, Activation):
-        return name
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        choices = ", ".join(repr(k) for k in ACTIVATIONS)
-        raise ValueError(f"activation must be one of {choices}; got {name!r}")
-    return ACTIVATIONS[name]
+    return check_choice(name, Activation, ACTIVATIONS, "activation")

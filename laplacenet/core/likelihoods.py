@@ -16,6 +16,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit
 
+from ._validation import check_choice
+
 __all__ = ["Likelihood", "LIKELIHOODS"]
 
 
@@ -215,9 +217,4 @@ LIKELIHOODS = {
 
 def get_likelihood(name):
     """Return the :class:`Likelihood` called ``name`` (or ``name`` itself if it already is one)."""
-    if isinstance(name, Likelihood):
-        return name
-    if not isinstance(name, str) or name not in LIKELIHOODS:
-        choices = ", ".join(repr(k) for k in LIKELIHOODS)
-        raise ValueError(f"likelihood must be one of {choices}; got {name!r}")
-    return LIKELIHOODS[name]
+    return check_choice(name, Likelihood, LIKELIHOODS, "likelihood")

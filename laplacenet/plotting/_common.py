@@ -2,24 +2,18 @@
 the posterior's scale and in the user's units, names for axes and classes, and the axes to draw on."""
 import numpy as np
 
-from .._sklearn import validate_X
 from ..core._validation import check_data
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
+from ..bayes.diagnostics import posterior_and_estimator
 from ..bayes.hyper import EvidenceResult
-from ..bayes.laplace import LaplacePosterior
 
 
 def posterior_of(model):
     """The LaplacePosterior behind ``model``."""
-    if isinstance(model, LaplacePosterior):
-        return model
     if isinstance(model, EvidenceResult):
         return model.posterior
-    if isinstance(model, (BayesianMLPRegressor, BayesianMLPClassifier)):
-        model._check_fitted()
-        return model.posterior_
-    raise ValueError(f"model must be a LaplacePosterior, an EvidenceResult or a fitted BayesianMLPRegressor or "
-                     f"BayesianMLPClassifier; got {type(model).__name__}")
+    return posterior_and_estimator(model, "model", "a LaplacePosterior, an EvidenceResult or a fitted "
+                                   "BayesianMLPRegressor or BayesianMLPClassifier")[0]
 
 
 def posterior_for(model, fits, kind):
@@ -43,9 +37,7 @@ def scaled_data(model, posterior, X, T):
 def shown_data(model, posterior, X, T):
     """Validated ``X`` and canonical ``T`` in the user's units, to be drawn (labels encoded as in the fit); an
     estimator's ``X`` checked as its ``predict`` checks it (a DataFrame's columns in the fitted order)."""
-    if not is_estimator(model):
-        return check_data(posterior.net, X, T)
-    return check_data(posterior.net, validate_X(model, X, reset=False), model._encoded_targets(T, "T"))
+    return model._user_data(X, T, "T") if is_estimator(model) else check_data(posterior.net, X, T)
 
 
 def scaled_inputs(model, X):
