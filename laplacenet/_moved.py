@@ -18,6 +18,9 @@ MOVED = {
     **{name: "bayes." + name for name in ("posteriors", "laplace", "predictive", "evidence", "symmetry", "hyper",
                                           "comparison", "diagnostics", "calibration")},
 }
+#: names an old module held that now live elsewhere than its new module: the evidence loop is in hyper
+HOMES = {("laplacenet.bayes.evidence", name): "laplacenet.bayes.hyper"
+         for name in ("fit_evidence", "EvidenceCycle", "EvidenceResult")}
 
 
 class _OldPath(types.ModuleType):
@@ -35,7 +38,7 @@ class _OldPath(types.ModuleType):
         new = self.__dict__["_new_name"]
         warnings.warn(f"{self.__name__} is now {new}; the old path works until laplacenet 0.2.",
                       DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(new), name)
+        return getattr(importlib.import_module(HOMES.get((new, name), new)), name)
 
     def __dir__(self):
         return dir(importlib.import_module(self.__dict__["_new_name"]))

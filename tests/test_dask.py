@@ -17,7 +17,8 @@ from laplacenet.check import relative_error
 from laplacenet.core.curvature.backprop import forward_pass
 from laplacenet.core.curvature.hessian import hessian
 from laplacenet.core.curvature.rop import hvp
-from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
+from laplacenet.bayes.evidence import log_evidence, reestimate
+from laplacenet.bayes.hyper import fit_evidence
 
 from .problems import make_problem
 
