@@ -31,7 +31,7 @@ import numpy as np
 import laplacenet as ln
 from laplacenet import plotting
 from laplacenet.datasets import make_sinusoid
-from laplacenet.bayes.evidence import fit_evidence
+from laplacenet.bayes.hyper import fit_evidence
 
 NOISE_SD = 0.1
 

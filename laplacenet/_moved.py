@@ -20,8 +20,10 @@ MOVED = {
                                           "comparison", "diagnostics", "calibration")},
 }
 
-#: old curvature modules whose public, validating functions are now in ``core.routes``: looked up second
-ROUTES = {"curvature." + name: "core.routes" for name in ("diagonal", "rop", "kron", "woodbury")}
+#: where an old module's names are looked up second: the public, validating curvature functions are now in
+#: ``core.routes``, and the evidence loop (fit_evidence, EvidenceCycle, EvidenceResult) in ``bayes.hyper``
+ALSO = {**{"curvature." + name: "core.routes" for name in ("diagonal", "rop", "kron", "woodbury")},
+        "evidence": "bayes.hyper"}
 
 
 class _OldPath(types.ModuleType):
@@ -51,7 +53,7 @@ def install():
     """Register the stand-ins for the old paths (and ``laplacenet.check``, a public module, under its name)."""
     sys.modules.setdefault("laplacenet.check", importlib.import_module("laplacenet.core.check"))
     for old, new in MOVED.items():
-        new = ("laplacenet." + new,) + (("laplacenet." + ROUTES[old],) if old in ROUTES else ())
+        new = ("laplacenet." + new,) + (("laplacenet." + ALSO[old],) if old in ALSO else ())
         sys.modules.setdefault("laplacenet." + old, _OldPath("laplacenet." + old, *new))
     package = sys.modules["laplacenet.curvature"]
     for name in _CURVATURE:  # the old package's submodules are the old submodules' stand-ins

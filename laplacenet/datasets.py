@@ -9,8 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core._validation import check_positive_int, check_random_seed
-from .bayes.laplace import check_number
+from .core._validation import check_number, check_positive_int, check_random_seed
 
 __all__ = ["make_sinusoid", "make_two_class_2d", "load_motorcycle", "load_penguins", "Penguins"]
 

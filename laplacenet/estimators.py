@@ -29,46 +29,19 @@ from .core._scaling import Scaling, fit_scaling, identity_scaling
 from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin, accuracy_score, r2_score,
                        validate_X)
 from .core._threads import one_blas_thread
-from .core._validation import (check_callback, check_data, check_finite_result, check_flag, check_positive_int,
-                               check_seed, check_X)
+from .core._validation import (AUTO_HIDDEN, check_callback, check_data, check_finite_result, check_flag,
+                               check_hidden, check_positive_int, check_seed, check_X)
+from .bayes.comparison import compare_estimators
 from .bayes.evidence import posterior_evidence_terms
 from .bayes.hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
 from .bayes.laplace import build_posterior, check_options, validate_bayesian
 from .core.network import MLP
 from .core.priors import alpha_per_param
+from .io import register_estimator, save
 from .bayes.symmetry import posterior_symmetry
 from .core.training import train
 
 __all__ = ["BayesianMLPRegressor", "BayesianMLPClassifier"]
-
-# The architectures hidden="auto" chooses from, simplest first (a tie goes to the simpler): no hidden layer (the
-# Bayesian linear or logistic model), then one hidden layer of doubling width - the grid of compare_models'
-# default (1, 2, 4, 8) widened on both sides. One layer is a universal approximator (PRML 5.1); the evidence
-# changes with ln M rather than M, so doubling spends the fits evenly; beyond 16 units most fits on the data
-# sizes a W x W Hessian suits prune units (gamma far below W), and the widest candidate sets the cost.
-AUTO_HIDDEN = ((), (1,), (2,), (4,), (8,), (16,))
-
-
-def check_hidden(hidden, auto=False):
-    """Hidden-layer widths as a tuple of positive ints: an int is one layer, () or 0 none. With ``auto``, the
-    string ``'auto'`` is accepted too, and returned as it is (the estimators then choose from
-    :data:`AUTO_HIDDEN`)."""
-    if auto and isinstance(hidden, str) and hidden == "auto":
-        return hidden
-    given = hidden  # named in the error as given: -1, not (-1,)
-    if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
-        hidden = () if hidden == 0 else (hidden,)
-    try:
-        widths = tuple(hidden)
-        ok = all(isinstance(m, numbers.Integral) and not isinstance(m, (bool, np.bool_)) and m >= 1 for m in widths)
-    except TypeError:
-        ok = False
-    if not ok:
-        alternative = ", or 'auto'" if auto else ""
-        raise ValueError(f"hidden must be a positive int or a sequence of them (hidden-layer widths){alternative}; "
-                         f"got {given!r}")
-    return tuple(int(m) for m in widths)
-
 
 def fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, w0, train_kwargs, jitter=0.0, chunk_size=None,
                              restart=0, callback=None):
@@ -111,7 +84,7 @@ def _fit_doc(what, y_shape, y_kind):
         y : {y_shape} array
             {y_kind}, numpy or dask (row chunks need not match X's).
         callback : callable, optional
-            Progress: called with an :class:`~laplacenet.bayes.evidence.EvidenceCycle` (restart, cycle,
+            Progress: called with an :class:`~laplacenet.bayes.hyper.EvidenceCycle` (restart, cycle,
             hyperparameters, gamma, log evidence, training error) after every evidence cycle of every restart,
             as by :func:`laplacenet.fit_evidence`; without ``reestimate``, once per restart (as cycle 0). With
             ``hidden='auto'``, a :class:`~laplacenet.ComparisonCycle`, which adds the candidate's ``hidden``.
@@ -192,7 +165,6 @@ class _BayesianMLP(BaseEstimator):
     def _fit_auto(self, X, y, callback):
         """``hidden='auto'``: fit every architecture of :data:`AUTO_HIDDEN` with the other parameters as they are
         and keep the fit of highest ``log_evidence_`` (MacKay 1992), with the table it was chosen from."""
-        from .bayes.comparison import compare_estimators  # comparison imports this module
         fits, table = compare_estimators(self, X, y, AUTO_HIDDEN, callback, cap_rank=True)
         chosen = fits[int(np.argmax([row.log_evidence for row in table.rows]))]  # the first of equals, as best()
         # the chosen fit's state; every constructor parameter (hidden='auto' among them) stays as it is
@@ -255,7 +227,6 @@ class _BayesianMLP(BaseEstimator):
 
     def save(self, path, *, extra=None):
         """Write the fitted estimator to ``path`` atomically (NPZ + JSON metadata); see :func:`laplacenet.save`."""
-        from .io import save  # io imports this module
         save(self, path, extra=extra)
 
     def to_arviz(self, X, y, draws=1000, chains=4, seed=None, *, method="linear_mc", feature_names=None):
@@ -285,6 +256,7 @@ class _BayesianMLP(BaseEstimator):
         return check_X(validate_X(self, X, reset=True)), y
 
 
+@register_estimator
 class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
     """A Bayesian MLP for regression: Gaussian noise, Laplace posterior, evidence-tuned alpha and beta.
 
@@ -434,6 +406,7 @@ class BayesianMLPRegressor(RegressorMixin, _BayesianMLP):
         return tags
 
 
+@register_estimator
 class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
     """A Bayesian MLP classifier: logistic (two classes) or softmax output, moderated probabilities (5.7.3).
 

@@ -39,10 +39,9 @@ from ._files import write_new_file
 from .core._fingerprint import Fingerprint
 from ._model_values import decode_classes, encode_classes, entry_problem, metadata_problem
 from ._version import __version__
-from .core._validation import check_flag, is_finite_number
+from .core._validation import check_flag, check_hidden, is_finite_number
 from .bayes.comparison import ComparisonRow, ModelComparison
 from .core.curvature.last_layer import last_layer_slice
-from .estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult
 from .bayes.laplace import (FORMS, HESSIANS, SUBSETS, LaplacePosterior, check_number, check_structure,
                              hyperparameter_value)
@@ -56,7 +55,9 @@ FORMAT_NAME = "laplacenet.model"
 #: the version of the layout :func:`save` writes; :func:`load` reads this one and every earlier one
 FORMAT_VERSION = 2  # 2: the standardisation (x_mean, x_scale, y_mean, y_scale) and history_accepted
 
-_ESTIMATORS = {cls.__name__: cls for cls in (BayesianMLPRegressor, BayesianMLPClassifier)}
+# The estimator classes by name: laplacenet.estimators registers its two (register_estimator), as it imports
+# this module for their save method.
+_ESTIMATORS = {}
 # the entries of the posterior's state arrays named otherwise in the file
 _STATE_ENTRIES = {"alpha": "posterior_alpha", "beta": "posterior_beta"}
 # What a damaged archive can raise while it is opened, listed or read (the hostile cases _archive refuses first).
@@ -64,6 +65,12 @@ _STATE_ENTRIES = {"alpha": "posterior_alpha", "beta": "posterior_beta"}
 _FINGERPRINT_ARRAYS = ("x_mean", "x_scale", "t_mean", "t_scale")
 _READ_ERRORS = (ValueError, OSError, EOFError, KeyError, IndexError, NotImplementedError, RuntimeError,
                 OverflowError, zipfile.BadZipFile, zlib.error, struct.error)
+
+
+def register_estimator(cls):
+    """A class decorator: :func:`save` and :func:`load` take the estimators of ``cls``, known by its name."""
+    _ESTIMATORS[cls.__name__] = cls
+    return cls
 
 
 # --- save --------------------------------------------------------------------------------------------
@@ -384,7 +391,8 @@ def _decode(reader):
         net = MLP(*(reader.field("network", key) for key in ("sizes", "activation", "likelihood")))
     except (TypeError, ValueError) as ex:
         reader.fail(f"its estimator parameters or network do not describe a {cls.__name__} ({ex})")
-    expected = "gaussian" if cls is BayesianMLPRegressor else ("bernoulli", "categorical")
+    regressor = name == "BayesianMLPRegressor"
+    expected = "gaussian" if regressor else ("bernoulli", "categorical")
     if net.likelihood.name not in expected:
         reader.fail(f"a {cls.__name__} cannot have a {net.likelihood.name!r} likelihood")
     runs = _decode_runs(reader, net)
@@ -399,7 +407,7 @@ def _decode(reader):
     names = reader.field("fitted").get("feature_names_in")  # checked by metadata_problem
     if names is not None:
         estimator.feature_names_in_ = np.array(names, dtype=object)
-    if cls is BayesianMLPRegressor:
+    if regressor:
         estimator.y_mean_, estimator.y_scale_ = _decode_scaling(reader, "y", net.n_outputs, estimator)
         estimator.beta_, estimator.n_outputs_ = kept.beta, net.n_outputs
         estimator._y_ndim = reader.field("fitted", "y_ndim")

@@ -5,7 +5,8 @@ from threadpoolctl import threadpool_limits
 import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
-from laplacenet.bayes.evidence import fit_evidence, log_evidence
+from laplacenet.bayes.evidence import log_evidence
+from laplacenet.bayes.hyper import fit_evidence
 from laplacenet.core.exceptions import NotFittedError
 from laplacenet.bayes.laplace import laplace
 

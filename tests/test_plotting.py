@@ -21,7 +21,8 @@ from laplacenet import plotting  # noqa: E402
 from laplacenet.bayes.comparison import ComparisonRow, ModelComparison  # noqa: E402
 from laplacenet.core.routes import hessian as full_hessian  # noqa: E402
 from laplacenet.datasets import make_sinusoid, make_two_class_2d  # noqa: E402
-from laplacenet.bayes.evidence import EvidenceCycle, fit_evidence, reestimate  # noqa: E402
+from laplacenet.bayes.evidence import reestimate  # noqa: E402
+from laplacenet.bayes.hyper import EvidenceCycle, fit_evidence  # noqa: E402
 from laplacenet.core.exceptions import NotFittedError  # noqa: E402
 from laplacenet.bayes.laplace import laplace  # noqa: E402
 

@@ -7,8 +7,7 @@ import numpy as np
 from ..core._chunks import is_dask_array
 from ..core._scaling import fit_scaling, identity_scaling
 from ..core._threads import one_blas_thread
-from ..core._validation import check_callback, check_data, check_flag, check_positive_int, check_X
-from ..estimators import check_hidden
+from ..core._validation import check_callback, check_data, check_flag, check_hidden, check_positive_int, check_X
 from .hyper import EvidenceCycle, fit_evidence
 from ..core.likelihoods import class_indices, get_likelihood, number_array
 from ..core.network import MLP
@@ -21,7 +20,7 @@ __all__ = ["compare_models", "compare_estimators", "ComparisonRow", "ModelCompar
 class ComparisonCycle(EvidenceCycle):
     """One evidence cycle of one architecture, as :func:`compare_models` reports it to its ``callback``.
 
-    An :class:`~laplacenet.bayes.evidence.EvidenceCycle` (``restart``, ``cycle``, ``alpha``, ``beta``, ``gamma``,
+    An :class:`~laplacenet.bayes.hyper.EvidenceCycle` (``restart``, ``cycle``, ``alpha``, ``beta``, ``gamma``,
     ``log_evidence``, ``train_error``, ``train_converged``; the log evidence WITHOUT the symmetry term) plus
     ``hidden``, the hidden-layer widths of the architecture being fitted.
     """
@@ -129,7 +128,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         Restart r of every architecture starts from ``net.init(seed + r)``.
     callback : callable, optional
         Progress: called after every evidence cycle of every restart of every architecture with a
-        :class:`ComparisonCycle` - that cycle's :class:`~laplacenet.bayes.evidence.EvidenceCycle` fields and the
+        :class:`ComparisonCycle` - that cycle's :class:`~laplacenet.bayes.hyper.EvidenceCycle` fields and the
         architecture's ``hidden`` widths.
     subset, rank, lowrank_hessian, lowrank_diag
         Structure options, as for :func:`laplacenet.laplace` (e.g. ``hessian='lowrank', rank=k``; the rank must

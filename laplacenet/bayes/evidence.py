@@ -7,7 +7,7 @@
 The loop that maximises the evidence, retraining w as the hyperparameters move, is :mod:`laplacenet.bayes.hyper`.
 """
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
@@ -23,53 +23,13 @@ from ..core.curvature.kron import combine_output_factors, data_kron_factors
 from ..core.curvature.rop import data_hvp
 from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, posterior_curvature,
                       validate_bayesian)
-from ..core.objective import data_error, data_gradient
-from ..core.priors import alpha_per_param, prior_error
-from .symmetry import posterior_symmetry, symmetry_term  # noqa: F401 (symmetry_term stays importable from here)
+from ..core.objective import data_gradient
+from ..core.priors import alpha_per_param
+from .evidence_terms import EvidenceTerms, posterior_evidence_terms
+from .symmetry import symmetry_term  # noqa: F401 (symmetry_term stays importable from here)
 from ..core.training import dense_iteration_cost
 
 __all__ = ["log_evidence", "log_evidence_gradient", "reestimate", "EvidenceTerms", "EvidenceGradient", "Reestimate"]
-
-
-@dataclass(frozen=True)
-class EvidenceTerms:
-    """The log evidence as named terms (PRML 5.175, 5.183) that add up to :attr:`total`.
-
-    Attributes
-    ----------
-    data_fit : float
-        ``-E_D(w_MAP)``: minus the data error (beta/2 sum ||y - t||^2, or the cross-entropy).
-    prior : float
-        ``-sum_g alpha_g/2 ||w_g||^2``.
-    log_det : float
-        ``-1/2 ln|A|``.
-    log_alpha : float
-        ``sum_g W_g/2 ln alpha_g``.
-    log_beta : float
-        ``N/2 sum_k ln beta_k`` (``N K/2 ln beta`` for one beta); 0 for classification.
-    log_2pi : float
-        ``-N K/2 ln 2 pi``; 0 for classification.
-    symmetry : float
-        ``sum over hidden layers of ln M_a! + M_a ln 2`` over the M_a distinguishable units of each hidden layer
-        with ``symmetry=True`` (MacKay 1992; see :func:`laplacenet.bayes.symmetry.distinguishable_units`), else 0.
-    n_distinguishable : tuple of int or None
-        M_a per hidden layer, from the input side, with ``symmetry=True``; None without. Not a term of the sum.
-    """
-
-    data_fit: float
-    prior: float
-    log_det: float
-    log_alpha: float
-    log_beta: float
-    log_2pi: float
-    symmetry: float
-    n_distinguishable: Optional[tuple] = None
-
-    @property
-    def total(self):
-        """The log evidence: the sum of the terms."""
-        return (self.data_fit + self.prior + self.log_det + self.log_alpha + self.log_beta + self.log_2pi
-                + self.symmetry)
 
 
 @dataclass(frozen=True)
@@ -137,40 +97,6 @@ def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetr
     posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size)
     result = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, bool(symmetry), chunk_size)
     return result if terms else result.total
-
-
-def posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, symmetry=False, chunk_size=None):
-    """:class:`EvidenceTerms` of a built posterior (its ln|A| and the prior over the weights it covers), with the
-    symmetry term of its distinguishable hidden units when ``symmetry``."""
-    subset = None if posterior.subset is None else posterior.subset_slice
-    terms = evidence_terms(net, w, X, T, alpha, beta, posterior.log_det, chunk_size, subset)
-    if not symmetry:
-        return terms
-    term, counts = posterior_symmetry(posterior)
-    return replace(terms, symmetry=term, n_distinguishable=counts)
-
-
-def evidence_terms(net, w, X, T, alpha, beta, log_det, chunk_size=None, subset=None):
-    """:class:`EvidenceTerms` without the symmetry term on validated arrays, given ``ln|A|``; ``subset`` (a slice
-    of w) restricts the prior terms to the weights the posterior covers."""
-    N, K = X.shape[0], net.n_outputs
-    alphas = np.broadcast_to(alpha, (net.n_groups,))
-    if net.likelihood.uses_beta:
-        log_beta = 0.5 * N * float(np.sum(np.log(np.broadcast_to(beta, (K,)))))
-        log_2pi = -0.5 * N * K * np.log(2.0 * np.pi)
-    else:
-        log_beta = log_2pi = 0.0
-    if subset is None:
-        prior, log_alpha = -prior_error(net, w, alpha), 0.5 * float(np.dot(net.group_sizes, np.log(alphas)))
-    else:
-        a = alpha_per_param(net, alpha)[subset]
-        prior, log_alpha = -0.5 * float(np.dot(a, w[subset] ** 2)), 0.5 * float(np.sum(np.log(a)))
-    return EvidenceTerms(
-        data_fit=-data_error(net, w, X, T, beta, chunk_size or DEFAULT_CHUNK_ROWS),
-        prior=prior,
-        log_det=-0.5 * log_det,
-        log_alpha=log_alpha,
-        log_beta=log_beta, log_2pi=float(log_2pi), symmetry=0.0)
 
 
 # --- re-estimation -----------------------------------------------------------------------------------
@@ -656,10 +582,3 @@ def _squared_residuals(net, w, X, T, chunk_size):
     return data_sum(lambda Xc, Tc: ((forward_pass(net, layers, Xc).y - Tc) ** 2).sum(axis=0), X, T,
                     chunk_size or DEFAULT_CHUNK_ROWS)
 
-
-def __getattr__(name):
-    """The evidence loop lives in :mod:`laplacenet.bayes.hyper`; its names stay importable from here."""
-    if name in ("fit_evidence", "EvidenceCycle", "EvidenceResult"):
-        from . import hyper  # hyper builds on this module
-        return getattr(hyper, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

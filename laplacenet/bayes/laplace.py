@@ -20,7 +20,8 @@ from ..core._chunks import is_dask_array, iter_chunks, rows_for_budget
 from ..core._config import BAYESIAN_REMEDY, check_matrix_budget
 from ..core._dense import mirror_upper
 from ..core._validation import (float_array, check_alpha, check_beta, check_chunk_size, check_data,
-                          check_finite_result, check_flag, check_positive_int, check_random_seed, check_w)
+                          check_finite_result, check_flag, check_number, check_positive_int, check_random_seed,
+                          check_w)
 from ..core.routes import HESSIAN_METHODS, data_hessian
 from ..core.curvature.jacobian import scaled_jacobians
 from ..core.curvature.kron import data_kron_factors
@@ -30,6 +31,7 @@ from ..core.curvature.outer import jacobian_chunk_rows
 from ..core.curvature.woodbury import IncrementalInverse
 from .posteriors import (Form, KroneckerPrecision, LowRankPrecision, check_finite_curvature,
                          not_positive_definite as _not_positive_definite)
+from .evidence_terms import posterior_evidence_terms
 from .predictive import predict
 from ..core.priors import alpha_per_param, prior_error
 
@@ -115,16 +117,6 @@ def check_structure(hessian, subset=None, rank=None, lowrank_hessian="outer", lo
 def as_structure(hessian):
     """A :class:`Structure` from one, or from a plain (already valid) ``hessian`` string."""
     return hessian if isinstance(hessian, Structure) else Structure(hessian)
-
-
-def check_number(value, name, positive=False, unit=""):
-    """A finite float that is >= 0 (> 0 with ``positive``)."""
-    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.number)) \
-        and np.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number{unit}; "
-                         f"got {value!r}")
-    return float(value)
 
 
 def laplace(net, w_map, X, T, alpha, beta=None, hessian="exact", *, jitter=0.0, chunk_size=None, subset=None,
@@ -370,7 +362,6 @@ class LaplacePosterior:
             As for :func:`laplacenet.log_evidence`: by default the symmetry term of the hidden units this
             posterior tells from zero is included.
         """
-        from .evidence import posterior_evidence_terms  # evidence builds on this module
         X, T = check_data(self.net, X, T)
         if X.shape[0] != self.n_data:
             raise ValueError(f"X must hold the {self.n_data} patterns this posterior was built from; got "

@@ -5,8 +5,10 @@
 * :func:`iter_chunks` - a serial pass for what is not a sum (Woodbury updates).
 
 ``X`` and ``T`` may be numpy arrays or dask arrays (``laplacenet[dask]``). Dask arrays are processed partition
-by partition on the active dask scheduler (see :mod:`laplacenet.core._dask`); dask itself is imported only when
-one is given.
+by partition on the active dask scheduler (threads, processes or a ``dask.distributed.Client``): a sum runs
+:func:`data_sum` on each partition as one task and adds the partial sums in a tree; per-pattern outputs stay
+lazy; a serial pass computes one partition at a time. The per-partition functions are module-level, so they
+pickle. Dask itself is imported only when one is given, inside the functions.
 """
 import functools
 import sys
@@ -55,7 +57,6 @@ def data_sum(fn, X, T, chunk_size):
     numpy arrays and the network do, by cloudpickle).
     """
     if is_dask_array(X) or is_dask_array(T):
-        from ._dask import dask_data_sum
         return dask_data_sum(fn, X, T, chunk_size)
     slices = list(chunk_slices(X.shape[0], chunk_size))
     wave = max(1, min(task_workers(), len(slices)))  # chunks computed at once; summed in row order all the same
@@ -98,7 +99,6 @@ def map_rows(fn, X, chunk_size=DEFAULT_CHUNK_ROWS):
     ``fn`` on a row of zeros to learn the output shapes and dtypes.
     """
     if is_dask_array(X):
-        from ._dask import dask_map_rows
         return dask_map_rows(fn, X, chunk_size)
     parts = [fn(X[sl]) for sl in chunk_slices(X.shape[0], chunk_size)]
     if isinstance(parts[0], tuple):
@@ -117,10 +117,90 @@ def iter_chunks(arrays, chunk_size):
     single = not isinstance(arrays, tuple)
     arrays = (arrays,) if single else arrays
     if is_dask_array(arrays[0]):
-        from ._dask import iter_partitions
         blocks = iter_partitions(arrays)
     else:
         blocks = [arrays]
     for block in blocks:
         for sl in chunk_slices(block[0].shape[0], chunk_size):
             yield block[0][sl] if single else tuple(A[sl] for A in block)
+
+
+# --- dask arrays: sums and maps over partitions ----------------------------------------------------------
+
+#: partial sums added together by one task of the tree reduction
+SPLIT_EVERY = 8
+
+
+def dask_data_sum(fn, X, T, chunk_size):
+    """:func:`data_sum` of dask ``X`` and ``T``: one task per partition, a tree of sums.
+
+    ``fn`` goes into the graph once, as its own key, and reaches each worker once. Returns numpy arrays.
+    """
+    import dask
+
+    fn_key = dask.delayed(fn, traverse=False)
+    X_parts, T_parts = _partitions(X, T)
+    partials = [dask.delayed(_partition_sum)(fn_key, Xp, Tp, chunk_size) for Xp, Tp in zip(X_parts, T_parts)]
+    while len(partials) > 1:
+        partials = [dask.delayed(_add_partials)(*partials[i:i + SPLIT_EVERY])
+                    for i in range(0, len(partials), SPLIT_EVERY)]
+    return partials[0].compute()
+
+
+def dask_map_rows(fn, X, chunk_size):
+    """:func:`map_rows` of a dask ``X``: lazy dask arrays with ``X``'s row chunks."""
+    import dask
+    import dask.array as da
+
+    probe = fn(np.zeros((1, X.shape[1])))
+    single = not isinstance(probe, tuple)
+    probe = (probe,) if single else probe
+    fn_key = dask.delayed(fn, traverse=False)
+    blocks = [(dask.delayed(_partition_map, nout=len(probe))(fn_key, Xp, chunk_size, single), n)
+              for Xp, n in zip(_partitions(X)[0], X.chunks[0]) if n > 0]
+    outputs = tuple(da.concatenate([da.from_delayed(block[i], (n,) + out.shape[1:], dtype=out.dtype)
+                                    for block, n in blocks])
+                    for i, out in enumerate(probe))
+    return outputs[0] if single else outputs
+
+
+def iter_partitions(arrays):
+    """Tuples of numpy partitions (row blocks) of row-aligned dask ``arrays``, computed one at a time."""
+    import dask
+
+    for blocks in zip(*_partitions(*arrays)):
+        yield dask.compute(*blocks)
+
+
+def _partitions(*arrays):
+    """The row blocks of dask arrays ``(N, ...)`` one block wide, as lists of Delayed, optimised together."""
+    import dask
+
+    if not all(is_dask_array(A) for A in arrays) or len({A.chunks[0] for A in arrays}) != 1 \
+            or any(A.numblocks[1:] != (1,) * (A.ndim - 1) for A in arrays):
+        got = ", ".join(f"{type(A).__name__} with chunks {getattr(A, 'chunks', None)}" for A in arrays)
+        raise ValueError("the data must be dask arrays with the same row chunks and one block across the other "
+                         f"axes, as laplacenet.core._validation.check_data returns them; got {got}")
+    arrays = dask.optimize(*arrays)
+    return [list(A.to_delayed(optimize_graph=False).ravel()) for A in arrays]
+
+
+def _partition_sum(fn, X, T, chunk_size):
+    """The numpy data sum of one partition; None for an empty one."""
+    return data_sum(fn, X, T, chunk_size)
+
+
+def _partition_map(fn, X, chunk_size, single):
+    """``fn`` on one non-empty partition, ``chunk_size`` rows at a time; always a tuple of arrays."""
+    outputs = map_rows(fn, X, chunk_size)
+    return (outputs,) if single else outputs
+
+
+def _add_partials(*partials):
+    """Sum of partial sums (arrays or tuples of arrays), skipping the None of empty partitions."""
+    partials = [p for p in partials if p is not None]
+    if not partials:
+        return None
+    if isinstance(partials[0], tuple):
+        return tuple(sum(column[1:], column[0]) for column in zip(*partials))
+    return sum(partials[1:], partials[0])

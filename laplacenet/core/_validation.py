@@ -41,11 +41,10 @@ def refuse_complex(value, name):
 def check_X(X, n_inputs=None, name="X"):
     """``X`` as a finite float64 array of shape ``(N, n_inputs)`` with N >= 1.
 
-    A dask array stays a dask array (see :func:`laplacenet.core._dask.check_dask_X`): its shape is checked here,
-    its finiteness per partition whenever it is computed.
+    A dask array stays a dask array (see :func:`check_dask_X`): its shape is checked here, its finiteness per
+    partition whenever it is computed.
     """
     if is_dask_array(X):
-        from ._dask import check_dask_X
         refuse_complex(X, name)
         return check_dask_X(X, n_inputs, name)
     X = float_array(X, name, "a 2-D array of numbers")
@@ -64,10 +63,9 @@ def check_data(net, X, T, name_X="X", name_T="T"):
     """Validate ``X`` and ``T`` together; return ``X (N, D)`` and canonical ``T (N, K)`` float arrays.
 
     If either is a dask array both come back as dask arrays with aligned row chunks (see
-    :func:`laplacenet.core._dask.check_dask_data`).
+    :func:`check_dask_data`).
     """
     if is_dask_array(X) or is_dask_array(T):
-        from ._dask import check_dask_data
         refuse_complex(X, name_X)
         refuse_complex(T, name_T)
         return check_dask_data(net, X, T, name_X, name_T)
@@ -89,6 +87,90 @@ def canonical_targets(check_targets, T, n_outputs, name_T="T"):
     except ValueError as ex:
         msg = str(ex)
         raise ValueError(name_T + msg[1:] if msg.startswith("T ") else msg) from None
+
+
+# --- dask arrays (the laplacenet[dask] extra): shapes now, values per partition when computed ----------
+
+def check_dask_X(X, n_inputs=None, name="X"):
+    """A dask ``X`` as a float64 dask array ``(N, n_inputs)``, one block across the columns.
+
+    The dtype, the shape and N >= 1 are checked now; finiteness is checked per partition whenever the result
+    is computed, raising the ``ValueError`` of :func:`check_X`. The chunk sizes must be known (call
+    ``X.compute_chunk_sizes()`` on an array from boolean indexing, for instance).
+    """
+    if np.dtype(X.dtype).kind not in "biuf":
+        raise ValueError(f"{name} must be a 2-D array of numbers; it could not be converted to float "
+                         f"(dask array of dtype {X.dtype})")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (N, D); got {X.ndim}-D with shape {X.shape}")
+    _check_known_shape(X, name)
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one row; got shape {X.shape}")
+    if n_inputs is not None and X.shape[1] != n_inputs:
+        raise ValueError(f"{name} must have {n_inputs} columns (the network's inputs); got {X.shape[1]}")
+    X = X.astype(float)
+    if X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    return X.map_blocks(_finite_partition, name, dtype=float, meta=np.empty((0, 0)))
+
+
+def check_dask_data(net, X, T, name_X="X", name_T="T"):
+    """Validate ``X`` and ``T`` when either is a dask array; return both as dask arrays.
+
+    ``X`` as by :func:`check_dask_X` (a numpy ``X`` is checked in full, then wrapped). ``T`` becomes the
+    canonical ``(N, K)`` float targets, one block across the columns, its row chunks those of ``X``; a dask
+    ``T`` is canonicalised (one-hot encoding of labels included) by the likelihood's ``check_targets`` per
+    partition whenever it is computed. To raise shape errors now, the first row of a dask ``T`` is computed
+    and checked at once.
+    """
+    import dask.array as da
+
+    X = check_X(X, net.n_inputs, name_X)
+    if T is None:
+        raise ValueError(f"{name_T} must be given: targets with one row per row of {name_X}")
+    check, K = net.likelihood.check_targets, net.n_outputs
+    if is_dask_array(T):
+        _check_known_shape(T, name_T)
+        _check_first_row(check, T, K, name_T)
+    else:
+        T = canonical_targets(check, T, K, name_T)
+    if T.shape[0] != X.shape[0]:
+        raise ValueError(f"{name_T} must have one row per row of {name_X} ({X.shape[0]}); got {T.shape[0]} rows")
+    if not is_dask_array(X):
+        X = da.from_array(X, chunks=(T.chunks[0], -1))
+    rows = X.chunks[0]
+    if not is_dask_array(T):
+        return X, da.from_array(T, chunks=(rows, -1))
+    T = T.rechunk({0: rows, **{axis: -1 for axis in range(1, T.ndim)}})
+    axes = {"new_axis": 1} if T.ndim == 1 else {"drop_axis": list(range(2, T.ndim))}
+    T = T.map_blocks(_targets_partition, check, K, name_T, chunks=(rows, (K,)), dtype=float,
+                     meta=np.empty((0, 0)), **axes)
+    return X, T
+
+
+def _check_known_shape(A, name):
+    if any(np.isnan(n) for n in A.shape):
+        raise ValueError(f"{name} must have known chunk sizes; got a dask array of shape {A.shape} "
+                         f"(call {name}.compute_chunk_sizes() first)")
+
+
+def _check_first_row(check, T, K, name_T):
+    """Canonicalise the first row of a dask ``T`` now, so that shape errors surface before any computation."""
+    head = (T[:1] if T.ndim else T).compute()
+    try:
+        canonical_targets(check, head, K, name_T)
+    except ValueError as ex:
+        raise ValueError(str(ex).replace(f"shape {head.shape}", f"shape {T.shape}")) from None
+
+
+def _finite_partition(X, name):
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    return X
+
+
+def _targets_partition(T, check, K, name_T):
+    return canonical_targets(check, T, K, name_T)
 
 
 def check_w(net, w, name="w"):
@@ -166,6 +248,45 @@ def check_finite_number(value, name):
     if not np.isfinite(value):
         raise ValueError(f"{name} must be a finite number; got {value!r}")
     return value
+
+
+def check_number(value, name, positive=False, unit=""):
+    """A finite float that is >= 0 (> 0 with ``positive``)."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.number)) \
+        and np.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number{unit}; "
+                         f"got {value!r}")
+    return float(value)
+
+
+# The architectures hidden="auto" chooses from, simplest first (a tie goes to the simpler): no hidden layer (the
+# Bayesian linear or logistic model), then one hidden layer of doubling width - the grid of compare_models'
+# default (1, 2, 4, 8) widened on both sides. One layer is a universal approximator (PRML 5.1); the evidence
+# changes with ln M rather than M, so doubling spends the fits evenly; beyond 16 units most fits on the data
+# sizes a W x W Hessian suits prune units (gamma far below W), and the widest candidate sets the cost.
+AUTO_HIDDEN = ((), (1,), (2,), (4,), (8,), (16,))
+
+
+def check_hidden(hidden, auto=False):
+    """Hidden-layer widths as a tuple of positive ints: an int is one layer, () or 0 none. With ``auto``, the
+    string ``'auto'`` is accepted too, and returned as it is (the estimators then choose from
+    :data:`AUTO_HIDDEN`)."""
+    if auto and isinstance(hidden, str) and hidden == "auto":
+        return hidden
+    given = hidden  # named in the error as given: -1, not (-1,)
+    if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
+        hidden = () if hidden == 0 else (hidden,)
+    try:
+        widths = tuple(hidden)
+        ok = all(isinstance(m, numbers.Integral) and not isinstance(m, (bool, np.bool_)) and m >= 1 for m in widths)
+    except TypeError:
+        ok = False
+    if not ok:
+        alternative = ", or 'auto'" if auto else ""
+        raise ValueError(f"hidden must be a positive int or a sequence of them (hidden-layer widths){alternative}; "
+                         f"got {given!r}")
+    return tuple(int(m) for m in widths)
 
 
 def is_finite_number(value):

@@ -6,7 +6,7 @@ from threadpoolctl import threadpool_limits
 
 import laplacenet as ln
 from laplacenet.bayes.comparison import ComparisonCycle, ModelComparison, compare_estimators, compare_models
-from laplacenet.bayes.evidence import EvidenceCycle, fit_evidence
+from laplacenet.bayes.hyper import EvidenceCycle, fit_evidence
 
 from tests.problems import FAST, on_grid, symmetry_of, wald_counts
 

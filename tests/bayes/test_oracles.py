@@ -7,7 +7,8 @@ from scipy.special import expit, log_expit
 
 import laplacenet as ln
 from laplacenet.check import relative_error
-from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
+from laplacenet.bayes.evidence import log_evidence, reestimate
+from laplacenet.bayes.hyper import fit_evidence
 from laplacenet.bayes.laplace import laplace
 
 RTOL = 1e-8

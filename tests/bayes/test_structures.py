@@ -6,7 +6,8 @@ import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.core.curvature.jacobian import output_jacobians
-from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
+from laplacenet.bayes.evidence import log_evidence, reestimate
+from laplacenet.bayes.hyper import fit_evidence
 from laplacenet.bayes.laplace import laplace
 from laplacenet.core.priors import alpha_per_param
 

@@ -16,7 +16,8 @@ from laplacenet.core._validation import check_data, check_X
 from laplacenet.check import relative_error
 from laplacenet.core.curvature.backprop import forward_pass
 from laplacenet.core.routes import hessian, hvp
-from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
+from laplacenet.bayes.evidence import log_evidence, reestimate
+from laplacenet.bayes.hyper import fit_evidence
 
 from tests.problems import make_problem
 

@@ -10,7 +10,8 @@ from laplacenet.check import relative_error
 from laplacenet.core.curvature.backprop import forward_pass
 from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.core.curvature.jacobian import output_jacobians
-from laplacenet.bayes.evidence import fit_evidence, log_evidence, reestimate
+from laplacenet.bayes.evidence import log_evidence, reestimate
+from laplacenet.bayes.hyper import fit_evidence
 from laplacenet.bayes.laplace import laplace
 from laplacenet.core.priors import alpha_per_param
 

@@ -11,7 +11,8 @@ from laplacenet.core.curvature.diagonal import outer_diagonal
 from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.core.curvature.jacobian import output_jacobians
 from laplacenet.core.curvature.lowrank import top_eigenpairs
-from laplacenet.bayes.evidence import fit_evidence, log_evidence, posterior_evidence_terms, reestimate
+from laplacenet.bayes.evidence import log_evidence, posterior_evidence_terms, reestimate
+from laplacenet.bayes.hyper import fit_evidence
 from laplacenet.core.exceptions import NotPositiveDefiniteError
 from laplacenet.bayes.laplace import laplace
 from laplacenet.bayes.posteriors import LowRankPrecision
