@@ -9,7 +9,7 @@ from ._dense import count_non_finite
 from .exceptions import NonFiniteError
 
 __all__ = ["check_X", "check_data", "check_w", "check_alpha", "check_beta", "check_positive_int", "check_flag", "is_finite_number",
-           "check_chunk_size", "check_seed", "check_random_seed", "canonical_targets", "refuse_complex",
+           "check_chunk_size", "check_seed", "check_random_seed", "restart_seeds", "canonical_targets", "refuse_complex",
            "check_finite_result", "SCALE_REMEDY"]
 
 #: what to do when a quantity computed from valid arguments overflows
@@ -195,6 +195,12 @@ def check_chunk_size(chunk_size, name="chunk_size"):
 def check_seed(seed, name="seed"):
     """A random seed: None or a non-negative integer (restarts add their index to it)."""
     return _optional_integer(seed, name, 0, "None or a non-negative integer")
+
+
+def restart_seeds(seed, restarts):
+    """The seeds of ``restarts`` restarts from one ``seed`` (None is 0): restart r starts from ``seed + r``."""
+    base = check_seed(seed) or 0
+    return [base + r for r in range(restarts)]
 
 
 def check_random_seed(seed, name="seed"):
