@@ -13,7 +13,7 @@ scheduler, its moments lazy dask arrays with ``X_new``'s row chunks.
 import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
-from ..core._chunks import map_rows, rows_for_budget
+from ..core._chunks import chunk_slices, map_rows, rows_for_budget
 from ..core._validation import check_flag, check_positive_int, check_random_seed, check_X
 from ..core.curvature.backprop import backprop, forward_pass, hidden_slopes
 from ..core.curvature.jacobian import row_jacobians
@@ -215,8 +215,7 @@ def _sampled_predictive(posterior, method, n_samples, seed):
         dev = samples - samples.mean(axis=0)
         return mean, dev.transpose(1, 2, 0) @ dev.transpose(1, 0, 2) / (S - 1)
 
-    widest = max(net.sizes) if method == "mc" else K  # the draws' activations of every layer, or of the outputs
-    rows = min(jacobian_chunk_rows(net, posterior.chunk_size), rows_for_budget(8 * n_samples * widest))
+    rows = min(jacobian_chunk_rows(net, posterior.chunk_size), rows_for_budget(8 * n_samples * K))
     return moments, rows
 
 
@@ -225,7 +224,11 @@ def activations_per_draw(posterior, method, weights):
     itself (``'mc'``, :func:`sampled_activations`) or of its linearisation about w_MAP (``'linear_mc'``)."""
     net = posterior.net
     if method == "mc":
-        return lambda Xc: sampled_activations(net, weights, Xc)
+        def network(Xc):  # in blocks of draws whose activations of every layer fit the chunk budget
+            blocks = chunk_slices(len(weights), rows_for_budget(8 * Xc.shape[0] * max(net.sizes)))
+            return np.concatenate([sampled_activations(net, weights[sl], Xc) for sl in blocks])
+
+        return network
     layers, deviations = net.unpack(posterior.mean), weights - posterior.mean
 
     def linearised(Xc):
