@@ -16,14 +16,12 @@ from ._labels import class_targets, label_indices
 from ._files import write_atomically
 from .core._validation import check_data, check_positive_int, check_random_seed
 from ._version import __version__
-from .core.curvature.backprop import forward_pass
-from .core.curvature.jacobian import row_jacobians
 from .core.curvature.outer import jacobian_chunk_rows
 from .bayes.diagnostics import (MIN_DRAWS, arviz0, arviz_generation, draw_chunk_rows, importance_diagnostic,
-                          linearised_log_posterior, log_posterior, log_prior_kernel, log_q, pointwise_nll,
-                          posterior_and_estimator, sampled_activations)
-from .bayes.evidence import posterior_evidence_terms
-from .core.priors import alpha_per_param
+                                linearised_log_posterior, log_posterior, log_prior_kernel, log_q, pointwise_nll,
+                                posterior_and_estimator)
+from .bayes.evidence import posterior_evidence_terms, well_determined
+from .bayes.predictive import activations_per_draw
 
 __all__ = ["to_inference_data"]
 
@@ -120,8 +118,8 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
     coords = _unit_coordinates(net, fitted, X, y, feature_names, labels)
     X, T = (X_shown, T_shown) if fitted is None else fitted._on_fitted_scale(X_shown, T_shown)
     scaling = None if fitted is None else fitted.scaling_
-    if method not in _ACTIVATIONS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, _ACTIVATIONS))}; got {method!r}")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}")
     chains = check_positive_int(chains, "chains")
     draws = check_positive_int(draws, "draws")
     S = chains * draws
@@ -131,7 +129,7 @@ def to_inference_data(posterior_or_estimator, X, y, draws=1000, chains=4, seed=N
     _warn_if_not_training_data(posterior, fitted, X_shown, T_shown)
     rng = np.random.default_rng(check_random_seed(seed))  # a Generator is used as it is
     samples = posterior.sample(S, rng)
-    nll, predictive = _pointwise(posterior, samples, X, T, rng, _ACTIVATIONS[method])
+    nll, predictive = _pointwise(posterior, samples, X, T, rng, activations_per_draw(posterior, method, samples))
     log_p = -(nll.sum(axis=1) + log_prior_kernel(posterior, samples))  # -E(w_s), PRML (5.165)
     log_q_values = log_q(posterior, samples)
     true_log_p = log_p if method == "mc" else log_posterior(posterior, samples, X, T)
@@ -273,7 +271,8 @@ def _warn_if_not_training_data(posterior, fitted, X, T):
 
 
 def _pointwise(posterior, samples, X, T, rng, activations):
-    """Per draw and pattern: the data error ``(S, N)`` and a posterior-predictive draw ``(S, N, K)``."""
+    """Per draw and pattern: the data error ``(S, N)`` and a posterior-predictive draw ``(S, N, K)``, from
+    ``activations`` (``Xc -> (S, n, K)``, :func:`~laplacenet.bayes.predictive.activations_per_draw`)."""
     net = posterior.net
     S, (N, K) = samples.shape[0], T.shape
     nll = np.empty((S, N))
@@ -281,28 +280,14 @@ def _pointwise(posterior, samples, X, T, rng, activations):
     rows = min(draw_chunk_rows(net, S, posterior.chunk_size), jacobian_chunk_rows(net, posterior.chunk_size))
     for sl in chunk_slices(N, rows):
         Xc, Tc = (np.asarray(A[sl]) for A in (X, T))  # one chunk in memory (a dask array's computed)
-        a = activations(posterior, samples, Xc)
+        a = activations(Xc)
         nll[:, sl] = pointwise_nll(net, samples, Xc, Tc, posterior.beta, activations=a)
         predictive[:, sl] = _PREDICTIVE_DRAWS[net.likelihood.name](a, posterior.beta, rng)
     return nll, predictive
 
 
-def _network_activations(posterior, samples, X):
-    return sampled_activations(posterior.net, samples, X)
-
-
-def _linearised_activations(posterior, samples, X):
-    """``(S, n, K)``: ``a(x, w_MAP) + G (w_s - w_MAP)`` with ``G`` (n, K, W) the output Jacobians (PRML 5.169)."""
-    net = posterior.net
-    layers = net.unpack(posterior.mean)
-    fw = forward_pass(net, layers, X)
-    n, K = fw.y.shape
-    G = row_jacobians(net, layers, fw, np.broadcast_to(np.eye(K), (n, K, K)))
-    shifts = G.reshape(n * K, -1) @ (samples - posterior.mean).T
-    return fw.a[-1][None] + shifts.reshape(n, K, -1).transpose(2, 0, 1)
-
-
-_ACTIVATIONS = {"linear_mc": _linearised_activations, "mc": _network_activations}
+#: the draws' activations: of the network linearised about w_MAP (PRML 5.169), or of the network itself
+_METHODS = ("linear_mc", "mc")
 
 
 def _gaussian_draw(a, beta, rng):
@@ -383,10 +368,7 @@ def _metadata(posterior, fitted, X, T, diagnostic, linearised, labels):
     if fitted is not None:
         gamma, log_evidence = float(fitted.gamma_), float(fitted.log_evidence_)
     else:
-        covered = posterior.subset_slice
-        variances = posterior.variances()[covered]
-        # PRML (5.179): gamma = W - sum_i alpha_i (A^-1)_ii over the weights the posterior covers
-        gamma = float(variances.size - np.sum(alpha_per_param(net, posterior.alpha)[covered] * variances))
+        gamma = well_determined(posterior)
         log_evidence = posterior_evidence_terms(net, posterior.mean, X, T, posterior.alpha, posterior.beta,
                                                 posterior, True, posterior.chunk_size).total  # PRML (5.175)
     attrs = {

@@ -30,13 +30,12 @@ from ._sklearn import (BaseEstimator, ClassifierMixin, NotFittedError, Regressor
                        validate_X)
 from .core._threads import one_blas_thread
 from .core._validation import (AUTO_HIDDEN, check_callback, check_data, check_finite_result, check_flag,
-                               check_hidden, check_positive_int, check_seed, check_X)
+                               check_hidden, check_positive_int, check_X, restart_seeds)
 from .bayes.comparison import compare_estimators
-from .bayes.evidence import posterior_evidence_terms
+from .bayes.evidence import posterior_evidence_terms, well_determined
 from .bayes.hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
 from .bayes.laplace import build_posterior, check_options, validate_bayesian
 from .core.network import MLP
-from .core.priors import alpha_per_param
 from .io import register_estimator, save
 from .bayes.symmetry import posterior_symmetry
 from .core.training import train
@@ -53,10 +52,7 @@ def fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, w0, train_kwargs, 
     w, report = train(net, X, T, alpha, beta, w0=w0, **train_kwargs)
     posterior = build_posterior(net, w, X, T, alpha, beta, hessian, jitter, chunk_size)
     evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, chunk_size).total
-    covered = posterior.subset_slice
-    variances = posterior.variances()[covered]
-    # W - sum_i alpha_i (A^-1)_ii over the weights the posterior covers
-    gamma = float(variances.size - np.sum(alpha_per_param(net, alpha)[covered] * variances))
+    gamma = well_determined(posterior)
     if callback is not None:
         callback(EvidenceCycle(restart, 0, alpha, beta, gamma, evidence, report.error, report.converged))
     return EvidenceResult(w, alpha, beta, gamma, evidence, [], report.converged, posterior)
@@ -179,10 +175,9 @@ class _BayesianMLP(BaseEstimator):
         beta = starting_beta(net, T, beta) if isinstance(beta, str) else beta
         _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, alpha, beta)
         hessian, jitter, _ = check_options(self.hessian, self.jitter, None, **structure, n_params=net.n_params)
-        base = check_seed(self.seed) or 0  # as fit_evidence seeds its restarts
-        return [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(base + r),
+        return [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(s),
                                          dict(self.train_kwargs or {}), jitter, restart=r, callback=callback)
-                for r in range(restarts)]
+                for r, s in enumerate(restart_seeds(self.seed, restarts))]  # as fit_evidence seeds its restarts
 
     def _scaling(self, X, T=None):
         """The standardisation ``fit`` learns from validated ``X`` (and regression targets ``T``)."""

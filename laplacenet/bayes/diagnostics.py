@@ -25,7 +25,7 @@ from ..core._fingerprint import differences, training_fingerprint
 from ..core._validation import check_data, check_finite_result, check_positive_int, check_random_seed, check_X
 from ..core.curvature.outer import jacobian_chunk_rows
 from .laplace import LaplacePosterior
-from .predictive import _activation_sampler
+from .predictive import activations_per_draw, sampled_activations
 from ..core.priors import alpha_per_param
 
 __all__ = ["LaplaceDiagnostic", "diagnose"]
@@ -322,18 +322,6 @@ def draw_chunk_rows(net, n_draws, chunk_size=None):
     return rows if chunk_size is None else min(rows, chunk_size)
 
 
-def sampled_activations(net, samples, X):
-    """Output activations ``(S, n, K)`` at each of the S weight vectors ``samples`` (S, W) for ``X`` (n, D)."""
-    S = samples.shape[0]
-    z = X
-    for l, ((ws, bs), d_in, d_out) in enumerate(zip(net.layer_slices, net.sizes[:-1], net.sizes[1:])):
-        W = samples[:, ws].reshape(S, d_out, d_in)
-        a = z @ W.transpose(0, 2, 1) + samples[:, None, bs]  # PRML (5.62) for every draw at once
-        if l < net.n_layers - 1:
-            z = net.activation.h(a)
-    return a
-
-
 def pointwise_nll(net, samples, X, T, beta, activations=None):
     """``(S, n)``: the data error of each pattern under each draw (the likelihood's ``nll``, no constants)."""
     a = sampled_activations(net, samples, X) if activations is None else activations
@@ -358,7 +346,7 @@ def linearised_log_posterior(posterior, samples, X, T):
     posterior built on the Gauss-Newton (``'outer'``) curvature is exactly this distribution (k-hat ``-inf``).
     """
     net = posterior.net
-    activations = _activation_sampler(posterior, "linear_mc", samples)
+    activations = activations_per_draw(posterior, "linear_mc", samples)
     rows = min(draw_chunk_rows(net, samples.shape[0], posterior.chunk_size),
                jacobian_chunk_rows(net, posterior.chunk_size))
 

@@ -217,22 +217,12 @@ def evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, keep_covar
     of :func:`data_curvature` for a beta per output, else None; ``keep_covariance``: keep A^-1 of a dense posterior,
     whose diagonal then gives gamma, for a caller that needs it next)."""
     covered = posterior.subset_slice
-    index = _group_index(net, alpha)[covered]
-    groups = np.unique(index)
-    local = np.searchsorted(groups, index)
-
-    def per_group(values):
-        return np.bincount(local, weights=values, minlength=groups.size)
-
+    groups, local = _covered_group_index(net, alpha, posterior)
     covariance = None
-    if posterior.hessian in STRUCTURED:
-        gamma_all = posterior.precision.gamma_groups(net.group_index, net.n_groups)
-        gamma_groups = gamma_all[groups] if np.ndim(alpha) == 1 else np.array([gamma_all.sum()])
-    else:
-        covariance = posterior.covariance() if pieces is not None or keep_covariance else None
-        variances = posterior.variances()[covered] if covariance is None else _diagonal(covariance)
-        gamma_groups = per_group(1.0 - alpha_per_param(net, alpha)[covered] * variances)  # W_g - alpha_g tr_g(A^-1)
-    sq_norms = per_group(w[covered] ** 2)
+    if posterior.hessian not in STRUCTURED and (pieces is not None or keep_covariance):
+        covariance = posterior.covariance()
+    gamma_groups = well_determined_groups(net, alpha, posterior, covariance)
+    sq_norms = np.bincount(local, weights=w[covered] ** 2, minlength=groups.size)
     if not net.likelihood.uses_beta:
         return EvidenceStatistics(groups, gamma_groups, sq_norms, None, None, covariance)
     residuals = _squared_residuals(net, w, X, T, posterior.chunk_size)
@@ -243,6 +233,32 @@ def evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, keep_covar
         else:
             gamma_outputs = np.array([b * _trace_product(covariance, H_k) for b, H_k in zip(beta, pieces)])
     return EvidenceStatistics(groups, gamma_groups, sq_norms, residuals, gamma_outputs, covariance)
+
+
+def _covered_group_index(net, alpha, posterior):
+    """The prior groups a posterior covers and, for each weight it covers, the position of its group in them."""
+    index = _group_index(net, alpha)[posterior.subset_slice]
+    groups = np.unique(index)
+    return groups, np.searchsorted(groups, index)
+
+
+def well_determined_groups(net, alpha, posterior, covariance=None):
+    """``gamma_g = W_g - alpha_g tr_g(A^-1)`` (PRML 5.179) for each prior group the posterior covers (one entry for
+    a scalar alpha), from the structured precision's eigenvalues or the diagonal of A^-1 (of ``covariance``, A^-1
+    held as a matrix or a vector, when given)."""
+    if posterior.hessian in STRUCTURED:
+        gamma_all = posterior.precision.gamma_groups(net.group_index, net.n_groups)
+        return gamma_all[covered_groups(net, alpha, posterior)] if np.ndim(alpha) == 1 else np.array([gamma_all.sum()])
+    covered = posterior.subset_slice
+    groups, local = _covered_group_index(net, alpha, posterior)
+    variances = posterior.variances()[covered] if covariance is None else _diagonal(covariance)
+    return np.bincount(local, weights=1.0 - alpha_per_param(net, alpha)[covered] * variances, minlength=groups.size)
+
+
+def well_determined(posterior):
+    """gamma, the number of well-determined parameters of a posterior (PRML 5.179): ``sum_g gamma_g`` of
+    :func:`well_determined_groups` at the posterior's alpha, over the weights it covers."""
+    return float(np.sum(well_determined_groups(posterior.net, posterior.alpha, posterior)))
 
 
 @dataclass(frozen=True)

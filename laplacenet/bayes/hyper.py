@@ -23,8 +23,8 @@ from scipy.linalg import eigvalsh
 
 from ..core._chunks import DEFAULT_CHUNK_ROWS, data_sum, map_rows
 from ..core._threads import one_blas_thread, run_parallel, task_workers
-from ..core._validation import (check_alpha, check_beta, check_callback, check_data, check_positive_int, check_seed,
-                                check_w)
+from ..core._validation import (check_alpha, check_beta, check_callback, check_data, check_positive_int, check_w,
+                                restart_seeds)
 from ..core.curvature.backprop import forward_pass
 from .evidence import (CG_STEPS, check_reestimable, covered_groups, data_curvature, evidence_hessian,
                        evidence_slope, evidence_statistics, n_betas, posterior_evidence_terms,
@@ -714,8 +714,7 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
     check_callback(callback)
     train_kwargs = check_train_kwargs(train_kwargs, _RESERVED_TRAIN_KWARGS, "fit_evidence")
     starts = [check_w(net, w0, "w0")] if w0 is not None else []
-    base_seed = check_seed(seed) or 0
-    starts += [net.init(base_seed + r) for r in range(len(starts), restarts)]
+    starts += [net.init(s) for s in restart_seeds(seed, restarts)[len(starts):]]
     runs = []
     with one_blas_thread():  # the loop's end point must not depend on how the BLAS threads round
         for r, w_start in enumerate(starts):

@@ -13,7 +13,7 @@ scheduler, its moments lazy dask arrays with ``X_new``'s row chunks.
 import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
-from ..core._chunks import map_rows, rows_for_budget
+from ..core._chunks import chunk_slices, map_rows, rows_for_budget
 from ..core._validation import check_flag, check_positive_int, check_random_seed, check_X
 from ..core.curvature.backprop import backprop, forward_pass, hidden_slopes
 from ..core.curvature.jacobian import row_jacobians
@@ -205,7 +205,7 @@ def _sampled_predictive(posterior, method, n_samples, seed):
     """``(Xc -> (mean, cov), rows per chunk)``: the mean of the outputs and the sample covariance of the
     activations over ``n_samples`` weight samples, drawn here once and shared by every chunk."""
     net, K = posterior.net, posterior.net.n_outputs
-    activations = _activation_sampler(posterior, method, posterior.sample(n_samples, seed))
+    activations = activations_per_draw(posterior, method, posterior.sample(n_samples, seed))
 
     def moments(Xc):
         samples = activations(Xc)
@@ -218,13 +218,16 @@ def _sampled_predictive(posterior, method, n_samples, seed):
     return moments, rows
 
 
-def _activation_sampler(posterior, method, weights):
-    """``Xc -> a_s (S, n, K)``: the output activations of the weight samples ``weights (S, W)``, of the network
-    itself (``'mc'``) or of its linearisation about w_MAP (``'linear_mc'``)."""
+def activations_per_draw(posterior, method, weights):
+    """``Xc -> a_s (S, n, K)``: the output activations of the weight draws ``weights (S, W)``, of the network
+    itself (``'mc'``, :func:`sampled_activations`) or of its linearisation about w_MAP (``'linear_mc'``)."""
     net = posterior.net
     if method == "mc":
-        sample_layers = [net.unpack(w) for w in weights]
-        return lambda Xc: np.stack([forward_pass(net, layers, Xc).a[-1] for layers in sample_layers])
+        def network(Xc):  # in blocks of draws whose activations of every layer fit the chunk budget
+            blocks = chunk_slices(len(weights), rows_for_budget(8 * Xc.shape[0] * max(net.sizes)))
+            return np.concatenate([sampled_activations(net, weights[sl], Xc) for sl in blocks])
+
+        return network
     layers, deviations = net.unpack(posterior.mean), weights - posterior.mean
 
     def linearised(Xc):
@@ -235,3 +238,15 @@ def _activation_sampler(posterior, method, weights):
         return fw.a[-1][None] + shifts.transpose(2, 0, 1)
 
     return linearised
+
+
+def sampled_activations(net, samples, X):
+    """Output activations ``(S, n, K)`` at each of the S weight vectors ``samples`` (S, W) for ``X`` (n, D)."""
+    S = samples.shape[0]
+    z = X
+    for l, ((ws, bs), d_in, d_out) in enumerate(zip(net.layer_slices, net.sizes[:-1], net.sizes[1:])):
+        W = samples[:, ws].reshape(S, d_out, d_in)
+        a = z @ W.transpose(0, 2, 1) + samples[:, None, bs]  # PRML (5.62) for every draw at once
+        if l < net.n_layers - 1:
+            z = net.activation.h(a)
+    return a

@@ -360,6 +360,12 @@ def check_seed(seed, name="seed"):
     return _optional_integer(seed, name, 0, "None or a non-negative integer")
 
 
+def restart_seeds(seed, restarts):
+    """The seeds of ``restarts`` restarts from one ``seed`` (None is 0): restart r starts from ``seed + r``."""
+    base = check_seed(seed) or 0
+    return [base + r for r in range(restarts)]
+
+
 def check_random_seed(seed, name="seed"):
     """A seed of random draws: None, a non-negative integer, or a numpy Generator (returned as it is)."""
     return seed if isinstance(seed, np.random.Generator) else check_seed(seed, name)

@@ -15,7 +15,7 @@ from scipy.optimize import minimize
 
 from ._newton import Objective, Outcome, Stopping, newton_cg, newton_decrement, newton_dense
 from ._threads import one_blas_thread
-from ._validation import check_chunk_size, check_finite_result, check_positive_int, check_seed, check_w
+from ._validation import check_chunk_size, check_finite_result, check_positive_int, check_w, restart_seeds
 from .exceptions import ConvergenceWarning
 from .objective import validate_problem
 
@@ -161,9 +161,9 @@ def train(net, X, T, alpha, beta=None, w0=None, method="auto", *, restarts=1, se
     obj = Objective(net, X, T, alpha, beta, chunk_size)
     method = _check_method(method, net.n_params, X.shape[0])
     stop = _stopping(obj, method, gtol, tol, maxiter)
-    base_seed = check_seed(seed) or 0
+    seeds = restart_seeds(seed, restarts)
     starts = [np.array(check_w(net, w0, "w0"))] if w0 is not None else []  # a copy: w is returned
-    starts += [net.init(base_seed + i) for i in range(len(starts), restarts)]
+    starts += [net.init(s) for s in seeds[len(starts):]]
     minimiser = _MINIMISERS.get(method) or functools.partial(_gradient_method, method=method)
     with one_blas_thread():
         runs = [minimiser(obj, w_start, stop) for w_start in starts]

@@ -2,15 +2,18 @@
 alpha and gamma, and the re-estimation history."""
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, eigvalsh, solve_triangular
+from scipy.linalg import eigvalsh
 from scipy.sparse.linalg import LinearOperator
 
 from ..core._config import check_matrix_budget
 from ..core._validation import is_finite_number
 from ..bayes.comparison import ComparisonRow, ModelComparison
+from ..bayes.evidence import well_determined
+from ..bayes.laplace import build_posterior
 from ..core.routes import HESSIAN_METHODS, data_hessian
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
 from ..bayes.hyper import EvidenceCycle, EvidenceResult
+from ..core.exceptions import NotPositiveDefiniteError
 from ..core.priors import alpha_per_param
 from ._common import axes_for, posterior_of, scaled_data
 
@@ -140,10 +143,9 @@ def plot_spectrum(model, X=None, T=None, *, hessian=None, ax=None):
     """
     posterior = posterior_of(model)
     net = posterior.net
-    H, alpha_w, route = _data_curvature(model, posterior, X, T, hessian)
+    H, alpha_w, route, gamma = _data_curvature(model, posterior, X, T, hessian)
     grouped = np.ndim(posterior.alpha) == 1
     lam = H if H.ndim == 1 else eigvalsh(H, check_finite=False)
-    gamma = _gamma(H, lam, alpha_w, grouped)
     lam = np.sort(lam)[::-1]
     index = np.arange(1, lam.size + 1)
     fig, (ax,) = axes_for(ax, 1, "ax", figsize=(7.0, 4.5))
@@ -175,7 +177,8 @@ def plot_spectrum(model, X=None, T=None, *, hessian=None, ax=None):
 
 def _data_curvature(model, posterior, X, T, hessian):
     """The data Hessian (dense, or a vector for a diagonal posterior), the prior precision of the same
-    parameters and the route it came from."""
+    parameters, the route it came from and gamma (5.179) of ``H + diag(alpha)``, None when that is not positive
+    definite."""
     if (X is None) != (T is None):
         raise ValueError("X and T must be given together")
     net = posterior.net
@@ -190,9 +193,9 @@ def _data_curvature(model, posterior, X, T, hessian):
             A = A @ np.eye(A.shape[0])
         A = np.array(A, dtype=float)
         if A.ndim == 1:
-            return A - prior, prior, posterior.hessian
+            return A - prior, prior, posterior.hessian, well_determined(posterior)
         A[np.diag_indices_from(A)] -= prior
-        return A, prior, posterior.hessian
+        return A, prior, posterior.hessian, well_determined(posterior)
     route = posterior.hessian if hessian is None else hessian
     if route not in HESSIAN_METHODS:
         raise ValueError(f"hessian must be one of {', '.join(map(repr, HESSIAN_METHODS))} to compute the data "
@@ -203,21 +206,11 @@ def _data_curvature(model, posterior, X, T, hessian):
         H = H + posterior.jitter
     else:
         H[np.diag_indices_from(H)] += posterior.jitter
-    return H, alpha_per_param(net, posterior.alpha), route
-
-
-def _gamma(H, lam, alpha_w, grouped):
-    """Well-determined parameters, or None when ``H + diag(alpha)`` is not positive definite."""
-    if H.ndim == 1 or not grouped:
-        alpha = alpha_w if H.ndim == 1 else alpha_w[0]
-        return float(np.sum(lam / (lam + alpha))) if np.all(lam + alpha > 0) else None  # PRML (5.179)
-    A = H + np.diag(alpha_w)
-    try:
-        L = cholesky(A, lower=True, check_finite=False)
-    except LinAlgError:
-        return None
-    L_inv = solve_triangular(L, np.eye(len(A)), lower=True, check_finite=False)
-    return float(len(A) - np.sum(alpha_w * np.sum(L_inv ** 2, axis=0)))  # W - sum_i alpha_i (A^-1)_ii
+    try:  # the jitter is in H already
+        fresh = build_posterior(net, posterior.mean, X, T, posterior.alpha, posterior.beta, route, H=H)
+    except NotPositiveDefiniteError:
+        return H, alpha_per_param(net, posterior.alpha), route, None
+    return H, alpha_per_param(net, posterior.alpha), route, well_determined(fresh)
 
 
 # --- the re-estimation history ---------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from laplacenet.core._validation import check_data
 from laplacenet.check import relative_error
 from laplacenet.bayes.diagnostics import (LaplaceDiagnostic, _verdict, diagnose, importance_diagnostic, log_q, psis,
                                     sampled_activations)
+from laplacenet.bayes import predictive
+from laplacenet.bayes.predictive import activations_per_draw
 
 ALPHA, BETA = 1.0, 10.0
 
@@ -115,6 +117,25 @@ def test_sampled_activations_are_forward_passes():
     a = sampled_activations(posterior.net, draws, X)
     assert a.shape == (5, 30, 1)
     assert relative_error(a, np.stack([posterior.net.forward(w, X) for w in draws])) <= 1e-13
+
+
+def test_activations_per_draw_of_the_network_and_of_its_linearisation(monkeypatch):
+    posterior, X, _ = _tanh_posterior()
+    draws = np.vstack([posterior.mean, posterior.sample(4, 2)])
+    network = activations_per_draw(posterior, "mc", draws)(X)
+    assert np.array_equal(network, sampled_activations(posterior.net, draws, X))
+    monkeypatch.setattr(predictive, "rows_for_budget", lambda bytes_per_row: 2)  # the draws in blocks of two
+    assert np.array_equal(activations_per_draw(posterior, "mc", draws)(X), network)
+    monkeypatch.undo()
+    linearised = activations_per_draw(posterior, "linear_mc", draws)(X)
+    assert linearised.shape == (5, 30, 1)
+    assert relative_error(linearised[0], network[0]) <= 1e-14  # the two agree at w_MAP
+    # a network without hidden units is its own linearisation (PRML 5.169)
+    net, w_map, X, t, _ = _linear_problem()
+    linear = ln.laplace(net, w_map, X, t, ALPHA, BETA, "exact")
+    draws = linear.sample(6, 3)
+    assert relative_error(activations_per_draw(linear, "linear_mc", draws)(X),
+                          activations_per_draw(linear, "mc", draws)(X)) <= 1e-12
 
 
 def test_khat_grows_with_the_mismatch_of_a_too_narrow_gaussian():

@@ -85,3 +85,10 @@ def test_the_layout_of_the_data_does_not_change_a_bit():
     assert ln.error(two, two.init(1), X, np.asfortranarray(T2), 0.3, 5.0) == ln.error(two, two.init(1), X, T2, 0.3, 5.0)
     from laplacenet.core._validation import float_array
     assert float_array(2.5, "alpha", "a number").shape == ()  # scalars stay scalars
+
+
+def test_restart_seeds_count_up_from_one_seed():
+    from laplacenet.core._validation import restart_seeds
+    assert restart_seeds(None, 3) == [0, 1, 2] and restart_seeds(7, 2) == [7, 8]
+    with pytest.raises(ValueError, match="seed must be None or a non-negative integer"):
+        restart_seeds(-1, 2)

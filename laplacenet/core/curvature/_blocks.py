@@ -29,7 +29,7 @@ import itertools
 import numpy as np
 
 from .._chunks import data_sum, rows_for_budget
-from .backprop import backprop, forward_pass, hidden_slopes
+from .backprop import backprop, forward_pass, hidden_slopes, preact_hessian
 
 
 def layer_block_hessian(net, w, X, T, beta, chunk_size=None, second_order=True):
@@ -122,14 +122,7 @@ def _preact_hessians(net, layers, fw, slopes, g, output_hessian):
     M = [output_hessian]
     for l in range(len(layers) - 2, -1, -1):
         W = layers[l + 1][0]
-        SW = W[None] * slopes[l][:, None, :]  # W diag(h'(a_l)) per pattern, (N, d_{l+1}, d_l)
-        if W.shape[0] == 1:  # one unit above (one output): an outer product, a third faster than matmul's
-            M_l = SW[:, 0, :, None] * (M[0][:, 0, 0, None] * SW[:, 0, :])[:, None, :]
-        else:
-            M_l = np.matmul(SW.transpose(0, 2, 1), np.matmul(M[0], SW))  # PRML (5.94)-style backward recursion
-        diag = np.arange(W.shape[1])
-        M_l[:, diag, diag] += net.activation.d2h(fw.a[l], fw.z[l + 1]) * (g[l + 1] @ W)
-        M.insert(0, M_l)
+        M.insert(0, preact_hessian(M[0], W, slopes[l], net.activation.d2h(fw.a[l], fw.z[l + 1]) * (g[l + 1] @ W)))
     return M
 
 

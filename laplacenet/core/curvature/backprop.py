@@ -44,6 +44,25 @@ def backprop(layers, slopes, delta_out):
     return deltas
 
 
+def preact_hessian(M, W, slope, curvature, diagonal_only=False):
+    """One step back of the pre-activation Hessians d^2 E_n / da_l^2 (the full PRML 5.80, as in 5.94):
+    ``M_l = D W^T M W D + diag(curvature)`` with ``M`` = M_{l+1} (N, d_{l+1}, d_{l+1}), ``W`` = W_{l+1}
+    (d_{l+1}, d_l), D = diag(``slope``), slope = h'(a_l) (N, d_l), and ``curvature`` = h''(a_l) * (g_{l+1} W)
+    (N, d_l). Returns M_l (N, d_l, d_l), or with ``diagonal_only`` its diagonal (N, d_l)."""
+    if diagonal_only:  # h'(a_l)^2 diag(W^T M W): one product M W over the whole chunk
+        N, (d_next, d_l) = M.shape[0], W.shape
+        MW = (np.ascontiguousarray(M).reshape(N * d_next, d_next) @ W).reshape(N, d_next, d_l)
+        return slope ** 2 * np.einsum("npi,pi->ni", MW, W) + curvature
+    SW = W[None] * slope[:, None, :]  # W diag(h'(a_l)) per pattern, (N, d_{l+1}, d_l)
+    if W.shape[0] == 1:  # one unit above (one output): an outer product, a third faster than matmul's
+        M_l = SW[:, 0, :, None] * (M[:, 0, 0, None] * SW[:, 0, :])[:, None, :]
+    else:
+        M_l = np.matmul(SW.transpose(0, 2, 1), np.matmul(M, SW))
+    diag = np.arange(W.shape[1])
+    M_l[:, diag, diag] += curvature
+    return M_l
+
+
 def weight_gradient(fw, deltas):
     """Sum over the batch of dE_n/dw = delta_l z_{l-1}^T (PRML 5.53), flattened in the package layout."""
     parts = []

@@ -16,7 +16,7 @@ pre-activation curvature of pattern n:
 import numpy as np
 
 from .._chunks import DEFAULT_CHUNK_ROWS, data_sum, rows_for_budget
-from .backprop import backprop, forward_pass, hidden_slopes
+from .backprop import backprop, forward_pass, hidden_slopes, preact_hessian
 
 
 #: bytes of one chunk of per-pattern pre-activation curvatures (chunk * d_l^2 or chunk * K * d_l floats);
@@ -76,23 +76,17 @@ def exact_diagonal(net, w, X, T, beta, chunk_size=None):
     def part(Xc, Tc):
         fw = forward_pass(net, layers, Xc)
         slopes = hidden_slopes(net, fw)
-        N = Xc.shape[0]
         delta = lik.delta(fw.y, Tc, beta)
         M = np.ascontiguousarray(lik.output_hessian(fw.y, beta))
         m = [np.diagonal(M, axis1=1, axis2=2)]
         for l in range(len(layers) - 2, -1, -1):
             W = layers[l + 1][0]
-            d_next, d_l = W.shape
             back = delta @ W
             delta = slopes[l] * back
             curvature = d2h(fw.a[l], fw.z[l + 1]) * back
-            MW = (M.reshape(N * d_next, d_next) @ W).reshape(N, d_next, d_l)
-            m.insert(0, slopes[l] ** 2 * np.einsum("npi,pi->ni", MW, W) + curvature)  # diag(M_l), PRML 5.80
+            m.insert(0, preact_hessian(M, W, slopes[l], curvature, diagonal_only=True))  # diag(M_l), PRML 5.80
             if l > 0:
-                # W^T M W = (M W)^T W per pattern, M being symmetric.
-                WMW = (MW.transpose(0, 2, 1).reshape(N * d_l, d_next) @ W).reshape(N, d_l, d_l)
-                M = slopes[l][:, :, None] * WMW * slopes[l][:, None, :]
-                M.reshape(N, d_l * d_l)[:, ::d_l + 1] += curvature
+                M = preact_hessian(M, W, slopes[l], curvature)
         return _weight_diagonal(fw, m)
 
     return data_sum(part, X, T, rows)

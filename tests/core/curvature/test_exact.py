@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from laplacenet.check import numerical_hessian, relative_error
-from laplacenet.core.curvature.backprop import forward_pass
+from laplacenet.core.curvature.backprop import backprop, forward_pass, hidden_slopes, preact_hessian
 import laplacenet as ln
 from laplacenet.core.curvature import exact as exact_module
 from laplacenet.core.curvature.exact import (_second_order_index, block_exact_hessian, exact_data_hessian,
@@ -173,3 +173,25 @@ def test_the_exact_hessian_takes_the_gram_route_where_its_cost_model_says_so(mon
         assert taken.pop() == route, sizes
     with pytest.raises(ValueError, match="one hidden layer"):
         gram_exact_hessian(ln.MLP([1, 3, 3, 1]), None, None, None, 1.0)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli", "categorical"])
+def test_preact_hessians_match_finite_differences_of_the_biases(likelihood):
+    """M_l = d^2 E_n / da_l^2 backpropagated one layer at a time (PRML 5.80 in full) is the Hessian in b_l, as
+    da_l / db_l = I; ``diagonal_only`` gives its diagonal."""
+    net, w, X, T = make_problem(likelihood, hidden=(4, 3), n=1, seed=2)
+    w, X, T, _, beta = validate_problem(net, w, X, T, 0.0, 1.3 if likelihood == "gaussian" else None)
+    layers = net.unpack(w)
+    fw = forward_pass(net, layers, X)
+    slopes = hidden_slopes(net, fw)
+    g = backprop(layers, slopes, net.likelihood.delta(fw.y, T, beta))
+    H = numerical_hessian(net, w, X, T, 0.0, beta)
+    M = net.likelihood.output_hessian(fw.y, beta)
+    for l in range(net.n_layers - 2, -1, -1):
+        W = layers[l + 1][0]
+        curvature = net.activation.d2h(fw.a[l], fw.z[l + 1]) * (g[l + 1] @ W)
+        diagonal = preact_hessian(M, W, slopes[l], curvature, diagonal_only=True)
+        M = preact_hessian(M, W, slopes[l], curvature)
+        bias = net.layer_slices[l][1]
+        assert relative_error(M[0], H[bias, bias]) <= 1e-6
+        assert relative_error(diagonal, np.diagonal(M, axis1=1, axis2=2)) <= 1e-13
