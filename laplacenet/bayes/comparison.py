@@ -9,9 +9,10 @@ from ..core._scaling import fit_scaling, identity_scaling
 from ..core._threads import one_blas_thread
 from ..core._validation import check_data, check_flag, check_positive_int, check_X
 from ..estimators import check_hidden
-from .hyper import EvidenceCycle, fit_evidence
+from .hyper import EvidenceCycle, evidence_fit, evidence_options
 from ..core.likelihoods import class_indices, get_likelihood, number_array
 from ..core.network import MLP
+from .options import Curvature
 from .symmetry import posterior_symmetry
 
 __all__ = ["compare_models", "compare_estimators", "ComparisonRow", "ModelComparison", "ComparisonCycle"]
@@ -151,7 +152,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable or None; got {callback!r}")
     check_flag(standardize, "standardize")
-    structure = dict(subset=subset, rank=rank, lowrank_hessian=lowrank_hessian, lowrank_diag=lowrank_diag)
+    curvature = Curvature(hessian, jitter, None, subset, rank, lowrank_hessian, lowrank_diag)
     rows = []
     for hidden in architectures:
         net = MLP([X.shape[1], *hidden, K], activation, lik.name)
@@ -160,10 +161,10 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         scaling = _scaling(net, X, T_checked, standardize)
         N = X.shape[0]
         with one_blas_thread():
-            result = fit_evidence(net, scaling.inputs(X), T_checked if scaling.y_scale is None else
-                                  scaling.targets(T_checked), alpha, beta, hessian, options=options, cycles=cycles,
-                                  tol=tol, restarts=restarts, seed=seed, train_kwargs=train_kwargs,
-                                  callback=_tagged(callback, hidden, scaling, N), jitter=jitter, **structure)
+            result = evidence_fit(net, scaling.inputs(X), T_checked if scaling.y_scale is None else
+                                  scaling.targets(T_checked), alpha, beta, curvature,
+                                  evidence_options(options, cycles=cycles, tol=tol), restarts=restarts, seed=seed,
+                                  train_kwargs=train_kwargs, callback=_tagged(callback, hidden, scaling, N))
         for r, run in enumerate(result.restarts):
             run = scaling.run(run, N)
             bonus, counts = posterior_symmetry(run.posterior) if symmetry else (0.0, None)

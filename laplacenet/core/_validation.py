@@ -178,6 +178,16 @@ def check_flag(value, name):
     return bool(value)
 
 
+def check_number(value, name, positive=False, unit=""):
+    """A finite float that is >= 0 (> 0 with ``positive``)."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.number)) \
+        and np.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number{unit}; "
+                         f"got {value!r}")
+    return float(value)
+
+
 def _optional_integer(value, name, minimum, expected):
     """None, or an integer >= ``minimum``; a ValueError saying that ``name`` must be ``expected`` otherwise."""
     if value is None:
