@@ -707,13 +707,13 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
     options = evidence_options(options, method=method, cycles=cycles, tol=tol, fall_tol=fall_tol)
     curvature = Curvature(hessian, jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag)
     return evidence_fit(net, X, T, alpha, beta, curvature, options, w0=w0, restarts=restarts, seed=seed,
-                        train_kwargs=train_kwargs, callback=callback)
+                        train_kwargs=train_kwargs, callback=callback, stacklevel=4)
 
 
 def evidence_fit(net, X, T, alpha, beta, curvature, options, *, w0=None, restarts=1, seed=None, train_kwargs=None,
-                 callback=None):
+                 callback=None, stacklevel=3):
     """:func:`fit_evidence` with its curvature options as a :class:`Curvature` and its loop's settings as an
-    :class:`EvidenceOptions`."""
+    :class:`EvidenceOptions`; its warning points ``stacklevel`` frames up (3: at the caller of this function)."""
     X, T = check_data(net, X, T)
     curvature = curvature.within(net.n_params)
     alpha = starting_alpha(net, alpha)
@@ -736,7 +736,7 @@ def evidence_fit(net, X, T, alpha, beta, curvature, options, *, w0=None, restart
             runs.append(problem.result(best, converged, message, _at_bound(net, coords, best)))
     kept_index = int(np.argmax([run.log_evidence for run in runs]))
     kept = runs[kept_index]
-    _warn_if_unsettled(kept, options)
+    _warn_if_unsettled(kept, options, stacklevel)
     return replace(kept, best_restart=kept_index, restarts=runs)
 
 
@@ -756,7 +756,7 @@ def _at_bound(net, coords, state):
     return [names[i] for i in coords.at_bound(coords.theta(state.alpha, state.beta))]
 
 
-def _warn_if_unsettled(run, options):
+def _warn_if_unsettled(run, options, stacklevel):
     problems = []
     if not run.converged:
         problems.append(f"the loop did not converge ({run.message})" + (
@@ -780,7 +780,7 @@ def _warn_if_unsettled(run, options):
                       f"E(w) {c.train_error:.6g}, training {'converged' if c.train_converged else 'NOT converged'}"
                       for c in run.history)
     warnings.warn(f"fit_evidence (restart {run.history[0].restart}): {'; and '.join(problems)}. Trace:\n{trace}",
-                  EvidenceConvergenceWarning, stacklevel=3)
+                  EvidenceConvergenceWarning, stacklevel=stacklevel)
 
 
 def _fmt(value):

@@ -22,24 +22,43 @@ HESSIANS = STRUCTURED + HESSIAN_METHODS
 SUBSETS = ("all", "last_layer")
 
 
+class CurvatureConflict(ValueError):
+    """Options of a :class:`Curvature` that do not go together; ``rule`` says which: ``'subset'`` (a last-layer
+    posterior of another Hessian), ``'rank'`` (``'lowrank'`` without a rank) or ``'lowrank'`` (its options
+    without it). The command line words each in its own options."""
+
+    def __init__(self, rule, message):
+        super().__init__(message)
+        self.rule = rule
+
+
 @dataclass(frozen=True)
 class Curvature:
     """The curvature options of a Laplace posterior, validated when made; frozen and hashable.
 
-    The defaults are those of the functional API (:func:`laplacenet.laplace`); the estimators and
-    :func:`laplacenet.compare_models` pass their own ``hessian='outer'``. The attributes are normalised:
-    ``subset='all'`` is None, ``jitter`` a float, ``rank`` an int, ``lowrank_diag`` a bool.
+    The public functions take these options as keywords and fold them into one of these at their boundary; inside
+    the package it travels whole. The defaults are those of the functional API (:func:`laplacenet.laplace`); the
+    estimators and :func:`laplacenet.compare_models` pass their own ``hessian='outer'``. The attributes are
+    normalised: ``subset='all'`` is None, ``jitter`` a float, ``rank`` an int, ``lowrank_diag`` a bool. That
+    ``rank`` is at most the number of weights W is checked by :meth:`within`, once a network is at hand.
+    Each option is described at :func:`laplacenet.laplace`.
 
     Attributes
     ----------
     hessian : {'exact', 'outer', 'diag', 'fd', 'kron', 'lowrank'}
+        The route to the data Hessian H, or the structure A is held in.
     jitter : float
+        Added to the diagonal of A.
     chunk_size : int or None
+        Rows of data per chunk.
     subset : None or 'last_layer'
+        The posterior over the output layer alone.
     rank : int or None
+        With ``hessian='lowrank'``: the eigenpairs kept.
     lowrank_hessian : {'outer', 'exact'}
+        With ``hessian='lowrank'``: the data Hessian whose eigenpairs are taken.
     lowrank_diag : bool
-        As for :func:`laplacenet.laplace`.
+        With ``hessian='lowrank'``: add back the part of H's diagonal they miss.
 
     Raises
     ------
@@ -90,16 +109,6 @@ class Curvature:
         if self.rank is not None and self.rank > n_params:
             raise ValueError(f"rank must be at most the number of weights W = {n_params}; got {self.rank}")
         return self
-
-
-class CurvatureConflict(ValueError):
-    """Options of a :class:`Curvature` that do not go together; ``rule`` says which: ``'subset'`` (a last-layer
-    posterior of another Hessian), ``'rank'`` (``'lowrank'`` without a rank) or ``'lowrank'`` (its options
-    without it). The command line words each in its own options."""
-
-    def __init__(self, rule, message):
-        super().__init__(message)
-        self.rule = rule
 
 
 def as_curvature(curvature):

@@ -86,3 +86,13 @@ def test_laplace_of_the_keywords_is_the_posterior_of_the_curvature_to_the_bit(op
     assert np.array_equal(public.variances(), built.variances())
     X_new = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
     assert all(np.array_equal(a, b) for a, b in zip(public.predict(X_new), built.predict(X_new)))
+
+
+def test_the_evidence_loop_warns_at_the_line_that_called_it():
+    net, _, X, T = make_problem(hidden=(2,), n=15)
+    with pytest.warns(ln.EvidenceConvergenceWarning) as caught:
+        ln.fit_evidence(net, X, T, hessian="outer", cycles=1)
+    assert {w.filename for w in caught} == {__file__}
+    with pytest.warns(ln.EvidenceConvergenceWarning) as caught:
+        ln.BayesianMLPRegressor(hidden=(2,), cycles=1).fit(X, T)
+    assert {w.filename for w in caught} == {ln.estimators.__file__}
