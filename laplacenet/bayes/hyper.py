@@ -756,7 +756,7 @@ def _at_bound(net, coords, state):
     return [names[i] for i in coords.at_bound(coords.theta(state.alpha, state.beta))]
 
 
-def _warn_if_unsettled(run, options, stacklevel):
+def _warn_if_unsettled(run, options, stacklevel=3):
     problems = []
     if not run.converged:
         problems.append(f"the loop did not converge ({run.message})" + (
