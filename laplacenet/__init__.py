@@ -18,6 +18,7 @@ from .core.exceptions import (ConvergenceWarning, EvidenceConvergenceWarning, No
                          NotPositiveDefiniteError)
 from .io import load, save
 from .bayes.laplace import LaplacePosterior, laplace
+from .bayes.options import Curvature
 from .bayes.posteriors import KroneckerPrecision, LowRankPrecision
 from .core.likelihoods import LIKELIHOODS
 from .core.network import MLP
@@ -32,7 +33,7 @@ __all__ = [
     "kron_factors", "KronFactors", "get_matrix_budget", "set_matrix_budget",
     # the Bayesian layer
     "laplace", "LaplacePosterior", "KroneckerPrecision", "LowRankPrecision", "log_evidence", "log_evidence_gradient",
-    "reestimate", "fit_evidence", "EvidenceOptions", "EvidenceTerms", "EvidenceGradient", "Reestimate",
+    "Curvature", "reestimate", "fit_evidence", "EvidenceOptions", "EvidenceTerms", "EvidenceGradient", "Reestimate",
     "EvidenceCycle", "EvidenceResult", "compare_models", "ModelComparison", "ComparisonRow", "ComparisonCycle",
     # estimators, persistence, ArviZ
     "BayesianMLPRegressor", "BayesianMLPClassifier", "save", "load", "to_inference_data", "diagnose",

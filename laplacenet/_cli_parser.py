@@ -11,7 +11,7 @@ from .core._config import get_matrix_budget
 from ._version import __version__
 from .estimators import AUTO_HIDDEN, check_hidden
 from .bayes.hyper import EvidenceOptions
-from .bayes.laplace import SUBSETS
+from .bayes.options import SUBSETS, Curvature, CurvatureConflict
 from .core.training import TRAIN_METHODS
 
 TASKS = {"regression": "gaussian", "binary": "bernoulli", "multiclass": "categorical"}
@@ -175,16 +175,20 @@ def fit_settings(args):
     return settings if args.task != "regression" else {**settings, "beta": args.beta or "auto"}
 
 
+#: the rules of :class:`~laplacenet.Curvature` that tie ``--hessian``, ``--rank`` and ``--subset``, in their words
+_CONFLICTS = {"rank": "--hessian lowrank needs --rank K, the number of eigenpairs to keep",
+              "lowrank": "--rank applies only to --hessian lowrank; got --hessian {hessian}",
+              "subset": "--subset last_layer needs --hessian exact or outer; got --hessian {hessian}"}
+
+
 def _structure(args):
-    """The estimator's curvature options from ``--hessian``, ``--rank`` and ``--subset``, checked together."""
-    if args.hessian == "lowrank" and args.rank is None:
-        raise UsageError(f"{args.command}: --hessian lowrank needs --rank K, the number of eigenpairs to keep")
-    if args.hessian != "lowrank" and args.rank is not None:
-        raise UsageError(f"{args.command}: --rank applies only to --hessian lowrank; got --hessian {args.hessian}")
-    if args.subset == "last_layer" and args.hessian not in ("exact", "outer"):
-        raise UsageError(f"{args.command}: --subset last_layer needs --hessian exact or outer; got --hessian "
-                         f"{args.hessian}")
-    return {"hessian": args.hessian, "rank": args.rank, "subset": None if args.subset == "all" else args.subset}
+    """The estimator's curvature options from ``--hessian``, ``--rank`` and ``--subset``, checked together by
+    :class:`~laplacenet.Curvature`."""
+    try:
+        curvature = Curvature(args.hessian, subset=args.subset, rank=args.rank)
+    except CurvatureConflict as ex:
+        raise UsageError(f"{args.command}: {_CONFLICTS[ex.rule].format(hessian=args.hessian)}") from None
+    return {"hessian": curvature.hessian, "rank": curvature.rank, "subset": curvature.subset}
 
 
 def _positive_int(text):

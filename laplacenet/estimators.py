@@ -33,8 +33,9 @@ from .core._validation import (AUTO_HIDDEN, check_callback, check_data, check_fi
                                check_hidden, check_positive_int, check_X, restart_seeds)
 from .bayes.comparison import compare_estimators
 from .bayes.evidence import posterior_evidence_terms, well_determined
-from .bayes.hyper import EvidenceCycle, EvidenceResult, fit_evidence, starting_alpha, starting_beta
-from .bayes.laplace import build_posterior, check_options, validate_bayesian
+from .bayes.hyper import EvidenceCycle, EvidenceResult, evidence_fit, evidence_options, starting_alpha, starting_beta
+from .bayes.laplace import build_posterior, validate_bayesian
+from .bayes.options import Curvature
 from .core.network import MLP
 from .io import register_estimator, save
 from .bayes.symmetry import posterior_symmetry
@@ -42,16 +43,15 @@ from .core.training import train
 
 __all__ = ["BayesianMLPRegressor", "BayesianMLPClassifier"]
 
-def fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, w0, train_kwargs, jitter=0.0, chunk_size=None,
-                             restart=0, callback=None):
+def fixed_hyperparameter_run(net, X, T, alpha, beta, curvature, w0, train_kwargs, restart=0, callback=None):
     """MAP training and the Laplace posterior at given alpha, beta, as an :class:`EvidenceResult` (no history).
 
-    ``hessian`` is a string or a :class:`~laplacenet.bayes.laplace.Structure`. ``callback``, when given, is called
-    once, with the run as an :class:`EvidenceCycle` (cycle 0 of restart ``restart``).
+    ``curvature`` is a :class:`~laplacenet.Curvature` (or a ``hessian`` string). ``callback``, when given, is
+    called once, with the run as an :class:`EvidenceCycle` (cycle 0 of restart ``restart``).
     """
     w, report = train(net, X, T, alpha, beta, w0=w0, **train_kwargs)
-    posterior = build_posterior(net, w, X, T, alpha, beta, hessian, jitter, chunk_size)
-    evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, chunk_size).total
+    posterior = build_posterior(net, w, X, T, alpha, beta, curvature)
+    evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, posterior.chunk_size).total
     gamma = well_determined(posterior)
     if callback is not None:
         callback(EvidenceCycle(restart, 0, alpha, beta, gamma, evidence, report.error, report.converged))
@@ -131,17 +131,17 @@ class _BayesianMLP(BaseEstimator):
         rank = self.rank
         if getattr(self, "_cap_rank", False) and isinstance(rank, numbers.Integral) and rank > net.n_params:
             rank = net.n_params  # a candidate of hidden='auto' smaller than the rank: its whole spectrum
-        structure = dict(subset=self.subset, rank=rank, lowrank_hessian=self.lowrank_hessian,
-                         lowrank_diag=self.lowrank_diag)
+        curvature = Curvature(self.hessian, self.jitter, None, self.subset, rank, self.lowrank_hessian,
+                              self.lowrank_diag)
         with one_blas_thread():
             if reestimate:
-                result = fit_evidence(net, X, T, self.alpha, beta, self.hessian, options=self.evidence,
-                                      cycles=self.cycles, tol=self.tol, restarts=restarts, seed=self.seed,
-                                      train_kwargs=self.train_kwargs, callback=reported, jitter=self.jitter,
-                                      **structure)
+                result = evidence_fit(net, X, T, self.alpha, beta, curvature,
+                                      evidence_options(self.evidence, cycles=self.cycles, tol=self.tol),
+                                      restarts=restarts, seed=self.seed, train_kwargs=self.train_kwargs,
+                                      callback=reported)
                 runs = result.restarts
             else:
-                runs = self._fixed_runs(net, X, T, beta, restarts, structure, reported)
+                runs = self._fixed_runs(net, X, T, beta, restarts, curvature, reported)
             # the loop leaves the symmetry term out (piecewise constant in alpha, beta); the reported figure has it
             runs = [_with_symmetry(scaling.run(run, N)) for run in runs]
         best = int(np.argmax([run.log_evidence for run in runs]))
@@ -169,14 +169,14 @@ class _BayesianMLP(BaseEstimator):
         self.hidden_table_ = table
         return self
 
-    def _fixed_runs(self, net, X, T, beta, restarts, structure, callback):
+    def _fixed_runs(self, net, X, T, beta, restarts, curvature, callback):
         """``reestimate=False``: one MAP training and posterior per restart at the given (or starting) alpha, beta."""
         alpha = starting_alpha(net, self.alpha)
         beta = starting_beta(net, T, beta) if isinstance(beta, str) else beta
         _, X, T, alpha, beta = validate_bayesian(net, np.zeros(net.n_params), X, T, alpha, beta)
-        hessian, jitter, _ = check_options(self.hessian, self.jitter, None, **structure, n_params=net.n_params)
-        return [fixed_hyperparameter_run(net, X, T, alpha, beta, hessian, net.init(s),
-                                         dict(self.train_kwargs or {}), jitter, restart=r, callback=callback)
+        curvature = curvature.within(net.n_params)
+        return [fixed_hyperparameter_run(net, X, T, alpha, beta, curvature, net.init(s),
+                                         dict(self.train_kwargs or {}), restart=r, callback=callback)
                 for r, s in enumerate(restart_seeds(self.seed, restarts))]  # as fit_evidence seeds its restarts
 
     def _scaling(self, X, T=None):

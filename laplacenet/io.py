@@ -39,12 +39,12 @@ from ._files import write_new_file
 from .core._fingerprint import Fingerprint
 from ._model_values import decode_classes, encode_classes, entry_problem, metadata_problem
 from ._version import __version__
-from .core._validation import check_flag, check_hidden, is_finite_number
+from .core._validation import check_flag, check_hidden, check_number, is_finite_number
 from .bayes.comparison import ComparisonRow, ModelComparison
 from .core.curvature.last_layer import last_layer_slice
 from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult
-from .bayes.laplace import (FORMS, HESSIANS, SUBSETS, LaplacePosterior, check_number, check_structure,
-                             hyperparameter_value)
+from .bayes.laplace import FORMS, LaplacePosterior, hyperparameter_value
+from .bayes.options import HESSIANS, SUBSETS, check_structure
 from .core.network import MLP
 from .bayes.posteriors import LowRankPrecision
 

@@ -8,9 +8,10 @@ from ..core._chunks import is_dask_array
 from ..core._scaling import fit_scaling, identity_scaling
 from ..core._threads import one_blas_thread
 from ..core._validation import check_callback, check_data, check_flag, check_hidden, check_positive_int, check_X
-from .hyper import EvidenceCycle, fit_evidence
+from .hyper import EvidenceCycle, evidence_fit, evidence_options
 from ..core.likelihoods import class_indices, get_likelihood, number_array
 from ..core.network import MLP
+from .options import Curvature
 from .symmetry import posterior_symmetry
 
 __all__ = ["compare_models", "compare_estimators", "ComparisonRow", "ModelComparison", "ComparisonCycle"]
@@ -149,7 +150,7 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         raise ValueError("X_test and T_test must be given together")
     check_callback(callback)
     check_flag(standardize, "standardize")
-    structure = dict(subset=subset, rank=rank, lowrank_hessian=lowrank_hessian, lowrank_diag=lowrank_diag)
+    curvature = Curvature(hessian, jitter, None, subset, rank, lowrank_hessian, lowrank_diag)
     rows = []
     for hidden in architectures:
         net = MLP([X.shape[1], *hidden, K], activation, lik.name)
@@ -158,10 +159,10 @@ def compare_models(X, T, hidden_sizes=(1, 2, 4, 8), restarts=3, likelihood="gaus
         scaling = _scaling(net, X, T_checked, standardize)
         N = X.shape[0]
         with one_blas_thread():
-            result = fit_evidence(net, scaling.inputs(X), T_checked if scaling.y_scale is None else
-                                  scaling.targets(T_checked), alpha, beta, hessian, options=options, cycles=cycles,
-                                  tol=tol, restarts=restarts, seed=seed, train_kwargs=train_kwargs,
-                                  callback=_tagged(callback, hidden, scaling, N), jitter=jitter, **structure)
+            result = evidence_fit(net, scaling.inputs(X), T_checked if scaling.y_scale is None else
+                                  scaling.targets(T_checked), alpha, beta, curvature,
+                                  evidence_options(options, cycles=cycles, tol=tol), restarts=restarts, seed=seed,
+                                  train_kwargs=train_kwargs, callback=_tagged(callback, hidden, scaling, N))
         for r, run in enumerate(result.restarts):
             run = scaling.run(run, N)
             bonus, counts = posterior_symmetry(run.posterior) if symmetry else (0.0, None)

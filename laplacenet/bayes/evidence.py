@@ -21,8 +21,8 @@ from ..core.curvature.diagonal import outer_diagonal
 from ..core.routes import data_hessian
 from ..core.curvature.kron import combine_output_factors, data_kron_factors
 from ..core.curvature.rop import data_hvp
-from .laplace import (STRUCTURED, as_structure, build_posterior, check_options, posterior_curvature,
-                      validate_bayesian)
+from .laplace import build_posterior, posterior_curvature, validate_bayesian
+from .options import STRUCTURED, Curvature, as_curvature
 from ..core.objective import data_gradient
 from ..core.priors import alpha_per_param
 from .evidence_terms import EvidenceTerms, posterior_evidence_terms
@@ -92,10 +92,9 @@ def log_evidence(net, w_map, X, T, alpha, beta=None, hessian="exact", *, symmetr
     float, or EvidenceTerms with ``terms=True``
     """
     w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
-    structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag, net.n_params)
-    posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size)
-    result = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, bool(symmetry), chunk_size)
+    curvature = Curvature(hessian, jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag).within(net.n_params)
+    posterior = build_posterior(net, w, X, T, alpha, beta, curvature)
+    result = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, bool(symmetry), curvature.chunk_size)
     return result if terms else result.total
 
 
@@ -151,43 +150,42 @@ class _AtMode(NamedTuple):
     T: np.ndarray
     alpha: Any
     beta: Any
-    structure: Any
-    chunk_size: Optional[int]
+    curvature: Curvature
     stats: "EvidenceStatistics"
     posterior: Any
 
 
 def _statistics(net, w_map, X, T, alpha, beta, *options):
-    """The public arguments of :func:`reestimate` validated, with the posterior and :class:`EvidenceStatistics`
-    at ``w_map``: an :class:`_AtMode`."""
+    """The public arguments of :func:`reestimate` validated (``options`` those of :class:`Curvature`, in its order),
+    with the posterior and :class:`EvidenceStatistics` at ``w_map``: an :class:`_AtMode`."""
     w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
-    structure, jitter, chunk_size = check_options(*options, n_params=net.n_params)
-    check_reestimable(structure, beta)
-    H, pieces = data_curvature(net, w, X, T, beta, structure, chunk_size)
-    posterior = build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size, H=H)
+    curvature = Curvature(*options).within(net.n_params)
+    check_reestimable(curvature, beta)
+    H, pieces = data_curvature(net, w, X, T, beta, curvature)
+    posterior = build_posterior(net, w, X, T, alpha, beta, curvature, H=H)
     stats = evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior)
-    return _AtMode(w, X, T, alpha, beta, structure, chunk_size, stats, posterior)
+    return _AtMode(w, X, T, alpha, beta, curvature, stats, posterior)
 
 
-def check_reestimable(hessian, beta):
+def check_reestimable(curvature, beta):
     """Refuse up front what :func:`reestimate` cannot do: a beta per output with ``hessian='lowrank'``."""
-    if as_structure(hessian).hessian == "lowrank" and np.ndim(beta) == 1:
+    if as_curvature(curvature).hessian == "lowrank" and np.ndim(beta) == 1:
         raise ValueError("cannot re-estimate a beta per output with hessian='lowrank': gamma_k = beta_k tr(A^-1 H_k) "
                          "needs H as a sum of per-output pieces, and its top-k eigenpairs are not. Use one beta, or "
                          "hessian='kron', 'outer' or 'diag'")
 
 
-def data_curvature(net, w, X, T, beta, hessian, chunk_size=None):
+def data_curvature(net, w, X, T, beta, curvature):
     """The data curvature of a posterior (see :func:`laplacenet.bayes.laplace.posterior_curvature`) and, for a vector
-    beta, its per-output pieces H_k (``H = sum_k beta_k H_k``); ``hessian`` is a string or a Structure."""
-    structure = as_structure(hessian)
+    beta, its per-output pieces H_k (``H = sum_k beta_k H_k``); ``curvature`` is a Curvature or a hessian string."""
+    structure = as_curvature(curvature)
     if np.ndim(beta) == 0 or structure.hessian == "lowrank":
-        return posterior_curvature(net, w, X, T, beta, structure, chunk_size), None
+        return posterior_curvature(net, w, X, T, beta, structure), None
     if structure.hessian == "kron":
-        pieces = data_kron_factors(net, w, X, T, None, chunk_size, per_output=True)
+        pieces = data_kron_factors(net, w, X, T, None, structure.chunk_size, per_output=True)
         return combine_output_factors(pieces, beta), pieces
     # The Gaussian data error is linear in beta, so H_k is the data Hessian at beta = e_k.
-    pieces = [posterior_curvature(net, w, X, T, e_k, structure, chunk_size) for e_k in np.eye(net.n_outputs)]
+    pieces = [posterior_curvature(net, w, X, T, e_k, structure) for e_k in np.eye(net.n_outputs)]
     return sum(b * H_k for b, H_k in zip(beta, pieces)), pieces
 
 
@@ -320,8 +318,7 @@ def log_evidence_gradient(net, w_map, X, T, alpha, beta=None, hessian="exact", *
     X, alpha, beta, stats = at.X, at.alpha, at.beta, at.stats
     slope = evidence_slope(X, alpha, beta, stats, net.n_outputs)
     if retrained:
-        slope = slope + retrained_slope(net, at.w, X, at.T, alpha, beta, stats, at.posterior, at.structure,
-                                        at.chunk_size)
+        slope = slope + retrained_slope(net, at.w, X, at.T, alpha, beta, stats, at.posterior, at.curvature)
     n_alpha = stats.groups.size
     if np.ndim(alpha) == 1:
         d_alpha = np.zeros(net.n_groups)
@@ -355,8 +352,8 @@ STEP_CURVATURE, STEP_CENTRAL = 1e-5, 1e-4
 CG_STEPS = 40
 
 
-def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chunk_size=None, covariance=None,
-                    cg_steps=None, moves=None):
+def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, curvature, covariance=None, cg_steps=None,
+                    moves=None):
     """What ``d ln Z / d theta`` gains when w_MAP moves with theta: ``-(1/2) (d ln|A| / dw) . (dw / d theta_j)``.
 
     At fixed w the slope (:func:`evidence_slope`) vanishes at MacKay's fixed point; with w retrained, ln Z also
@@ -372,7 +369,7 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
     ``cg_steps`` caps the conjugate-gradient steps for dw/dtheta (None: until converged, at most 2 W); ``moves``,
     dw/dtheta from :func:`weight_moves` if already at hand.
     """
-    n_beta = n_betas(net, stats.gamma_outputs is not None)
+    n_beta, chunk_size = n_betas(net, stats.gamma_outputs is not None), curvature.chunk_size
     if moves is None:
         moves = weight_moves(net, w, X, T, alpha, beta, stats.groups, n_beta, posterior, chunk_size, cg_steps)
     prior_push = alpha_per_param(net, alpha) * w
@@ -392,14 +389,14 @@ def retrained_slope(net, w, X, T, alpha, beta, stats, posterior, structure, chun
         if dense:
             h = STEP_CURVATURE * scale / size
             change, minus = run_parallel([functools.partial(posterior_curvature, net, w + sign * h * v, X, T, beta,
-                                                            structure, chunk_size) for sign in (1.0, -1.0)])
+                                                            curvature) for sign in (1.0, -1.0)])
             change -= minus
             del minus
             slope[j] -= 0.25 * float(np.vdot(covariance, change)) / h
         else:
             h = STEP_CENTRAL * scale / size  # truncation O(h^2), ~1e-6 of the slope; rounding grows as 1/h
-            ends = run_parallel([_log_det_at(net, w + sign * h * v, X, T, alpha, beta, structure, posterior.jitter,
-                                             chunk_size) for sign in (1.0, -1.0)])
+            ends = run_parallel([_log_det_at(net, w + sign * h * v, X, T, alpha, beta, curvature)
+                                 for sign in (1.0, -1.0)])
             slope[j] -= 0.25 * (ends[0] - ends[1]) / h
     return slope
 
@@ -434,8 +431,8 @@ def _group_index(net, alpha):
     return net.group_index if np.ndim(alpha) == 1 else np.zeros(net.n_params, dtype=np.int64)
 
 
-def _log_det_at(net, w, X, T, alpha, beta, structure, jitter, chunk_size):
-    return lambda: build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size).log_det
+def _log_det_at(net, w, X, T, alpha, beta, curvature):
+    return lambda: build_posterior(net, w, X, T, alpha, beta, curvature).log_det
 
 
 def _weight_moves(net, w, X, T, alpha, beta, P, posterior, chunk_size, rtol=1e-9, maxiter=100):

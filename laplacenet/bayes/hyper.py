@@ -23,15 +23,16 @@ from scipy.linalg import eigvalsh
 
 from ..core._chunks import DEFAULT_CHUNK_ROWS, data_sum, map_rows
 from ..core._threads import one_blas_thread, run_parallel, task_workers
-from ..core._validation import (check_alpha, check_beta, check_callback, check_data, check_positive_int, check_w,
-                                restart_seeds)
+from ..core._validation import (check_alpha, check_beta, check_callback, check_data, check_number,
+                                check_positive_int, check_w, restart_seeds)
 from ..core.curvature.backprop import forward_pass
 from .evidence import (CG_STEPS, check_reestimable, covered_groups, data_curvature, evidence_hessian,
                        evidence_slope, evidence_statistics, n_betas, posterior_evidence_terms,
                        reestimate_from, retrained_slope, weight_moves)
 from ..core.exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
-from .laplace import build_posterior, check_number, check_options
+from .laplace import build_posterior
 from ..core.network import MLP
+from .options import Curvature
 from ..core.priors import alpha_per_param
 from ..core.training import check_train_kwargs, train
 
@@ -238,11 +239,11 @@ class _State:
 
 
 class _Problem:
-    """The fixed parts of one restart: data, structure, training options, progress callback, the history."""
+    """The fixed parts of one restart: data, :class:`Curvature`, training options, progress callback, the
+    history."""
 
-    def __init__(self, net, X, T, structure, jitter, chunk_size, train_kwargs, callback, restart):
-        self.net, self.X, self.T = net, X, T
-        self.structure, self.jitter, self.chunk_size = structure, jitter, chunk_size
+    def __init__(self, net, X, T, curvature, train_kwargs, callback, restart):
+        self.net, self.X, self.T, self.curvature = net, X, T, curvature
         self.train_kwargs, self.callback, self.restart = train_kwargs, callback, restart
         self.history = []
         self.keep_covariance = False  # whether the statistics keep A^-1 (the gradient method's slope reads it)
@@ -261,12 +262,12 @@ class _Problem:
             w, report = self.features.train(T, alpha, beta, w0, kwargs)
         else:
             w, report = train(net, X, T, alpha, beta, w0=w0, **kwargs)
-            if self.structure.subset == "last_layer" and net.n_layers > 1:
-                self.features = _FixedFeatures(net, w, X, self.chunk_size)
-        H, pieces = data_curvature(net, w, X, T, beta, self.structure, self.chunk_size)
-        posterior = build_posterior(net, w, X, T, alpha, beta, self.structure, self.jitter, self.chunk_size, H=H,
-                                    take_H=True)
-        evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, self.chunk_size).total
+            if self.curvature.subset == "last_layer" and net.n_layers > 1:
+                self.features = _FixedFeatures(net, w, X, self.curvature.chunk_size)
+        H, pieces = data_curvature(net, w, X, T, beta, self.curvature)
+        posterior = build_posterior(net, w, X, T, alpha, beta, self.curvature, H=H, take_H=True)
+        evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False,
+                                            self.curvature.chunk_size).total
         stats, moves = self.statistics(w, alpha, beta, pieces, posterior)
         state = _State(alpha, beta, w, report, posterior, evidence, stats, len(self.history), moves)
         self.history.append(EvidenceCycle(self.restart, state.cycle, alpha, beta, state.gamma, evidence,
@@ -289,8 +290,8 @@ class _Problem:
 
         def moves():
             try:
-                return weight_moves(net, w, X, T, alpha, beta, groups, n_beta, posterior, self.chunk_size,
-                                    CG_STEPS)
+                return weight_moves(net, w, X, T, alpha, beta, groups, n_beta, posterior,
+                                    self.curvature.chunk_size, CG_STEPS)
             except NotPositiveDefiniteError:  # left to the slope, which handles it
                 return None
         return tuple(run_parallel([stats, moves]))
@@ -569,7 +570,7 @@ def _slope(problem, state):
         return slope
     try:
         slope = slope + retrained_slope(net, state.w, problem.X, problem.T, state.alpha, state.beta, stats,
-                                        state.posterior, problem.structure, problem.chunk_size, stats.covariance,
+                                        state.posterior, problem.curvature, stats.covariance,
                                         CG_STEPS, state.moves)
     except NotPositiveDefiniteError:
         pass
@@ -704,12 +705,20 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
         reached ``options.bound``, or (``'fixed_point'``) when its evidence fell by more than ``fall_tol``.
     """
     options = evidence_options(options, method=method, cycles=cycles, tol=tol, fall_tol=fall_tol)
+    curvature = Curvature(hessian, jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag)
+    return evidence_fit(net, X, T, alpha, beta, curvature, options, w0=w0, restarts=restarts, seed=seed,
+                        train_kwargs=train_kwargs, callback=callback, stacklevel=4)
+
+
+def evidence_fit(net, X, T, alpha, beta, curvature, options, *, w0=None, restarts=1, seed=None, train_kwargs=None,
+                 callback=None, stacklevel=3):
+    """:func:`fit_evidence` with its curvature options as a :class:`Curvature` and its loop's settings as an
+    :class:`EvidenceOptions`; its warning points ``stacklevel`` frames up (3: at the caller of this function)."""
     X, T = check_data(net, X, T)
-    structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag, net.n_params)
+    curvature = curvature.within(net.n_params)
     alpha = starting_alpha(net, alpha)
-    beta = starting_beta(net, T, beta, chunk_size or DEFAULT_CHUNK_ROWS)
-    check_reestimable(structure, beta)
+    beta = starting_beta(net, T, beta, curvature.chunk_size or DEFAULT_CHUNK_ROWS)
+    check_reestimable(curvature, beta)
     restarts = check_positive_int(restarts, "restarts")
     check_callback(callback)
     train_kwargs = check_train_kwargs(train_kwargs, _RESERVED_TRAIN_KWARGS, "fit_evidence")
@@ -718,22 +727,22 @@ def fit_evidence(net, X, T, alpha="auto", beta="auto", hessian="exact", *, metho
     runs = []
     with one_blas_thread():  # the loop's end point must not depend on how the BLAS threads round
         for r, w_start in enumerate(starts):
-            problem = _Problem(net, X, T, structure, jitter, chunk_size, train_kwargs, callback, r)
-            groups = _reestimated_groups(net, alpha, structure)
+            problem = _Problem(net, X, T, curvature, train_kwargs, callback, r)
+            groups = _reestimated_groups(net, alpha, curvature)
             coords = _Coordinates(alpha, beta, groups, options.bound)
             best, converged, message = _METHODS[options.method](problem, alpha, beta, w_start, options, coords)
             runs.append(problem.result(best, converged, message, _at_bound(net, coords, best)))
     kept_index = int(np.argmax([run.log_evidence for run in runs]))
     kept = runs[kept_index]
-    _warn_if_unsettled(kept, options)
+    _warn_if_unsettled(kept, options, stacklevel)
     return replace(kept, best_restart=kept_index, restarts=runs)
 
 
-def _reestimated_groups(net, alpha, structure):
-    """The prior groups a posterior of ``structure`` re-estimates: all, or the output layer's with a subset."""
+def _reestimated_groups(net, alpha, curvature):
+    """The prior groups a posterior of ``curvature`` re-estimates: all, or the output layer's with a subset."""
     if np.ndim(alpha) == 0:
         return np.zeros(1, dtype=np.int64)
-    if structure.subset == "last_layer":
+    if curvature.subset == "last_layer":
         return np.array([2 * (net.n_layers - 1), 2 * (net.n_layers - 1) + 1])
     return np.arange(net.n_groups)
 
@@ -745,7 +754,7 @@ def _at_bound(net, coords, state):
     return [names[i] for i in coords.at_bound(coords.theta(state.alpha, state.beta))]
 
 
-def _warn_if_unsettled(run, options):
+def _warn_if_unsettled(run, options, stacklevel=3):
     problems = []
     if not run.converged:
         problems.append(f"the loop did not converge ({run.message})" + (
@@ -769,7 +778,7 @@ def _warn_if_unsettled(run, options):
                       f"E(w) {c.train_error:.6g}, training {'converged' if c.train_converged else 'NOT converged'}"
                       for c in run.history)
     warnings.warn(f"fit_evidence (restart {run.history[0].restart}): {'; and '.join(problems)}. Trace:\n{trace}",
-                  EvidenceConvergenceWarning, stacklevel=3)
+                  EvidenceConvergenceWarning, stacklevel=stacklevel)
 
 
 def _fmt(value):

@@ -10,8 +10,6 @@ For networks whose W x W matrix does not fit, A is held in a structure that is n
 (:mod:`laplacenet.bayes.posteriors`): Kronecker factors per layer (``hessian='kron'``), the top eigenpairs of the
 data Hessian (``hessian='lowrank'``), or a dense A over the output layer alone (``subset='last_layer'``).
 """
-from typing import NamedTuple, Optional
-
 import numpy as np
 from scipy.linalg import LinAlgError, blas, cho_solve, cholesky, eigvalsh, lapack, solve_triangular
 from scipy.sparse.linalg import LinearOperator
@@ -19,16 +17,16 @@ from scipy.sparse.linalg import LinearOperator
 from ..core._chunks import is_dask_array, iter_chunks, rows_for_budget
 from ..core._config import BAYESIAN_REMEDY, check_matrix_budget
 from ..core._dense import mirror_upper
-from ..core._validation import (float_array, check_alpha, check_beta, check_chunk_size, check_data,
-                          check_finite_result, check_flag, check_number, check_positive_int, check_random_seed,
-                          check_w)
-from ..core.routes import HESSIAN_METHODS, data_hessian
+from ..core._validation import (float_array, check_alpha, check_beta, check_data, check_finite_result,
+                                check_positive_int, check_random_seed, check_w)
+from ..core.routes import data_hessian
 from ..core.curvature.jacobian import scaled_jacobians
 from ..core.curvature.kron import data_kron_factors
 from ..core.curvature.last_layer import last_layer_hessian, last_layer_slice
-from ..core.curvature.lowrank import LOWRANK_KINDS, lowrank_curvature
+from ..core.curvature.lowrank import lowrank_curvature
 from ..core.curvature.outer import jacobian_chunk_rows
 from ..core.curvature.woodbury import IncrementalInverse
+from .options import Curvature, as_curvature
 from .posteriors import (Form, KroneckerPrecision, LowRankPrecision, check_finite_curvature,
                          not_positive_definite as _not_positive_definite)
 from .evidence_terms import posterior_evidence_terms
@@ -37,12 +35,6 @@ from ..core.priors import alpha_per_param, prior_error
 
 __all__ = ["LaplacePosterior", "laplace"]
 
-#: Hessians held in a structure that is never formed as a W x W matrix.
-STRUCTURED = ("kron", "lowrank")
-#: Every ``hessian=`` option of the Bayesian functions.
-HESSIANS = STRUCTURED + HESSIAN_METHODS
-#: ``subset=`` options: the whole network, or the output layer alone (the others fixed at w_MAP).
-SUBSETS = ("all", "last_layer")
 #: The forms a posterior's precision is held in, as :meth:`LaplacePosterior.to_state` names them.
 FORMS = ("cholesky", "diagonal", "woodbury", "kron", "lowrank")
 #: why :meth:`LaplacePosterior.update` refuses a posterior of each of these Hessians
@@ -59,16 +51,6 @@ _NOT_UPDATABLE = {
 }
 
 
-class Structure(NamedTuple):
-    """The curvature options of a Laplace posterior, validated by :func:`check_structure`."""
-
-    hessian: str
-    subset: Optional[str] = None
-    rank: Optional[int] = None
-    lowrank_hessian: str = "outer"
-    lowrank_diag: bool = False
-
-
 def validate_bayesian(net, w_map, X, T, alpha, beta):
     """Validate a public Bayesian call: like ``validate_problem``, but alpha must be > 0 and w is ``w_map``,
     whose prior term ``sum alpha/2 w^2`` (a term of the log evidence) must not overflow."""
@@ -76,47 +58,6 @@ def validate_bayesian(net, w_map, X, T, alpha, beta):
     w, alpha = check_w(net, w_map, "w_map"), check_alpha(net, alpha, allow_zero=False)
     check_finite_result(prior_error(net, w, alpha), "the prior term sum alpha/2 w_map^2")
     return w, X, T, alpha, check_beta(net, beta)
-
-
-def check_options(hessian, jitter, chunk_size, subset=None, rank=None, lowrank_hessian="outer",
-                  lowrank_diag=False, n_params=None):
-    """Validate the curvature options of the Bayesian functions: ``(Structure, jitter, chunk_size)``."""
-    structure = check_structure(hessian, subset, rank, lowrank_hessian, lowrank_diag, n_params)
-    jitter = check_number(jitter, "jitter")
-    return structure, jitter, check_chunk_size(chunk_size)
-
-
-def check_structure(hessian, subset=None, rank=None, lowrank_hessian="outer", lowrank_diag=False, n_params=None):
-    """Validate ``hessian`` and its structure options (``rank <= n_params`` when given); return a :class:`Structure`."""
-    if not isinstance(hessian, str) or hessian not in HESSIANS:
-        raise ValueError(f"hessian must be one of {', '.join(map(repr, HESSIAN_METHODS))}; got {hessian!r} (or a "
-                         f"structure never formed as a W x W matrix: {', '.join(map(repr, STRUCTURED))})")
-    if subset is not None and (not isinstance(subset, str) or subset not in SUBSETS):
-        raise ValueError(f"subset must be None or one of {', '.join(map(repr, SUBSETS))}; got {subset!r}")
-    subset = None if subset == "all" else subset
-    if subset == "last_layer" and hessian not in ("exact", "outer"):
-        raise ValueError(f"subset='last_layer' needs hessian='exact' or 'outer' on the output layer (the two "
-                         f"coincide there); got hessian={hessian!r}")
-    if hessian == "lowrank":
-        if rank is None:
-            raise ValueError("hessian='lowrank' needs rank=k, the number of eigenpairs of the data Hessian to keep")
-        rank = check_positive_int(rank, "rank")
-        if n_params is not None and rank > n_params:
-            raise ValueError(f"rank must be at most the number of weights W = {n_params}; got {rank}")
-        if lowrank_hessian not in LOWRANK_KINDS:
-            raise ValueError(f"lowrank_hessian must be one of {', '.join(map(repr, LOWRANK_KINDS))}; "
-                             f"got {lowrank_hessian!r}")
-        check_flag(lowrank_diag, "lowrank_diag")
-    elif rank is not None or lowrank_hessian != "outer" or lowrank_diag is not False:
-        raise ValueError(f"rank, lowrank_hessian and lowrank_diag apply only to hessian='lowrank'; got "
-                         f"hessian={hessian!r} with rank={rank!r}, lowrank_hessian={lowrank_hessian!r}, "
-                         f"lowrank_diag={lowrank_diag!r}")
-    return Structure(hessian, subset, rank, lowrank_hessian, bool(lowrank_diag))
-
-
-def as_structure(hessian):
-    """A :class:`Structure` from one, or from a plain (already valid) ``hessian`` string."""
-    return hessian if isinstance(hessian, Structure) else Structure(hessian)
 
 
 def laplace(net, w_map, X, T, alpha, beta=None, hessian="exact", *, jitter=0.0, chunk_size=None, subset=None,
@@ -168,19 +109,19 @@ def laplace(net, w_map, X, T, alpha, beta=None, hessian="exact", *, jitter=0.0, 
         When A is not positive definite (w_map is not a minimum); the message gives the smallest eigenvalue.
     """
     w, X, T, alpha, beta = validate_bayesian(net, w_map, X, T, alpha, beta)
-    structure, jitter, chunk_size = check_options(hessian, jitter, chunk_size, subset, rank, lowrank_hessian,
-                                                  lowrank_diag, net.n_params)
-    return build_posterior(net, w, X, T, alpha, beta, structure, jitter, chunk_size)
+    curvature = Curvature(hessian, jitter, chunk_size, subset, rank, lowrank_hessian, lowrank_diag).within(net.n_params)
+    return build_posterior(net, w, X, T, alpha, beta, curvature)
 
 
-def posterior_curvature(net, w, X, T, beta, hessian, chunk_size=None):
-    """The data curvature a posterior of ``hessian`` (a string or :class:`Structure`) is built from.
+def posterior_curvature(net, w, X, T, beta, curvature):
+    """The data curvature a posterior of ``curvature`` (a :class:`Curvature` or a ``hessian`` string) is built from.
 
     A dense (W, W) or diagonal (W,) data Hessian; the (W_L, W_L) output-layer Hessian for
     ``subset='last_layer'``; :class:`~laplacenet.core.curvature.kron.KronFactors` for ``'kron'``; a
     :class:`~laplacenet.core.curvature.lowrank.LowRankCurvature` for ``'lowrank'``.
     """
-    structure = as_structure(hessian)
+    structure = as_curvature(curvature)
+    chunk_size = structure.chunk_size
     if structure.subset == "last_layer":
         subset = last_layer_slice(net)
         check_matrix_budget(subset.stop - subset.start, "the output layer's posterior precision",
@@ -197,15 +138,15 @@ def posterior_curvature(net, w, X, T, beta, hessian, chunk_size=None):
     return data_hessian(net, w, X, T, beta, structure.hessian, chunk_size)
 
 
-def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=None, H=None, take_H=False):
-    """:func:`laplace` on validated arguments; ``hessian`` is a string or a :class:`Structure`, ``H`` the
-    data curvature of :func:`posterior_curvature` when already at hand (``take_H``: the caller has no further use
-    for it, and a dense or diagonal one becomes A in place instead of being copied)."""
-    structure = as_structure(hessian)
-    name = structure.hessian
+def build_posterior(net, w, X, T, alpha, beta, curvature, *, H=None, take_H=False):
+    """:func:`laplace` on validated arguments; ``curvature`` is a :class:`Curvature` or a ``hessian`` string, ``H``
+    the data curvature of :func:`posterior_curvature` when already at hand (``take_H``: the caller has no further
+    use for it, and a dense or diagonal one becomes A in place instead of being copied)."""
+    structure = as_curvature(curvature)
+    name, jitter = structure.hessian, structure.jitter
     fresh = H is None or take_H
     if H is None:
-        H = posterior_curvature(net, w, X, T, beta, structure, chunk_size)
+        H = posterior_curvature(net, w, X, T, beta, structure)
     if name == "kron":
         A = form = KroneckerPrecision(net, H, alpha, jitter)
     elif name == "lowrank":
@@ -221,7 +162,7 @@ def build_posterior(net, w, X, T, alpha, beta, hessian, jitter=0.0, chunk_size=N
             A[np.diag_indices_from(A)] += prior
             form = _Cholesky(A, name, semidefinite=name == "outer" or structure.subset == "last_layer",
                              jitter=jitter)
-    return LaplacePosterior(net, w, A, alpha, beta, name, form, jitter, chunk_size, X.shape[0],
+    return LaplacePosterior(net, w, A, alpha, beta, name, form, jitter, structure.chunk_size, X.shape[0],
                             subset=structure.subset)
 
 

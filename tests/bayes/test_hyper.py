@@ -231,7 +231,7 @@ def test_a_start_the_loop_cannot_leave_for_negative_gamma_is_reported_not_conver
 def test_a_state_with_gamma_at_or_below_zero_is_never_returned_as_converged():
     from laplacenet.bayes.hyper import _Problem
     X, T = _sinusoid(n=10)
-    problem = _Problem(ln.MLP([1, 2, 1]), X, T, None, 0.0, None, {}, None, 0)
+    problem = _Problem(ln.MLP([1, 2, 1]), X, T, None, {}, None, 0)
     report = ln.TrainReport(True, 1, 0.0, 0.0, "")
     for gammas, fine in (([0.5, -0.1], False), ([0.0], False), ([0.5, 0.2], True)):
         stats = EvidenceStatistics(np.arange(len(gammas)), np.array(gammas), np.ones(len(gammas)), None, None, None)
