@@ -24,7 +24,8 @@ from ._datafiles import numeric, read_data
 from ._labels import class_labels, label_indices, take_labels
 from ._version import __version__
 from .bayes.comparison import ModelComparison, compare_models
-from .estimators import AUTO_HIDDEN, BayesianMLPClassifier, BayesianMLPRegressor
+from .core._validation import AUTO_HIDDEN
+from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from .core.exceptions import ConvergenceWarning, NonFiniteError
 from .core.network import MLP
 from .bayes.symmetry import posterior_symmetry

@@ -574,7 +574,7 @@ def test_compare_checks_its_output_directory_before_fitting(regression_csv, tmp_
 
 def test_every_hessian_of_the_library_but_the_finite_difference_oracle_is_offered():
     from laplacenet._cli_parser import HESSIANS
-    from laplacenet.bayes.laplace import HESSIANS as LIBRARY_HESSIANS
+    from laplacenet.bayes.options import HESSIANS as LIBRARY_HESSIANS
     assert sorted(HESSIANS) == sorted(set(LIBRARY_HESSIANS) - {"fd"})
     fit = next(a for a in build_parser()._actions if a.dest == "command").choices["fit"]
     assert next(a for a in fit._actions if a.dest == "hessian").choices == HESSIANS

@@ -11,7 +11,8 @@ from ..bayes.comparison import ComparisonRow, ModelComparison
 from ..bayes.evidence import well_determined
 from ..bayes.laplace import build_posterior
 from ..core.routes import HESSIAN_METHODS, data_hessian
-from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor, check_hidden
+from ..core._validation import check_hidden
+from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from ..bayes.hyper import EvidenceCycle, EvidenceResult
 from ..core.exceptions import NotPositiveDefiniteError
 from ..core.priors import alpha_per_param
