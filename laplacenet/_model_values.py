@@ -25,7 +25,7 @@ import reprlib
 import numpy as np
 
 from .core._validation import is_finite_number
-from .core.curvature.woodbury import SYMMETRY_RTOL
+from .core._validation import SYMMETRY_RTOL
 
 _POSITIVE = frozenset({"posterior_alpha", "posterior_beta", "restart_alpha", "restart_beta", "history_alpha",
                        "history_beta", "x_scale", "y_scale"})

@@ -5,7 +5,8 @@ import numbers
 import numpy as np
 
 from ._chunks import is_dask_array
-from ._dense import count_non_finite
+from ._config import check_matrix_budget, check_max_bytes
+from ._dense import count_non_finite, max_asymmetry, symmetrise
 from .exceptions import NonFiniteError
 
 #: what to do when a quantity computed from valid arguments overflows
@@ -380,3 +381,45 @@ def check_finite_result(value, what, remedy=SCALE_REMEDY):
         raise NonFiniteError(f"{what} is not finite ({bad} of its {a.size} values are inf or NaN): float64 "
                              f"overflowed. {remedy}")
     return value
+
+
+#: largest max|A - A^T| / max|A| accepted as "symmetric" for a matrix given by the caller
+SYMMETRY_RTOL = 1e-8
+
+
+def check_symmetric_matrix(A, name, max_bytes=None):
+    """``A`` as a finite, square, symmetric (to ``SYMMETRY_RTOL``) float array: a symmetrised F-ordered copy.
+
+    The copy is the one W x W matrix formed, subject to the matrix budget.
+    """
+    refuse_complex(A, name)
+    try:
+        A = np.asarray(A, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a square 2-D array of numbers") from None
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty square 2-D array; got shape {A.shape}")
+    check_matrix_budget(A.shape[0], f"a copy of {name}", check_max_bytes(max_bytes))
+    if count_non_finite(A):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    asym = max_asymmetry(A)
+    scale = max(float(np.max(A)), -float(np.min(A)))  # max|A| without a W x W temporary
+    if asym > SYMMETRY_RTOL * scale:
+        raise ValueError(f"{name} must be symmetric; max|{name} - {name}^T| / max|{name}| = {asym / scale:.3g} "
+                         f"exceeds {SYMMETRY_RTOL:g}")
+    return symmetrise(np.array(A, order="F"))
+
+
+def rows_array(B, shapes):
+    """``B`` as a float64 array; complex or non-numeric input is a ValueError naming the ``shapes`` expected."""
+    refuse_complex(B, "B")
+    try:
+        return np.asarray(B, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"B must be an array of numbers of shape {shapes}") from None
+
+
+def check_finite_rows(B):
+    """A ValueError naming ``B`` unless every entry is finite."""
+    if not np.all(np.isfinite(B)):
+        raise ValueError("B must be finite; it contains NaN or inf")

@@ -14,8 +14,9 @@ from scipy.linalg import blas, lapack, solve_triangular
 
 from .._chunks import iter_chunks
 from .._config import check_matrix_budget, check_max_bytes
-from .._dense import count_non_finite, max_asymmetry, mirror_upper, symmetrise
-from .._validation import SCALE_REMEDY, check_finite_number, check_positive_int, refuse_complex
+from .._dense import mirror_upper
+from .._validation import (SCALE_REMEDY, check_finite_number, check_finite_rows, check_positive_int,
+                           check_symmetric_matrix, refuse_complex, rows_array)
 from ..exceptions import NonFiniteError
 from ..priors import alpha_per_param
 from .jacobian import scaled_jacobians
@@ -23,8 +24,6 @@ from .outer import jacobian_chunk_rows
 
 __all__ = ["IncrementalInverse"]
 
-#: largest max|A - A^T| / max|A| accepted as "symmetric" for a matrix given by the caller
-SYMMETRY_RTOL = 1e-8
 #: smallest squared Cholesky pivot of I -+ B A^-1 B^T (whose eigenvalues are near 1 in scale) accepted
 PIVOT_FLOOR = 64 * np.finfo(float).eps
 
@@ -35,8 +34,8 @@ class IncrementalInverse:
     Parameters
     ----------
     inverse : (W, W) array
-        ``A^-1``: symmetric to a relative ``SYMMETRY_RTOL``, finite and positive definite (checked by
-        a Cholesky factorisation, O(W^3) once); it is copied and symmetrised.
+        ``A^-1``: symmetric to a relative 1e-8 of its largest entry, finite and positive definite (checked by a
+        Cholesky factorisation, O(W^3) once); it is copied and symmetrised.
     log_det : float, optional
         ``ln|A|`` of the matrix itself (not of its inverse); computed from that factorisation when omitted.
     max_bytes : int, optional
@@ -57,7 +56,7 @@ class IncrementalInverse:
     """
 
     def __init__(self, inverse, log_det=None, *, max_bytes=None):
-        P = _check_symmetric(inverse, "inverse", max_bytes)
+        P = check_symmetric_matrix(inverse, "inverse", max_bytes)
         chol, info = lapack.dpotrf(P, lower=0)
         if info != 0:
             raise ValueError("inverse must be positive definite; its Cholesky factorisation failed "
@@ -105,7 +104,7 @@ class IncrementalInverse:
         One W x W matrix is formed (a symmetrised copy of A, factored and inverted in place), subject to
         ``max_bytes`` (default :func:`laplacenet.get_matrix_budget`).
         """
-        A = _check_symmetric(A, "A", max_bytes)
+        A = check_symmetric_matrix(A, "A", max_bytes)
         chol, info = lapack.dpotrf(A, lower=0, overwrite_a=1)
         if info != 0:
             raise ValueError(f"A must be positive definite; its Cholesky factorisation failed (LAPACK dpotrf "
@@ -165,10 +164,10 @@ class IncrementalInverse:
     def inverse_times(self, B):
         """``A^-1 B`` for ``B`` (W,) or (W, m), from the stored triangle (BLAS ``dsymm``; no full inverse formed)."""
         W = self.n_params
-        B = _float_array(B, f"({W},) or ({W}, m)")
+        B = rows_array(B, f"({W},) or ({W}, m)")
         if B.ndim not in (1, 2) or B.shape[0] != W:
             raise ValueError(f"B must have shape ({W},) or ({W}, m) (W = n_params); got shape {B.shape}")
-        _check_finite(B)
+        check_finite_rows(B)
         product = blas.dsymm(1.0, self._upper, B.reshape(W, -1), side=0, lower=0)
         return product[:, 0] if B.ndim == 1 else product
 
@@ -209,12 +208,12 @@ class IncrementalInverse:
 
     def _check_rows(self, B):
         W = self.n_params
-        B = _float_array(B, f"(k, {W}) or ({W},)")
+        B = rows_array(B, f"(k, {W}) or ({W},)")
         if B.ndim == 1:
             B = B[None, :]
         if B.ndim != 2 or B.shape[1] != W:
             raise ValueError(f"B must have shape (k, {W}) or ({W},) (W = n_params); got shape {np.shape(B)}")
-        _check_finite(B)
+        check_finite_rows(B)
         return np.ascontiguousarray(B)
 
     def _fold(self, B, sign):
@@ -303,40 +302,3 @@ def _check_finite_fold(C, S):
     if not (np.all(np.isfinite(C)) and np.all(np.isfinite(S))):
         raise NonFiniteError(f"folding rows into the inverse overflowed float64 (A^-1 B^T or I + B A^-1 B^T "
                              f"is not finite): the rows are too large for this matrix. {SCALE_REMEDY}")
-
-
-def _check_symmetric(A, name, max_bytes=None):
-    """``A`` as a finite, square, symmetric (to ``SYMMETRY_RTOL``) float array: a symmetrised F-ordered copy.
-
-    The copy is the one W x W matrix formed, subject to the matrix budget.
-    """
-    refuse_complex(A, name)
-    try:
-        A = np.asarray(A, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a square 2-D array of numbers") from None
-    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty square 2-D array; got shape {A.shape}")
-    check_matrix_budget(A.shape[0], f"a copy of {name}", check_max_bytes(max_bytes))
-    if count_non_finite(A):
-        raise ValueError(f"{name} must be finite; it contains NaN or inf")
-    asym = max_asymmetry(A)
-    scale = max(float(np.max(A)), -float(np.min(A)))  # max|A| without a W x W temporary
-    if asym > SYMMETRY_RTOL * scale:
-        raise ValueError(f"{name} must be symmetric; max|{name} - {name}^T| / max|{name}| = {asym / scale:.3g} "
-                         f"exceeds {SYMMETRY_RTOL:g}")
-    return symmetrise(np.array(A, order="F"))
-
-
-def _float_array(B, shapes):
-    """``B`` as a float64 array; complex or non-numeric input is a ValueError naming the ``shapes`` expected."""
-    refuse_complex(B, "B")
-    try:
-        return np.asarray(B, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"B must be an array of numbers of shape {shapes}") from None
-
-
-def _check_finite(B):
-    if not np.all(np.isfinite(B)):
-        raise ValueError("B must be finite; it contains NaN or inf")
