@@ -35,6 +35,7 @@ from .bayes.comparison import compare_estimators
 from .bayes.evidence import posterior_evidence_terms, well_determined
 from .bayes.hyper import EvidenceCycle, EvidenceResult, evidence_fit, evidence_options, starting_alpha, starting_beta
 from .bayes.laplace import build_posterior, validate_bayesian
+from .bayes.predictive import two_class_probabilities
 from .bayes.options import Curvature
 from .core.network import MLP
 from .io import register_estimator, save
@@ -454,8 +455,9 @@ class BayesianMLPClassifier(ClassifierMixin, _BayesianMLP):
         """
         X = self._check_X(X)
         with one_blas_thread():
-            prob, _ = self.posterior_.predict(X, method, seed=0)
-        return np.hstack([1.0 - prob, prob]) if self.classes_.size == 2 else prob
+            if self.classes_.size == 2:  # each class from its own activation, not 1 - p (0.0 above a = 37)
+                return two_class_probabilities(self.posterior_, X, method, seed=0)
+            return self.posterior_.predict(X, method, seed=0)[0]
 
     def predict(self, X):
         """The most probable class of each row of ``X`` under :meth:`predict_proba` (lazy for a dask ``X``)."""

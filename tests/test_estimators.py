@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
 import laplacenet as ln
@@ -137,6 +138,29 @@ def test_classifier_binary_with_string_labels():
     assert not hasattr(model, "beta_")
 
 
+@pytest.mark.parametrize("method", ["bridge", "linear", "linear_mc", "mc"])
+def test_two_class_probabilities_keep_the_small_one_where_the_other_rounds_to_one(method):
+    """Activations of -60, 0 and 60: sigma(60) rounds to 1, so 1 - p was 0 (a log loss of inf); each class's
+    probability is now the predictive of its own activation."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 1))
+    y = (X[:, 0] > 0).astype(int)
+    model = BayesianMLPClassifier(hidden=(), seed=0, cycles=5, standardize=False).fit(X, y)
+    (slope, bias), a = model.w_, np.array([-60.0, 0.0, 60.0])  # no hidden layer: a = slope x + bias
+    far = ((a - bias) / slope)[:, None]
+    proba = model.predict_proba(far, method=method)
+    p1, var = model.posterior_.predict(far, method=method, seed=0)
+    assert np.array_equal(proba[:, 1], p1[:, 0])
+    assert np.all(proba > 0) and np.allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    a = slope * far[:, 0] + bias
+    if method == "bridge":  # two classes: the MAP network's probabilities
+        assert relative_error(proba[:, 0], expit(-a)) <= 1e-15
+    elif method == "linear":  # the moderated output (PRML 4.153-4.155) of -a
+        assert relative_error(proba[:, 0], expit(-a / np.sqrt(1 + np.pi * var[:, 0] / 8))) <= 1e-15
+    else:  # sample means of sigma(-a_s) and sigma(a_s); the draws spread these far activations wide
+        assert relative_error(proba[:, 0], 1 - proba[:, 1]) <= 1e-12
+
+
 def test_classifier_multiclass():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(60, 2))
@@ -219,3 +243,12 @@ def test_check_hidden():
         with pytest.raises(ValueError, match="hidden must be") as info:
             check_hidden(bad)
         assert str(info.value).endswith(f"got {bad!r}")  # -1 was named as (-1,)
+
+
+def test_two_class_probabilities_are_for_a_bernoulli_network():
+    from laplacenet.bayes.predictive import two_class_probabilities
+    X = np.linspace(-1, 1, 12)[:, None]
+    net = ln.MLP([1, 3], likelihood="categorical")
+    posterior = laplace(net, net.init(0), X, np.eye(3)[np.arange(12) % 3], 1.0)
+    with pytest.raises(ValueError, match="Bernoulli likelihood.*'categorical'"):
+        two_class_probabilities(posterior, X, "bridge")

@@ -93,6 +93,23 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
     dask scheduler. The Monte Carlo weight samples are drawn once, by this call, and shared by all
     partitions, so the numbers equal those for the same rows in memory.
     """
+    return _predict(posterior, X_new, method, return_noise, full_cov, n_samples, seed)
+
+
+def two_class_probabilities(posterior, X_new, method, n_samples=1000, seed=None):
+    """``(N, 2)``: p(t = 0 | x) and p(t = 1 | x) of a Bernoulli network, as :func:`predict` gives the second.
+
+    Each is the predictive mean of its own activation (``-a`` and ``a``, of the same variance), never one minus
+    the other, which rounds to 0 once the other is within 1e-16 of 1 (activations above about 37).
+    """
+    if posterior.net.likelihood.name != "bernoulli":
+        raise ValueError("two_class_probabilities is for a Bernoulli likelihood (one logistic output); this "
+                         f"network's likelihood is {posterior.net.likelihood.name!r}")
+    return _predict(posterior, X_new, method, True, False, n_samples, seed, both_classes=True)[0]
+
+
+def _predict(posterior, X_new, method, return_noise, full_cov, n_samples, seed, both_classes=False):
+    """:func:`predict`; with ``both_classes`` (Bernoulli), means ``(N, 2)`` of the two classes' activations."""
     net = posterior.net
     X = check_X(X_new, net.n_inputs, "X_new")
     seed = check_random_seed(seed)
@@ -103,10 +120,10 @@ def predict(posterior, X_new, method="linear", return_noise=True, full_cov=False
         raise ValueError("method='bridge' is for classification (a Bernoulli or categorical likelihood); "
                          f"this network's likelihood is {net.likelihood.name!r}")
     if method in ("linear", "bridge"):
-        moments, rows = _linear_predictive(posterior, method), posterior.prediction_chunk_rows()
+        moments, rows = _linear_predictive(posterior, method, both_classes), posterior.prediction_chunk_rows()
     else:
         n_samples = check_positive_int(n_samples, "n_samples", minimum=2)
-        moments, rows = _sampled_predictive(posterior, method, n_samples, seed)
+        moments, rows = _sampled_predictive(posterior, method, n_samples, seed, both_classes)
     noise = None
     if net.likelihood.uses_beta and return_noise:
         noise = np.diag(1.0 / np.broadcast_to(posterior.beta, (net.n_outputs,)))  # PRML (5.173)
@@ -190,20 +207,24 @@ def _linearised(posterior):
     return moments
 
 
-def _linear_predictive(posterior, method="linear"):
-    """``Xc -> (mean, G A^-1 G^T)`` with the closed-form predictive mean of the likelihood."""
+def _linear_predictive(posterior, method="linear", both_classes=False):
+    """``Xc -> (mean, G A^-1 G^T)`` with the closed-form predictive mean of the likelihood (with
+    ``both_classes``, of a Bernoulli network: the means of ``-a`` and ``a``, ``(n, 2)``)."""
     linearised, mean_of = _linearised(posterior), _LINEAR_MEANS[posterior.net.likelihood.name, method]
 
     def moments(Xc):
         a, cov = linearised(Xc)
+        if both_classes:
+            return np.hstack([mean_of(-a, cov), mean_of(a, cov)]), cov
         return mean_of(a, cov), cov
 
     return moments
 
 
-def _sampled_predictive(posterior, method, n_samples, seed):
+def _sampled_predictive(posterior, method, n_samples, seed, both_classes=False):
     """``(Xc -> (mean, cov), rows per chunk)``: the mean of the outputs and the sample covariance of the
-    activations over ``n_samples`` weight samples, drawn here once and shared by every chunk."""
+    activations over ``n_samples`` weight samples, drawn here once and shared by every chunk (with
+    ``both_classes``, of a Bernoulli network: the mean outputs of ``-a`` and ``a``, ``(n, 2)``)."""
     net, K = posterior.net, posterior.net.n_outputs
     activations = activations_per_draw(posterior, method, posterior.sample(n_samples, seed))
 
@@ -211,6 +232,8 @@ def _sampled_predictive(posterior, method, n_samples, seed):
         samples = activations(Xc)
         S, n = samples.shape[:2]
         mean = net.likelihood.link(samples.reshape(S * n, K)).reshape(S, n, K).mean(axis=0)
+        if both_classes:
+            mean = np.hstack([net.likelihood.link(-samples.reshape(S * n, K)).reshape(S, n, K).mean(axis=0), mean])
         dev = samples - samples.mean(axis=0)
         return mean, dev.transpose(1, 2, 0) @ dev.transpose(1, 0, 2) / (S - 1)
 
