@@ -179,13 +179,15 @@ def _hidden_table(model):
     if model.hidden_table_ is None:
         return []
     error = f"train {_error_name(isinstance(model, BayesianMLPRegressor))}"
-    lines = [f"{'hidden':>6} {'W':>5} {'log evidence':>14} {'gamma':>8} {error:>16}"]
+    lines = [f"{'hidden':>6} {'W':>5} {'log evidence':>14} {'gamma':>8} {'M':>5} {error:>16}"]
     for row in model.hidden_table_.rows:
         chosen = "  <- chosen" if row.hidden == model.hidden_ else ""
+        units = "+".join(map(str, row.n_distinguishable or ())) or "0"
         lines.append(f"{hidden_text(row.hidden):>6} {row.n_params:>5} {row.log_evidence:>14.4f} {row.gamma:>8.3f} "
-                     f"{row.train_error:>16.4g}{chosen}")
+                     f"{units:>5} {row.train_error:>16.4g}{chosen}")
     return lines + [f"--hidden auto: chose {hidden_text(model.hidden_)}, the highest log evidence of "
-                    f"{len(model.hidden_table_)} architectures"]
+                    f"{len(model.hidden_table_)} architectures (each with the symmetry term ln M! + M ln 2 of its M "
+                    f"hidden units told from zero)"]
 
 
 def _error_name(regression):

@@ -356,16 +356,18 @@ def test_fit_hidden_auto_prints_the_table_it_chose_from(regression_csv, tmp_path
     printed = capsys.readouterr().out.splitlines()
     model = io.load(model_path)
     assert model.get_params()["hidden"] == "auto" and model.hidden_table_ is not None
-    # one line per candidate (hidden, W, log evidence, gamma, training error), the choice marked and named
+    # one line per candidate (hidden, W, log evidence, gamma, units told from zero, training error), the choice
+    # marked and named, and the symmetry term in the log evidence said
     rows = [line.split() for line in printed[1:1 + len(AUTO_HIDDEN)]]
-    assert printed[0].split() == ["hidden", "W", "log", "evidence", "gamma", "train", "MSE"]
+    assert printed[0].split() == ["hidden", "W", "log", "evidence", "gamma", "M", "train", "MSE"]
     assert [row[0] for row in rows] == ["0", "1", "2", "4", "8", "16"]
     for row, expected in zip(rows, model.hidden_table_.rows):
         assert (int(row[1]), float(row[2])) == (expected.n_params, round(expected.log_evidence, 4))
-        assert (row[5:] == ["<-", "chosen"]) == (expected.hidden == model.hidden_)
+        assert int(row[4]) == sum(expected.n_distinguishable or ()) <= sum(expected.hidden)
+        assert (row[6:] == ["<-", "chosen"]) == (expected.hidden == model.hidden_)
     chosen = "x".join(map(str, model.hidden_)) or "0"
     assert printed[1 + len(AUTO_HIDDEN)] == f"--hidden auto: chose {chosen}, the highest log evidence of 6 " \
-                                           f"architectures"
+        f"architectures (each with the symmetry term ln M! + M ln 2 of its M hidden units told from zero)"
     assert f"MLP {list(model.net_.sizes)}" in printed[2 + len(AUTO_HIDDEN)]
     # the bar runs through every candidate's cycles, never backwards
     steps = _bar_steps(terminal.getvalue(), "fit: evidence cycles")
