@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from ._newton import Objective, Outcome, Stopping, newton_cg, newton_decrement, newton_dense
+from ._newton import Objective, Outcome, Stopping, newton_decrement
+from ._newton_cg import newton_cg
+from ._newton_dense import newton_dense
 from ._threads import one_blas_thread
 from ._validation import check_chunk_size, check_finite_result, check_positive_int, check_w, restart_seeds
 from .exceptions import ConvergenceWarning

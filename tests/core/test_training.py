@@ -119,7 +119,7 @@ def test_lbfgs_started_symmetric_leaves_the_saddle_point_it_reaches():
 def test_the_decrement_of_a_gradient_whose_squares_underflow_is_zero_not_nan():
     """A pruned network (alpha large, weights ~1e-60) has gradients whose products underflow; the decrement's CG
     must stop there, not divide 0 by 0 (which reached the evidence loop as a NonFiniteError)."""
-    from laplacenet.core._newton import Objective, _diagonal_preconditioner, newton_decrement
+    from laplacenet.core._newton import Objective, diagonal_preconditioner as _diagonal_preconditioner, newton_decrement
     net, w, X, T, alpha, beta = _case("bernoulli", (4,), False, False)
     obj = Objective(net, np.asarray(X, float), np.asarray(T, float)[:, None], alpha, beta)
     g = np.full(net.n_params, 1e-170)
