@@ -11,7 +11,7 @@ from .core.curvature.kron import KronFactors
 from .core.curvature.woodbury import IncrementalInverse
 from .core.routes import hessian, hessian_diagonal, hessian_operator, hvp, inverse_outer_hessian, kron_factors
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from .bayes.evidence import EvidenceGradient, EvidenceTerms, Reestimate, log_evidence, log_evidence_gradient, reestimate
+from .bayes.evidence import EvidenceGradient, EvidenceTerms, log_evidence, log_evidence_gradient
 from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, fit_evidence
 from .bayes.diagnostics import LaplaceDiagnostic, diagnose
 from .core.exceptions import (ConvergenceWarning, EvidenceConvergenceWarning, NonFiniteError, NotFittedError,
@@ -19,6 +19,7 @@ from .core.exceptions import (ConvergenceWarning, EvidenceConvergenceWarning, No
 from .io import load, save
 from .bayes.laplace import LaplacePosterior, laplace
 from .bayes.options import Curvature
+from .bayes.reestimation import Reestimate, reestimate
 from .bayes.posteriors import KroneckerPrecision, LowRankPrecision
 from .core.likelihoods import LIKELIHOODS
 from .core.network import MLP

@@ -20,7 +20,8 @@ from .core.curvature.outer import jacobian_chunk_rows
 from .bayes.diagnostics import (MIN_DRAWS, arviz0, arviz_generation, draw_chunk_rows, importance_diagnostic,
                                 linearised_log_posterior, log_posterior, log_prior_kernel, log_q, pointwise_nll,
                                 posterior_and_estimator)
-from .bayes.evidence import posterior_evidence_terms, well_determined
+from .bayes.evidence_terms import posterior_evidence_terms
+from .bayes.reestimation import well_determined
 from .bayes.predictive import activations_per_draw
 
 __all__ = ["to_inference_data"]

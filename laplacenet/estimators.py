@@ -32,7 +32,8 @@ from .core._threads import one_blas_thread
 from .core._validation import (AUTO_HIDDEN, check_callback, check_data, check_finite_result, check_flag,
                                check_hidden, check_positive_int, check_X, restart_seeds)
 from .bayes.comparison import compare_estimators
-from .bayes.evidence import posterior_evidence_terms, well_determined
+from .bayes.evidence_terms import posterior_evidence_terms
+from .bayes.reestimation import well_determined
 from .bayes.hyper import EvidenceCycle, EvidenceResult, evidence_fit, evidence_options, starting_alpha, starting_beta
 from .bayes.laplace import build_posterior, validate_bayesian
 from .bayes.predictive import two_class_probabilities

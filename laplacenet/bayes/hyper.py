@@ -26,9 +26,9 @@ from ..core._threads import one_blas_thread, run_parallel, task_workers
 from ..core._validation import (check_alpha, check_beta, check_callback, check_data, check_number,
                                 check_positive_int, check_w, restart_seeds)
 from ..core.curvature.backprop import forward_pass
-from .evidence import (CG_STEPS, check_reestimable, covered_groups, data_curvature, evidence_hessian,
-                       evidence_slope, evidence_statistics, n_betas, posterior_evidence_terms,
-                       reestimate_from, retrained_slope, weight_moves)
+from .evidence import (CG_STEPS, evidence_hessian, evidence_slope, n_betas, posterior_evidence_terms, retrained_slope,
+                       weight_moves)
+from .reestimation import check_reestimable, covered_groups, data_curvature, evidence_statistics, reestimate_from
 from ..core.exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
 from .laplace import build_posterior
 from ..core.network import MLP

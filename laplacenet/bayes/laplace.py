@@ -9,9 +9,10 @@ through :meth:`LaplacePosterior.update` holds A^-1 itself, kept by the Woodbury 
 For networks whose W x W matrix does not fit, A is held in a structure that is never formed densely
 (:mod:`laplacenet.bayes.posteriors`): Kronecker factors per layer (``hessian='kron'``), the top eigenpairs of the
 data Hessian (``hessian='lowrank'``), or a dense A over the output layer alone (``subset='last_layer'``).
+The dense forms (Cholesky, diagonal, Woodbury) are in :mod:`laplacenet.bayes.dense_forms`.
 """
 import numpy as np
-from scipy.linalg import LinAlgError, blas, cho_solve, cholesky, eigvalsh, lapack, solve_triangular
+from scipy.linalg import blas
 from scipy.sparse.linalg import LinearOperator
 
 from ..core._chunks import is_dask_array, iter_chunks, rows_for_budget
@@ -27,8 +28,8 @@ from ..core.curvature.lowrank import lowrank_curvature
 from ..core.curvature.outer import jacobian_chunk_rows
 from ..core.curvature.woodbury import IncrementalInverse
 from .options import Curvature, as_curvature
-from .posteriors import (Form, KroneckerPrecision, LowRankPrecision, check_finite_curvature,
-                         not_positive_definite as _not_positive_definite)
+from .dense_forms import Cholesky, Diagonal, _Woodbury
+from .posteriors import KroneckerPrecision, LowRankPrecision, check_finite_curvature
 from .evidence_terms import posterior_evidence_terms
 from .predictive import predict
 from ..core.priors import alpha_per_param, prior_error
@@ -157,11 +158,11 @@ def build_posterior(net, w, X, T, alpha, beta, curvature, *, H=None, take_H=Fals
         prior = alpha_per_param(net, alpha)[_subset_slice(net, structure.subset)] + jitter  # PRML (5.166)
         if A.ndim == 1:
             A += prior
-            form = _Diagonal(A, name, jitter)
+            form = Diagonal(A, name, jitter)
         else:
             A[np.diag_indices_from(A)] += prior
-            form = _Cholesky(A, name, semidefinite=name == "outer" or structure.subset == "last_layer",
-                             jitter=jitter)
+            form = Cholesky(A, name, semidefinite=name == "outer" or structure.subset == "last_layer",
+                            jitter=jitter)
     return LaplacePosterior(net, w, A, alpha, beta, name, form, jitter, structure.chunk_size, X.shape[0],
                             subset=structure.subset)
 
@@ -346,7 +347,7 @@ class LaplacePosterior:
         w = self.mean
         if self.hessian == "diag":
             A = self.precision + data_hessian(self.net, w, X_new, T_new, self.beta, "diag", self.chunk_size)
-            form = _Diagonal(A, "diag", self.jitter)
+            form = Diagonal(A, "diag", self.jitter)
         else:
             A, form = self._woodbury_update(X_new, T_new)
         return LaplacePosterior(self.net, w, A, self.alpha, self.beta, self.hessian, form, self.jitter,
@@ -409,9 +410,9 @@ class LaplacePosterior:
         elif kind == "lowrank":
             precision = form = LowRankPrecision.from_state(net, state, alpha, jitter, hessian)
         elif kind == "cholesky":
-            form = _Cholesky(precision, hessian, jitter=jitter)
+            form = Cholesky(precision, hessian, jitter=jitter)
         elif kind == "diagonal":
-            form = _Diagonal(precision, hessian, jitter)
+            form = Diagonal(precision, hessian, jitter)
         elif kind == "woodbury":
             form = _Woodbury(IncrementalInverse(state["covariance"], state["log_det"]), precision)
         else:
@@ -434,137 +435,3 @@ def hyperparameter_value(a):
     if a is None:
         return None
     return float(a) if np.ndim(a) == 0 else np.array(a)
-
-
-class _Cholesky(Form):
-    """A dense positive-definite precision held as its lower Cholesky factor, ``A = L L^T``.
-
-    ``semidefinite``: whether A's data curvature is positive semi-definite at any w (the outer-product or the
-    output layer's Hessian), which decides the remedies of a :class:`~laplacenet.NotPositiveDefiniteError`.
-    """
-
-    kind = "cholesky"
-
-    def __init__(self, A, hessian, semidefinite=None, jitter=0.0):
-        check_finite_curvature([A], hessian)
-        try:
-            self.L = cholesky(A, lower=True, check_finite=False)
-        except LinAlgError:
-            smallest = float(eigvalsh(A, subset_by_index=[0, 0], check_finite=False)[0])
-            raise _not_positive_definite(smallest, hessian, semidefinite, jitter) from None
-        self.log_det = 2.0 * float(np.sum(np.log(np.diag(self.L))))
-
-    @property
-    def dim(self):
-        return self.L.shape[0]
-
-    def covariance(self):
-        # A^-1 = L^-T L^-1 from the factor (LAPACK potri: one triangle, mirrored, so exactly symmetric)
-        inverse, info = lapack.dpotri(self.L, lower=1)
-        _check_lapack(info, "dpotri")
-        mirror_upper(inverse.T)  # the lower triangle of A^-1 onto its upper one, in place
-        return inverse
-
-    def solve(self, B):
-        return cho_solve((self.L, True), B, check_finite=False)
-
-    def variances(self):
-        # diag(A^-1) = column sums of squares of L^-1: a third of the work of the whole inverse
-        L_inv, info = lapack.dtrtri(self.L, lower=1)
-        _check_lapack(info, "dtrtri")
-        return np.einsum("ij,ij->j", L_inv, L_inv)
-
-    def deviations(self, Z):
-        # Rows of L^-T z: covariance L^-T L^-1 = A^-1.
-        return solve_triangular(self.L, Z.T, lower=True, trans="T", check_finite=False).T
-
-    def activation_covariance(self, G):
-        n, K, W = G.shape
-        V = solve_triangular(self.L, G.reshape(n * K, W).T, lower=True, check_finite=False)
-        V = V.T.reshape(n, K, W)  # rows of L^-1 g, so (L^-1 g)^T (L^-1 g) = g^T A^-1 g
-        return V @ V.transpose(0, 2, 1)
-
-    def incremental_inverse(self, A):
-        return IncrementalInverse.from_cholesky(self.L)
-
-
-def _check_lapack(info, routine):
-    if info != 0:
-        raise LinAlgError(f"LAPACK {routine} failed (info = {info}) on the Cholesky factor of the precision")
-
-
-class _Diagonal(Form):
-    """A diagonal precision ``A = diag(a)``."""
-
-    kind = "diagonal"
-
-    def __init__(self, a, hessian, jitter=0.0):
-        check_finite_curvature([a], hessian)
-        if not np.all(a > 0):
-            raise _not_positive_definite(float(np.min(a)), hessian, jitter=jitter)
-        self.a = a
-        self.log_det = float(np.sum(np.log(a)))
-
-    @property
-    def dim(self):
-        return self.a.size
-
-    def covariance(self):
-        return 1.0 / self.a
-
-    def solve(self, B):
-        return B / (self.a if B.ndim == 1 else self.a[:, None])
-
-    def variances(self):
-        return 1.0 / self.a
-
-    def deviations(self, Z):
-        return Z / np.sqrt(self.a)
-
-    def activation_covariance(self, G):
-        return (G / self.a) @ G.transpose(0, 2, 1)
-
-
-class _Woodbury(Form):
-    """A dense precision whose inverse is kept by Woodbury updates (after :meth:`LaplacePosterior.update`)."""
-
-    kind = "woodbury"
-
-    def __init__(self, state, A):
-        self.state = state
-        self.A = A
-        self._cholesky = None
-
-    @property
-    def log_det(self):
-        return self.state.log_det
-
-    @property
-    def dim(self):
-        return self.A.shape[0]
-
-    def covariance(self):
-        return self.state._full_matrix()
-
-    def solve(self, B):
-        return self.state.inverse_times(B)
-
-    def variances(self):
-        return self.state.inverse_diagonal()
-
-    def deviations(self, Z):
-        # Sampling needs a square root: factor the precision once, on first use.
-        if self._cholesky is None:
-            self._cholesky = _Cholesky(self.A, "outer")
-        return self._cholesky.deviations(Z)
-
-    def activation_covariance(self, G):
-        n, K, W = G.shape
-        U = self.state.inverse_times(G.reshape(n * K, W).T).T.reshape(n, K, W)  # rows of G A^-1, A^-1 symmetric
-        return U @ G.transpose(0, 2, 1)
-
-    def incremental_inverse(self, A):
-        return self.state.copy()
-
-    def to_state(self):
-        return {"covariance": self.state.inverse}

@@ -16,7 +16,7 @@ these from small eigendecompositions:
   numbers ``nu`` (the Woodbury identity, PRML C.7, in that basis).
 
 :class:`Form` is the small protocol every posterior form follows (the dense forms of
-:mod:`laplacenet.laplace` too).
+:mod:`laplacenet.bayes.dense_forms` too).
 """
 from collections import namedtuple
 

@@ -8,7 +8,7 @@ from scipy.sparse.linalg import LinearOperator
 from ..core._config import check_matrix_budget
 from ..core._validation import is_finite_number
 from ..bayes.comparison import ComparisonRow, ModelComparison
-from ..bayes.evidence import well_determined
+from ..bayes.reestimation import well_determined
 from ..bayes.laplace import build_posterior
 from ..core.routes import HESSIAN_METHODS, data_hessian
 from ..core._validation import check_hidden

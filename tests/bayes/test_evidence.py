@@ -9,8 +9,8 @@ import pytest
 import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.core.routes import hessian as full_hessian
-from laplacenet.bayes.evidence import (EvidenceTerms, log_evidence, log_evidence_gradient, reestimate,
-                                      well_determined)
+from laplacenet.bayes.evidence import EvidenceTerms, log_evidence, log_evidence_gradient, reestimate
+from laplacenet.bayes.reestimation import well_determined
 from laplacenet.bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, _warn_if_unsettled, fit_evidence
 from laplacenet.core.exceptions import ConvergenceWarning, EvidenceConvergenceWarning
 from laplacenet.bayes.laplace import laplace
@@ -296,7 +296,8 @@ def test_the_gradient_vanishes_at_the_fixed_point_of_re_estimation():
 @pytest.mark.parametrize("alpha, hessian", [(0.7, "outer"), (np.array([0.5, 2.0, 1.5, 3.0]), "outer"),
                                             (np.array([0.5, 2.0, 1.5, 3.0]), "diag")])
 def test_the_hessian_of_the_log_evidence_in_log_hyperparameters_matches_finite_differences(alpha, hessian):
-    from laplacenet.bayes.evidence import data_curvature, evidence_hessian, evidence_slope, evidence_statistics
+    from laplacenet.bayes.evidence import evidence_hessian, evidence_slope
+    from laplacenet.bayes.reestimation import data_curvature, evidence_statistics
     from laplacenet.bayes.laplace import build_posterior
     net, _, X, T = make_problem("gaussian", hidden=(4,), n_outputs=1, n=40, seed=5)
     w, _ = ln.train(net, X, T, alpha, 2.0, seed=0, gtol=1e-9)

@@ -6,7 +6,7 @@ import pytest
 
 import laplacenet as ln
 from laplacenet.datasets import load_penguins
-from laplacenet.bayes.evidence import EvidenceStatistics
+from laplacenet.bayes.reestimation import EvidenceStatistics
 from laplacenet.core.exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
 from laplacenet.bayes.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _concave,
                               _Coordinates, _fixed_point, _negative_data_curvature, _Problem, fit_evidence,
