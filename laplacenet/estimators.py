@@ -33,7 +33,8 @@ from .core._validation import (AUTO_HIDDEN, check_callback, check_data, check_fi
                                check_hidden, check_positive_int, check_X, restart_seeds)
 from .bayes.comparison import compare_estimators
 from .bayes.evidence import posterior_evidence_terms, well_determined
-from .bayes.hyper import EvidenceCycle, EvidenceResult, evidence_fit, evidence_options, starting_alpha, starting_beta
+from .bayes.hyper import evidence_fit, starting_alpha, starting_beta
+from .bayes.hyper_types import EvidenceCycle, EvidenceResult, evidence_options
 from .bayes.laplace import build_posterior, validate_bayesian
 from .bayes.predictive import two_class_probabilities
 from .bayes.options import Curvature

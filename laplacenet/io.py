@@ -42,7 +42,7 @@ from ._version import __version__
 from .core._validation import check_flag, check_hidden, check_number, is_finite_number
 from .bayes.comparison import ComparisonRow, ModelComparison
 from .core.curvature.last_layer import last_layer_slice
-from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult
+from .bayes.hyper_types import EvidenceCycle, EvidenceOptions, EvidenceResult
 from .bayes.laplace import FORMS, LaplacePosterior, hyperparameter_value
 from .bayes.options import HESSIANS, SUBSETS, check_structure
 from .core.network import MLP

@@ -13,7 +13,7 @@ from ..bayes.laplace import build_posterior
 from ..core.routes import HESSIAN_METHODS, data_hessian
 from ..core._validation import check_hidden
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from ..bayes.hyper import EvidenceCycle, EvidenceResult
+from ..bayes.hyper_types import EvidenceCycle, EvidenceResult
 from ..core.exceptions import NotPositiveDefiniteError
 from ..core.priors import alpha_per_param
 from ._common import axes_for, posterior_of, scaled_data
