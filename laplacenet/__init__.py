@@ -12,7 +12,8 @@ from .core.curvature.woodbury import IncrementalInverse
 from .core.routes import hessian, hessian_diagonal, hessian_operator, hvp, inverse_outer_hessian, kron_factors
 from .estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from .bayes.evidence import EvidenceGradient, EvidenceTerms, log_evidence, log_evidence_gradient
-from .bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, fit_evidence
+from .bayes.hyper import fit_evidence
+from .bayes.hyper_types import EvidenceCycle, EvidenceOptions, EvidenceResult
 from .bayes.diagnostics import LaplaceDiagnostic, diagnose
 from .core.exceptions import (ConvergenceWarning, EvidenceConvergenceWarning, NonFiniteError, NotFittedError,
                          NotPositiveDefiniteError)

@@ -10,7 +10,7 @@ import numpy as np
 from .core._config import get_matrix_budget
 from ._version import __version__
 from .core._validation import AUTO_HIDDEN, check_hidden
-from .bayes.hyper import EvidenceOptions
+from .bayes.hyper_types import EvidenceOptions
 from .bayes.options import SUBSETS, Curvature, CurvatureConflict
 from .core.training import TRAIN_METHODS
 

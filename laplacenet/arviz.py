@@ -21,7 +21,7 @@ from .bayes.diagnostics import (MIN_DRAWS, arviz0, arviz_generation, draw_chunk_
                                 linearised_log_posterior, log_posterior, log_prior_kernel, log_q, pointwise_nll,
                                 posterior_and_estimator)
 from .bayes.evidence_terms import posterior_evidence_terms
-from .bayes.reestimation import well_determined
+from .bayes.reestimation import effective_parameters
 from .bayes.predictive import activations_per_draw
 
 __all__ = ["to_inference_data"]
@@ -369,7 +369,7 @@ def _metadata(posterior, fitted, X, T, diagnostic, linearised, labels):
     if fitted is not None:
         gamma, log_evidence = float(fitted.gamma_), float(fitted.log_evidence_)
     else:
-        gamma = well_determined(posterior)
+        gamma = effective_parameters(posterior)
         log_evidence = posterior_evidence_terms(net, posterior.mean, X, T, posterior.alpha, posterior.beta,
                                                 posterior, True, posterior.chunk_size).total  # PRML (5.175)
     attrs = {

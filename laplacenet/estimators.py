@@ -33,8 +33,9 @@ from .core._validation import (AUTO_HIDDEN, check_callback, check_data, check_fi
                                check_hidden, check_positive_int, check_X, restart_seeds)
 from .bayes.comparison import compare_estimators
 from .bayes.evidence_terms import posterior_evidence_terms
-from .bayes.reestimation import well_determined
-from .bayes.hyper import EvidenceCycle, EvidenceResult, evidence_fit, evidence_options, starting_alpha, starting_beta
+from .bayes.reestimation import effective_parameters
+from .bayes.hyper import evidence_fit, starting_alpha, starting_beta
+from .bayes.hyper_types import EvidenceCycle, EvidenceResult, evidence_options
 from .bayes.laplace import build_posterior, validate_bayesian
 from .bayes.predictive import two_class_probabilities
 from .bayes.options import Curvature
@@ -54,7 +55,7 @@ def fixed_hyperparameter_run(net, X, T, alpha, beta, curvature, w0, train_kwargs
     w, report = train(net, X, T, alpha, beta, w0=w0, **train_kwargs)
     posterior = build_posterior(net, w, X, T, alpha, beta, curvature)
     evidence = posterior_evidence_terms(net, w, X, T, alpha, beta, posterior, False, posterior.chunk_size).total
-    gamma = well_determined(posterior)
+    gamma = effective_parameters(posterior)
     if callback is not None:
         callback(EvidenceCycle(restart, 0, alpha, beta, gamma, evidence, report.error, report.converged))
     return EvidenceResult(w, alpha, beta, gamma, evidence, [], report.converged, posterior)

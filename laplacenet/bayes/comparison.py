@@ -8,7 +8,8 @@ from ..core._chunks import is_dask_array
 from ..core._scaling import fit_scaling, identity_scaling
 from ..core._threads import one_blas_thread
 from ..core._validation import check_callback, check_data, check_flag, check_hidden, check_positive_int, check_X
-from .hyper import EvidenceCycle, evidence_fit, evidence_options
+from .hyper import evidence_fit
+from .hyper_types import EvidenceCycle, evidence_options
 from ..core.likelihoods import class_indices, get_likelihood, number_array
 from ..core.network import MLP
 from .options import Curvature

@@ -13,176 +13,36 @@ Whatever the method, the loop keeps the state of highest evidence it has evaluat
 returns it, never a later, worse one; it stops when the evidence has fallen ``patience`` cycles running.
 The derivation (why the plain fixed point can run away when W is comparable to N) is in the documentation's
 concepts page on the evidence.
+
+The loop's types are in :mod:`.hyper_types`, the log coordinates and the fixed-point and online methods in
+``_hyper_methods``, the gradient method in ``_hyper_gradient`` and the guard in ``_hyper_guard``; this module
+holds the starting values, one evaluated state and the restart's problem, and the loop over restarts.
 """
 import warnings
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy.linalg import eigvalsh
 
 from ..core._chunks import DEFAULT_CHUNK_ROWS, data_sum, map_rows
 from ..core._threads import one_blas_thread, run_parallel, task_workers
-from ..core._validation import (check_alpha, check_beta, check_callback, check_data, check_number,
-                                check_positive_int, check_w, restart_seeds)
+from ..core._validation import (check_alpha, check_beta, check_callback, check_data, check_positive_int, check_w,
+                                restart_seeds)
 from ..core.curvature.backprop import forward_pass
-from .evidence import (CG_STEPS, evidence_hessian, evidence_slope, n_betas, posterior_evidence_terms, retrained_slope,
-                       weight_moves)
-from .reestimation import check_reestimable, covered_groups, data_curvature, evidence_statistics, reestimate_from
-from ..core.exceptions import EvidenceConvergenceWarning, NonFiniteError, NotPositiveDefiniteError
-from .laplace import build_posterior
+from ..core.exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
 from ..core.network import MLP
-from .options import Curvature
-from ..core.priors import alpha_per_param
 from ..core.training import check_train_kwargs, train
+from ._hyper_gradient import gradient
+from ._hyper_guard import ill_determined, negative_data_curvature
+from ._hyper_methods import Coordinates, fixed_point, online
+from .evidence import CG_STEPS, n_betas, weight_moves
+from .evidence_terms import posterior_evidence_terms
+from .reestimation import check_reestimable, covered_groups, data_curvature, evidence_statistics, reestimate_from
+from .hyper_types import EvidenceCycle, EvidenceOptions, EvidenceResult, evidence_options
+from .laplace import build_posterior
+from .options import Curvature
 
 __all__ = ["fit_evidence", "EvidenceOptions", "EvidenceCycle", "EvidenceResult"]
-
-EVIDENCE_METHODS = ("fixed_point", "gradient", "online")
-#: the largest trust radius of the gradient method in ln alpha, ln beta (a factor e^2 = 7.4 per step): longer
-#: steps buy few cycles and can cost a retraining at hyperparameters far from any good one
-MAX_RADIUS = 2.0
-#: ``'online'``: the hyperparameters have settled when no ln alpha or ln beta moves by more than this in a step
-#: (the evidence at unconverged weights moves by more than ``tol`` long after they have)
-ONLINE_SETTLED = 1e-3
-
-
-@dataclass(frozen=True)
-class EvidenceOptions:
-    """How :func:`fit_evidence` maximises the evidence; validated once, then passed around whole.
-
-    Attributes
-    ----------
-    method : {'fixed_point', 'gradient', 'online'}
-        See :func:`fit_evidence`.
-    cycles : int
-        At most this many evaluations of (train, posterior, evidence) per restart.
-    tol : float
-        Converged when the log evidence changes by less than this between cycles (``'fixed_point'``,
-        ``'online'``, which also stops once no ln alpha or ln beta moves by more than ``ONLINE_SETTLED``), or
-        when the gain the local model of ln Z predicts is below it (``'gradient'``). Nats, absolute: differences
-        of the log evidence are what model comparison reads, whatever N.
-    patience : int
-        Stop after the log evidence has been below the best seen for this many cycles running.
-    fall_tol : float
-        A fall of the log evidence between consecutive accepted cycles larger than this is warned about
-        (``'fixed_point'``; the other methods never accept a fall).
-    radius : float
-        ``'gradient'``: the first trust radius, the largest change of any ln alpha or ln beta in one step
-        (1 = a factor e). ``'online'``: the largest such change per re-estimation step.
-    steps : int
-        ``'online'``: optimiser iterations between two re-estimation steps.
-    bound : float
-        alpha and beta are kept within a factor ``bound`` of their starting values; a value that reaches the
-        bound is reported (:class:`~laplacenet.EvidenceConvergenceWarning`): an alpha going to 0 or to infinity is
-        a degenerate evidence maximum (an improper prior, or a pruned group), not a result.
-    """
-
-    method: str = "gradient"
-    cycles: int = 50
-    tol: float = 1e-3
-    patience: int = 3
-    fall_tol: float = 1e-2
-    radius: float = 1.0
-    steps: int = 10
-    bound: float = 1e6
-
-    def __post_init__(self):
-        if self.method not in EVIDENCE_METHODS:
-            raise ValueError(f"method must be one of {', '.join(map(repr, EVIDENCE_METHODS))}; got {self.method!r}")
-        for name in ("cycles", "patience", "steps"):
-            object.__setattr__(self, name, check_positive_int(getattr(self, name), name))
-        object.__setattr__(self, "tol", check_number(self.tol, "tol", positive=True, unit=" (nats of log evidence)"))
-        object.__setattr__(self, "fall_tol", check_number(self.fall_tol, "fall_tol", unit=" (nats of log evidence)"))
-        object.__setattr__(self, "radius", check_number(self.radius, "radius", positive=True))
-        bound = check_number(self.bound, "bound", positive=True)
-        if bound <= 1.0:
-            raise ValueError(f"bound must be a factor larger than 1; got {self.bound!r}")
-        object.__setattr__(self, "bound", bound)
-
-
-def evidence_options(options=None, **overrides):
-    """An :class:`EvidenceOptions` from None, a dict of its fields or an instance, with ``overrides`` (keywords whose
-    value is not None) applied on top."""
-    if options is None:
-        options = EvidenceOptions()
-    elif isinstance(options, dict):
-        unknown = sorted(set(options) - {f.name for f in fields(EvidenceOptions)})
-        if unknown:
-            raise ValueError(f"options has unknown keys {unknown}; valid: {[f.name for f in fields(EvidenceOptions)]}")
-        options = EvidenceOptions(**options)
-    elif not isinstance(options, EvidenceOptions):
-        raise TypeError(f"options must be an EvidenceOptions, a dict of its fields or None; got {options!r}")
-    given = {name: value for name, value in overrides.items() if value is not None}
-    return replace(options, **given) if given else options
-
-
-@dataclass(frozen=True)
-class EvidenceCycle:
-    """One cycle of :func:`fit_evidence`: the hyperparameters trained at and what came out.
-
-    ``accepted`` is False for a ``'gradient'`` step the loop rejected (its evidence was lower) and for the
-    intermediate rounds of ``'online'``, whose weights are not trained to convergence.
-    """
-
-    restart: int
-    cycle: int
-    alpha: Any
-    beta: Any
-    gamma: float
-    log_evidence: float
-    train_error: float
-    train_converged: bool
-    accepted: bool = True
-
-
-@dataclass
-class EvidenceResult:
-    """What :func:`fit_evidence` found (for the restart of highest evidence).
-
-    Attributes
-    ----------
-    w : (W,) array
-        w_MAP at the returned alpha and beta.
-    alpha, beta
-        The hyperparameters of the returned state: the accepted cycle of highest evidence.
-    gamma : float
-        Well-determined parameters there.
-    log_evidence : float
-    history : list of EvidenceCycle
-        One entry per cycle of the kept restart.
-    converged : bool
-        The evidence loop met its tolerance AND the MAP training of the returned state converged.
-    posterior : LaplacePosterior
-        The Laplace posterior at w, alpha, beta.
-    best_restart : int
-    restarts : list of EvidenceResult
-        Every restart, in the order run (each with an empty ``restarts``).
-    best_cycle : int
-        The cycle of ``history`` the returned state comes from.
-    train_converged : bool
-        Whether the MAP training of the returned state converged.
-    message : str
-        Why the loop stopped.
-    at_bound : list of str
-        Hyperparameters (``'alpha'``, group names such as ``'W1'``, ``'beta'``) that ended on the bound of the loop
-        (:class:`EvidenceOptions`): a warning was given.
-    """
-
-    w: np.ndarray
-    alpha: Any
-    beta: Any
-    gamma: float
-    log_evidence: float
-    history: list
-    converged: bool
-    posterior: Any
-    best_restart: int = 0
-    restarts: list = field(default_factory=list)
-    best_cycle: int = 0
-    train_converged: bool = True
-    message: str = ""
-    at_bound: list = field(default_factory=list)
 
 
 def starting_alpha(net, alpha):
@@ -277,9 +137,9 @@ class _Problem:
         return state
 
     def statistics(self, w, alpha, beta, pieces, posterior):
-        """:class:`EvidenceStatistics` at w, and dw/dtheta for the slope (:func:`_slope`) when a worker is free to
-        find it meanwhile (the A^-1 of the statistics and the conjugate gradients of dw/dtheta take about as
-        long on large networks), else None. Both are what they would be alone."""
+        """:class:`EvidenceStatistics` at w, and dw/dtheta for the slope (``_hyper_gradient._slope``) when a worker
+        is free to find it meanwhile (the A^-1 of the statistics and the conjugate gradients of dw/dtheta take
+        about as long on large networks), else None. Both are what they would be alone."""
         net, X, T = self.net, self.X, self.T
 
         def stats():
@@ -310,7 +170,7 @@ class _Problem:
     def result(self, best, converged, message, at_bound):
         """The run's :class:`EvidenceResult`; not converged where the returned state's evidence is not to be trusted
         (its training, or its gamma: a loop that could never leave such a start must not call it a maximum)."""
-        flaw = (_ill_determined(best, self) or _negative_data_curvature(best)) if best.report.converged else None
+        flaw = (ill_determined(best, self) or negative_data_curvature(best)) if best.report.converged else None
         if flaw is not None:
             converged, message = False, f"{message}; but the returned state is ill-determined: {flaw}"
         return EvidenceResult(best.w, best.alpha, best.beta, best.gamma, best.log_evidence, self.history,
@@ -340,284 +200,9 @@ class _FixedFeatures:
         return np.concatenate([self.hidden, w]), report
 
 
-# --- log coordinates ---------------------------------------------------------------------------------
+# --- the loop over restarts --------------------------------------------------------------------------
 
-class _Coordinates:
-    """theta = (ln alpha over the groups a posterior re-estimates, ln beta): to and from (alpha, beta)."""
-
-    def __init__(self, alpha, beta, groups, bound):
-        self.template_alpha, self.groups = alpha, groups
-        self.scalar_beta = beta is None or np.ndim(beta) == 0
-        self.n_beta = 0 if beta is None else np.size(beta)
-        start = self.theta(alpha, beta)
-        self.lower, self.upper = start - np.log(bound), start + np.log(bound)
-
-    def theta(self, alpha, beta):
-        ln_alpha = np.log(np.atleast_1d(alpha)[self.groups] if np.ndim(alpha) else [alpha])
-        return np.concatenate([ln_alpha, np.log(np.atleast_1d(beta)) if self.n_beta else []])
-
-    def hyperparameters(self, theta):
-        theta = np.clip(theta, self.lower, self.upper)
-        n_alpha = theta.size - self.n_beta
-        if np.ndim(self.template_alpha):
-            alpha = np.array(self.template_alpha, dtype=float)
-            alpha[self.groups] = np.exp(theta[:n_alpha])
-        else:
-            alpha = float(np.exp(theta[0]))
-        if not self.n_beta:
-            return alpha, None
-        beta = np.exp(theta[n_alpha:])
-        return alpha, float(beta[0]) if self.scalar_beta else beta
-
-    def at_bound(self, theta):
-        """Indices of theta that sit on the box."""
-        scale = np.log(2.0)
-        return np.flatnonzero((theta <= self.lower + scale) | (theta >= self.upper - scale))
-
-
-def _clipped_move(coords, state, target, radius):
-    """The hyperparameters ``target`` pulled back so no ln alpha or ln beta moves by more than ``radius``."""
-    theta = coords.theta(state.alpha, state.beta)
-    step = np.clip(coords.theta(*target) - theta, -radius, radius)
-    return coords.hyperparameters(theta + step)
-
-
-# --- the three methods -------------------------------------------------------------------------------
-
-def _fixed_point(problem, alpha, beta, w, options, coords):
-    """MacKay's loop: train to convergence, re-estimate, repeat; keep the best state."""
-    best = state = problem.evaluate(alpha, beta, w)
-    previous, falls = state.log_evidence, 0
-    for _ in range(options.cycles - 1):
-        try:
-            target = problem.reestimated(state)
-        except ValueError as ex:  # gamma <= 0 or a zero residual: the update is undefined here
-            return best, False, f"re-estimation is undefined at cycle {state.cycle} ({ex})"
-        alpha, beta = _clipped_move(coords, state, target, np.inf)
-        try:
-            state = problem.evaluate(alpha, beta, state.w)
-        except NotPositiveDefiniteError as ex:
-            return best, False, f"the posterior after cycle {state.cycle} is not positive definite ({ex})"
-        except NonFiniteError as ex:  # a training that overflowed float64: no state to evaluate there
-            return best, False, f"the training after cycle {state.cycle} overflowed ({ex})"
-        if abs(state.log_evidence - previous) < options.tol:
-            best = state if state.log_evidence >= best.log_evidence and _well_determined(state, problem) else best
-            return best, True, f"the log evidence changed by less than tol={options.tol:g}"
-        previous = state.log_evidence
-        if state.log_evidence > best.log_evidence and _well_determined(state, problem):
-            best, falls = state, 0
-        else:
-            falls += 1
-            if falls >= options.patience:
-                return best, False, (f"the log evidence stayed below its best (cycle {best.cycle}) for "
-                                     f"{falls} cycles")
-    return best, False, f"cycles={options.cycles} reached"
-
-
-def _gradient(problem, alpha, beta, w, options, coords):
-    """Trust-region ascent of ln Z in log coordinates; a step counts only if the retrained evidence rises.
-
-    The model has the slope of ln Z with w retrained (:func:`_slope`) and, at first, the Hessian at fixed w
-    (:func:`_model_hessian`), more curved than that of ln Z with w retrained; secant updates from the slopes of
-    accepted steps correct it (:func:`_secant_update`), and the radius (at most ``MAX_RADIUS``) bounds the steps.
-    A step heading at or past a rejected point goes at most halfway to it (:func:`_short_of_rejected`).
-    """
-    problem.keep_covariance = True
-    state = problem.evaluate(alpha, beta, w)
-    slope, hess = _slope(problem, state), _model_hessian(problem, state)
-    _release_covariance(state)
-    radius, rejected = options.radius, []
-    for _ in range(options.cycles - 1):
-        theta = coords.theta(state.alpha, state.beta)
-        step = -np.linalg.solve(hess, slope)  # the Newton step of the model, then shortened to the radius
-        step *= min(1.0, radius / max(np.max(np.abs(step)), 1e-300))
-        step = _short_of_rejected(np.clip(theta + step, coords.lower, coords.upper) - theta, theta, rejected)
-        predicted = float(slope @ step + 0.5 * step @ hess @ step)
-        if predicted < options.tol:
-            return state, True, (f"no step of the local model of the log evidence promises a gain above "
-                                 f"tol={options.tol:g} (trust radius {radius:.3g})")
-        size = np.max(np.abs(step))
-        try:
-            trial = problem.evaluate(*coords.hyperparameters(theta + step), state.w, accepted=None)
-        except (NotPositiveDefiniteError, NonFiniteError):  # no minimum there, or one out of float64: failed
-            radius = size / 4.0
-            rejected.append(theta + step)
-            continue
-        gain = trial.log_evidence - state.log_evidence
-        flaw = None if gain <= 0.0 else _ill_determined(trial, problem)
-        if gain <= 0.0 or flaw is not None:  # rejected: the radius shrinks, unless the promise was small already
-            problem.decide(False)
-            if predicted < 10.0 * options.tol:
-                if flaw is not None:
-                    return state, True, (f"a step promising {predicted:.3g} nats reached an ill-determined state "
-                                         f"({flaw}); the best state so far is kept")
-                return state, True, (f"a step promising {predicted:.3g} nats lowered the log evidence: at its "
-                                     f"maximum to within 10 tol={10 * options.tol:g}")
-            radius = size / 4.0
-            rejected.append(theta + step)
-            continue
-        problem.decide(True)
-        if gain > 0.75 * predicted and size > 0.99 * radius:
-            radius = min(2.0 * radius, MAX_RADIUS)
-        elif gain < 0.25 * predicted:
-            radius = size / 2.0
-        step = coords.theta(trial.alpha, trial.beta) - theta
-        state, previous_slope = trial, slope
-        slope = _slope(problem, state)
-        hess = _secant_update(hess, step, slope - previous_slope, lambda: _model_hessian(problem, state))
-        _release_covariance(state)
-        if gain < options.tol:
-            return state, True, f"the log evidence rose by less than tol={options.tol:g}"
-    return state, False, f"cycles={options.cycles} reached"
-
-
-def _short_of_rejected(step, theta, rejected):
-    """``step`` from ``theta``, shortened to at most half the distance to every rejected point it heads at
-    (within 8 degrees): a trial there was refused, so along that line the maximum is nearer (for a unimodal ln Z
-    it is). Without it the radius, doubled after good steps, led back to and past such points: on iris with 50
-    units, each of those trials retrained into another minimum of E, at 0.2 s a time."""
-    for point in rejected:
-        to_point = point - theta
-        distance, length = np.linalg.norm(to_point), np.linalg.norm(step)
-        if distance > 0.0 and step @ to_point >= 0.99 * length * distance and length >= 0.5 * distance:
-            step = step * (0.5 * distance / length)
-    return step
-
-
-def _release_covariance(state):
-    """Drop the W x W A^-1 the slope and model were built from (a rejected trial's goes with the trial)."""
-    state.stats = state.stats._replace(covariance=None)
-
-
-def _secant_update(hess, step, change, fallback):
-    """The model Hessian after a step ``step`` that changed the slope by ``change`` (BFGS on ``-hess``): the fixed-w
-    curvature overstates that of ln Z with w retrained, and the secant corrects it; ``fallback()`` where the step
-    showed no concavity."""
-    B, y = -hess, -change
-    curvature = float(y @ step)
-    Bs = B @ step
-    if curvature <= 1e-12 * float(step @ Bs) or not np.isfinite(curvature):
-        return fallback()
-    updated = -(B + np.outer(y, y) / curvature - np.outer(Bs, Bs) / float(step @ Bs))
-    return updated if _concave(updated) else fallback()
-
-
-def _concave(hess):
-    """Whether a model Hessian is negative definite well enough to take its Newton step: every eigenvalue below
-    -1e-12 times the largest in magnitude. A secant update in rounding can leave it singular (one pattern
-    fitted exactly: [[-a, a], [a, -a]])."""
-    values = np.linalg.eigvalsh(hess)
-    return bool(np.all(np.isfinite(values)) and values[-1] < -1e-12 * abs(values[0]))
-
-
-def _well_determined(state, problem):
-    """A state that may replace a better-known one: its training converged (the Laplace evidence is taken at a
-    minimum of E), and every gamma_g > 0 (and gamma < N K): otherwise negative curvature of an exact Hessian,
-    not data, makes ln|A| small, and a rising 'evidence' there is the Laplace approximation failing."""
-    return _ill_determined(state, problem) is None
-
-
-def _ill_determined(state, problem):
-    """Why the evidence of ``state`` is not to be trusted (:func:`_well_determined`), or None."""
-    stats = state.stats
-    if not state.report.converged:
-        return "its MAP training did not converge"
-    if np.any(stats.gamma_groups < 0.0):
-        return (f"gamma = {stats.gamma:.6g} with some gamma_g < 0 (PRML 5.179): the data Hessian has eigenvalues in "
-                f"(-alpha, 0), which shrink ln|A| where the data determine nothing"
-                + ("; hessian='outer' (positive semi-definite) avoids this" if state.posterior.hessian == "exact"
-                   else ""))
-    if not np.all(stats.gamma_groups > 0.0):
-        return "gamma_g = 0 for some prior group (PRML 5.179): the data determine none of its weights"
-    if stats.residuals is None:
-        return None
-    n_values = problem.X.shape[0] * problem.net.n_outputs
-    if stats.gamma >= n_values:
-        return f"gamma = {stats.gamma:.6g} >= N K = {n_values}: every residual is fitted, and beta has no estimate"
-    return None
-
-
-def _negative_data_curvature(state):
-    """Why the returned state's gamma is not to be trusted although positive, or None: an exact data Hessian with an
-    eigenvalue below -alpha/3 (one that takes more than half a parameter off gamma, lambda / (alpha + lambda) <
-    -1/2, PRML 5.179). Negative terms can cancel positive ones: a 6-unit sinusoid fit returned gamma 5e-5 of 19
-    with beta 57.5 against 107 by the outer product, reported converged. Checked once, at the end: one
-    eigenvalue of the W x W data Hessian."""
-    posterior = state.posterior
-    if posterior.hessian not in ("exact", "fd") or posterior.subset is not None:
-        return None
-    prior = alpha_per_param(posterior.net, state.alpha)
-    data = np.array(posterior.precision, dtype=float)  # the data curvature plus the jitter, which gamma counts
-    data[np.diag_indices_from(data)] -= prior
-    lowest = float(eigvalsh(data, subset_by_index=[0, 0], check_finite=False)[0])
-    if lowest >= -float(np.max(prior)) / 3.0:
-        return None
-    return (f"the exact data Hessian has an eigenvalue of {lowest:.3g}, below -alpha/3 = {-np.max(prior) / 3:.3g}: "
-            f"its negative terms cancel part of gamma = {state.gamma:.6g} (PRML 5.179), so gamma, the re-estimated "
-            f"alpha and beta and the evidence are not to be trusted; hessian='outer' (positive semi-definite) avoids "
-            f"this")
-
-
-def _slope(problem, state):
-    """The slope of ln Z in theta at ``state`` with w retrained (:func:`retrained_slope`); at fixed w where the
-    data curvature next to w is not positive definite (an exact Hessian of a structured posterior), and for a
-    subset posterior. Its ln Z is the evidence of the output layer on fixed features; with the features
-    retrained it omits their prior, so that its maximum pulls alpha down while they overfit (breast_cancer, 20
-    units, five splits: alpha 0.25 -> 0.02, ln Z +2.6, test NLL of the MAP network 0.075 -> 0.121)."""
-    net, stats = problem.net, state.stats
-    slope = evidence_slope(problem.X, state.alpha, state.beta, stats, net.n_outputs)
-    if state.posterior.subset is not None:
-        return slope
-    try:
-        slope = slope + retrained_slope(net, state.w, problem.X, problem.T, state.alpha, state.beta, stats,
-                                        state.posterior, problem.curvature, stats.covariance,
-                                        CG_STEPS, state.moves)
-    except NotPositiveDefiniteError:
-        pass
-    return slope
-
-
-def _model_hessian(problem, state):
-    """The Hessian of ln Z in theta at fixed w (exact where available and concave, else the curvature of MacKay's
-    update): the model's first curvature, more curved than that of ln Z with w retrained."""
-    hess = evidence_hessian(problem.net, state.alpha, state.beta, state.stats, state.posterior)
-    if hess is None or not _concave(hess):
-        hess = _fixed_point_curvature(state)
-    return hess
-
-
-def _fixed_point_curvature(state):
-    """``-diag(alpha_g ||w_g||^2 / 2, beta_k E_D,k)``: the curvature MacKay's update implies (its log step is the
-    gradient divided by these), a stand-in where the exact one is not available."""
-    stats = state.stats
-    alphas = np.atleast_1d(state.alpha)[stats.groups] if np.ndim(state.alpha) else np.array([state.alpha])
-    diag = [0.5 * alphas * stats.sq_norms]
-    if stats.residuals is not None:
-        residuals = stats.residuals if stats.gamma_outputs is not None else np.array([stats.residuals.sum()])
-        diag.append(0.5 * np.atleast_1d(state.beta) * residuals)
-    return -np.diag(np.maximum(np.concatenate(diag), 1e-12))
-
-
-def _online(problem, alpha, beta, w, options, coords):
-    """A few optimiser iterations, one re-estimation step, repeated; then training to convergence once."""
-    previous = None
-    for _ in range(options.cycles - 1):
-        state = problem.evaluate(alpha, beta, w, maxiter=options.steps, accepted=False)
-        w = state.w
-        try:
-            target = problem.reestimated(state)
-        except ValueError:  # undefined at these unconverged weights: train further at the same values
-            target = (state.alpha, state.beta)
-        alpha, beta = _clipped_move(coords, state, target, options.radius)
-        settled = np.max(np.abs(coords.theta(alpha, beta) - coords.theta(state.alpha, state.beta))) < ONLINE_SETTLED
-        if settled or (previous is not None and abs(state.log_evidence - previous) < options.tol):
-            break
-        previous = state.log_evidence
-    final = problem.evaluate(alpha, beta, w)
-    return final, True, "trained to convergence at the hyperparameters of the last online step"
-
-
-_METHODS = {"fixed_point": _fixed_point, "gradient": _gradient, "online": _online}
+_METHODS = {"fixed_point": fixed_point, "gradient": gradient, "online": online}
 
 _RESERVED_TRAIN_KWARGS = ("w0", "restarts", "seed", "alpha", "beta")
 
@@ -729,7 +314,7 @@ def evidence_fit(net, X, T, alpha, beta, curvature, options, *, w0=None, restart
         for r, w_start in enumerate(starts):
             problem = _Problem(net, X, T, curvature, train_kwargs, callback, r)
             groups = _reestimated_groups(net, alpha, curvature)
-            coords = _Coordinates(alpha, beta, groups, options.bound)
+            coords = Coordinates(alpha, beta, groups, options.bound)
             best, converged, message = _METHODS[options.method](problem, alpha, beta, w_start, options, coords)
             runs.append(problem.result(best, converged, message, _at_bound(net, coords, best)))
     kept_index = int(np.argmax([run.log_evidence for run in runs]))

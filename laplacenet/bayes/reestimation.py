@@ -4,9 +4,9 @@
 :func:`reestimate` is one step of the fixed-point updates of alpha and beta (5.177-5.180); :class:`Reestimate` its
 result. It reads off a posterior at fixed w what the updates and the evidence gradient of
 :mod:`laplacenet.bayes.evidence` both need, :class:`EvidenceStatistics`: gamma per prior group (5.179) from the
-diagonal of A^-1 or a structured precision's eigenvalues (:func:`well_determined_groups`, and
-:func:`well_determined` for a posterior), the squared norms of the weights, the squared residuals and, for a beta
-per output, gamma_k = beta_k tr(A^-1 H_k) from the per-output data curvature (:func:`data_curvature`).
+diagonal of A^-1 or a structured precision's eigenvalues (:func:`effective_parameters_by_group`, and
+:func:`effective_parameters` for a posterior), the squared norms of the weights, the squared residuals and, for a
+beta per output, gamma_k = beta_k tr(A^-1 H_k) from the per-output data curvature (:func:`data_curvature`).
 """
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
@@ -168,7 +168,7 @@ def evidence_statistics(net, w, X, T, alpha, beta, pieces, posterior, keep_covar
     covariance = None
     if posterior.hessian not in STRUCTURED and (pieces is not None or keep_covariance):
         covariance = posterior.covariance()
-    gamma_groups = well_determined_groups(net, alpha, posterior, covariance)
+    gamma_groups = effective_parameters_by_group(net, alpha, posterior, covariance)
     sq_norms = np.bincount(local, weights=w[covered] ** 2, minlength=groups.size)
     if not net.likelihood.uses_beta:
         return EvidenceStatistics(groups, gamma_groups, sq_norms, None, None, covariance)
@@ -189,7 +189,7 @@ def _covered_group_index(net, alpha, posterior):
     return groups, np.searchsorted(groups, index)
 
 
-def well_determined_groups(net, alpha, posterior, covariance=None):
+def effective_parameters_by_group(net, alpha, posterior, covariance=None):
     """``gamma_g = W_g - alpha_g tr_g(A^-1)`` (PRML 5.179) for each prior group the posterior covers (one entry for
     a scalar alpha), from the structured precision's eigenvalues or the diagonal of A^-1 (of ``covariance``, A^-1
     held as a matrix or a vector, when given)."""
@@ -202,10 +202,10 @@ def well_determined_groups(net, alpha, posterior, covariance=None):
     return np.bincount(local, weights=1.0 - alpha_per_param(net, alpha)[covered] * variances, minlength=groups.size)
 
 
-def well_determined(posterior):
+def effective_parameters(posterior):
     """gamma, the number of well-determined parameters of a posterior (PRML 5.179): ``sum_g gamma_g`` of
-    :func:`well_determined_groups` at the posterior's alpha, over the weights it covers."""
-    return float(np.sum(well_determined_groups(posterior.net, posterior.alpha, posterior)))
+    :func:`effective_parameters_by_group` at the posterior's alpha, over the weights it covers."""
+    return float(np.sum(effective_parameters_by_group(posterior.net, posterior.alpha, posterior)))
 
 
 def covered_groups(net, alpha, posterior):

@@ -5,7 +5,7 @@ import numpy as np
 from ..core._validation import check_data
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
 from ..bayes.diagnostics import posterior_and_estimator
-from ..bayes.hyper import EvidenceResult
+from ..bayes.hyper_types import EvidenceResult
 
 
 def posterior_of(model):

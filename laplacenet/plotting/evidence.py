@@ -8,12 +8,12 @@ from scipy.sparse.linalg import LinearOperator
 from ..core._config import check_matrix_budget
 from ..core._validation import is_finite_number
 from ..bayes.comparison import ComparisonRow, ModelComparison
-from ..bayes.reestimation import well_determined
+from ..bayes.reestimation import effective_parameters
 from ..bayes.laplace import build_posterior
 from ..core.routes import HESSIAN_METHODS, data_hessian
 from ..core._validation import check_hidden
 from ..estimators import BayesianMLPClassifier, BayesianMLPRegressor
-from ..bayes.hyper import EvidenceCycle, EvidenceResult
+from ..bayes.hyper_types import EvidenceCycle, EvidenceResult
 from ..core.exceptions import NotPositiveDefiniteError
 from ..core.priors import alpha_per_param
 from ._common import axes_for, posterior_of, scaled_data
@@ -194,9 +194,9 @@ def _data_curvature(model, posterior, X, T, hessian):
             A = A @ np.eye(A.shape[0])
         A = np.array(A, dtype=float)
         if A.ndim == 1:
-            return A - prior, prior, posterior.hessian, well_determined(posterior)
+            return A - prior, prior, posterior.hessian, effective_parameters(posterior)
         A[np.diag_indices_from(A)] -= prior
-        return A, prior, posterior.hessian, well_determined(posterior)
+        return A, prior, posterior.hessian, effective_parameters(posterior)
     route = posterior.hessian if hessian is None else hessian
     if route not in HESSIAN_METHODS:
         raise ValueError(f"hessian must be one of {', '.join(map(repr, HESSIAN_METHODS))} to compute the data "
@@ -211,7 +211,7 @@ def _data_curvature(model, posterior, X, T, hessian):
         fresh = build_posterior(net, posterior.mean, X, T, posterior.alpha, posterior.beta, route, H=H)
     except NotPositiveDefiniteError:
         return H, alpha_per_param(net, posterior.alpha), route, None
-    return H, alpha_per_param(net, posterior.alpha), route, well_determined(fresh)
+    return H, alpha_per_param(net, posterior.alpha), route, effective_parameters(fresh)
 
 
 # --- the re-estimation history ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import laplacenet as ln
 from laplacenet.check import relative_error
 from laplacenet.core.routes import hessian as full_hessian
 from laplacenet.bayes.evidence import EvidenceTerms, log_evidence, log_evidence_gradient, reestimate
-from laplacenet.bayes.reestimation import well_determined
+from laplacenet.bayes.reestimation import effective_parameters
 from laplacenet.bayes.hyper import EvidenceCycle, EvidenceOptions, EvidenceResult, _warn_if_unsettled, fit_evidence
 from laplacenet.core.exceptions import ConvergenceWarning, EvidenceConvergenceWarning
 from laplacenet.bayes.laplace import laplace
@@ -84,18 +84,18 @@ def test_grouped_and_scalar_routes_to_gamma_agree():
 @pytest.mark.parametrize("options", [{"hessian": "outer"}, {"hessian": "diag", "jitter": 20.0}, {"hessian": "kron"},
                                      {"hessian": "lowrank", "rank": 6}, {"hessian": "outer", "subset": "last_layer"}])
 @pytest.mark.parametrize("grouped", [False, True])
-def test_well_determined_is_the_gamma_of_reestimation(options, grouped):
+def test_effective_parameters_is_the_gamma_of_reestimation(options, grouped):
     """One gamma (5.179) for a posterior, the re-estimation's, on every structure and subset."""
     net, w, X, T = make_problem("gaussian", hidden=(4,), seed=3)
     alpha = np.array([0.4, 0.6, 0.8, 1.0]) if grouped else 0.6
     posterior = laplace(net, w, X, T, alpha, 2.0, **options)
     step = reestimate(net, w, X, T, alpha, 2.0, **options)
-    assert well_determined(posterior) == pytest.approx(step.gamma, rel=1e-12)
+    assert effective_parameters(posterior) == pytest.approx(step.gamma, rel=1e-12)
     # W - sum_i alpha_i (A^-1)_ii over the weights the posterior covers, as the estimators once summed it
     covered = posterior.subset_slice
     variances = posterior.variances()[covered]
     prior = np.broadcast_to(alpha, net.n_groups)[net.group_index][covered]
-    assert well_determined(posterior) == pytest.approx(variances.size - prior @ variances, rel=1e-10)
+    assert effective_parameters(posterior) == pytest.approx(variances.size - prior @ variances, rel=1e-10)
 
 
 def test_vector_beta_reduces_to_5_180_when_tied():

@@ -8,9 +8,11 @@ import laplacenet as ln
 from laplacenet.datasets import load_penguins
 from laplacenet.bayes.reestimation import EvidenceStatistics
 from laplacenet.core.exceptions import EvidenceConvergenceWarning, NotPositiveDefiniteError
-from laplacenet.bayes.hyper import (EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult, _concave,
-                              _Coordinates, _fixed_point, _negative_data_curvature, _Problem, fit_evidence,
-                              starting_alpha, starting_beta)
+from laplacenet.bayes._hyper_gradient import _concave
+from laplacenet.bayes._hyper_guard import negative_data_curvature as _negative_data_curvature
+from laplacenet.bayes._hyper_methods import Coordinates as _Coordinates, fixed_point as _fixed_point
+from laplacenet.bayes.hyper import _Problem, fit_evidence, starting_alpha, starting_beta
+from laplacenet.bayes.hyper_types import EVIDENCE_METHODS, EvidenceCycle, EvidenceOptions, EvidenceResult
 
 
 def _sinusoid(n=30, seed=0, noise_sd=0.1):
