@@ -9,7 +9,8 @@ column statistics of the training data it stores.
 
 #: the ``format`` field of the metadata of every file :func:`laplacenet.io.save` writes
 FORMAT_NAME = "laplacenet.model"
-#: the version of the layout :func:`laplacenet.io.save` writes; :func:`laplacenet.io.load` reads this one and every earlier one
+#: the version of the layout :func:`laplacenet.io.save` writes; :func:`laplacenet.io.load` reads this one and
+#: every earlier one
 FORMAT_VERSION = 2  # 2: the standardisation (x_mean, x_scale, y_mean, y_scale) and history_accepted
 
 # The estimator classes by name: laplacenet.estimators registers its two (laplacenet.io.register_estimator), as it

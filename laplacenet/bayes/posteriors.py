@@ -272,7 +272,8 @@ class KroneckerPrecision(_FactoredPrecision):
     def trace_products(self, pieces):
         """``(K,)``: ``tr(A^-1 H_k)`` with ``H_k`` the Kronecker curvature of output k at unit noise precision.
 
-        ``pieces`` holds per-output factors (K, d_l, d_l) (see :func:`laplacenet.core.curvature.kron.data_kron_factors`);
+        ``pieces`` holds per-output factors (K, d_l, d_l) (see
+        :func:`laplacenet.core.curvature.kron.data_kron_factors`);
         in the eigenbases, ``tr = sum_ij (U^T Q_k U)_ii mu_j / (N D_ij) + sum_i (U^T Q_k U)_ii / D_b,i``.
         """
         total = 0.0
