@@ -7,8 +7,8 @@ and twice that. Until they have risen, every iteration of a fit of a small netwo
 of per-pattern factors, Hessian and Cholesky copies, and pays a page fault for each 4 KiB page of them when it
 allocates them again: motorcycle with 50 hidden units took 1 024 faults per exact Hessian (40 % of its time),
 penguins with 50 units 2 700 per Hessian, factorisation and gradient. :func:`settle` sets the two thresholds to
-those end values once, as a process that had freed a 32 MiB array would have them: the free top of the heap, up to 64 MiB, stays
-with the process. The numbers computed are the same bits (only where memory comes from changes).
+those end values once, as a process that had freed a 32 MiB array would have them: the free top of the heap, up
+to 64 MiB, stays with the process. The numbers computed are the same bits (only where memory comes from changes).
 
 Only on Linux with glibc; nothing is done elsewhere, or when the environment variable ``LAPLACENET_MALLOPT`` is
 ``0``. Called by the outermost :func:`laplacenet.core._threads.one_blas_thread`, that is when the first fit, training
