@@ -13,11 +13,11 @@ from scipy.sparse.linalg import LinearOperator
 from ._config import check_matrix_budget, check_max_bytes
 from ._validation import check_chunk_size, check_directions, check_finite_result, check_positive_int
 from .check import FD_METHODS, finite_difference_data_hessian
-from .curvature.diagonal import becker_lecun_diagonal, exact_diagonal, outer_diagonal
+from .curvature.diagonal import DIAGONAL_KINDS, DIAGONALS, becker_lecun_diagonal
 from .curvature.exact import exact_data_hessian
 from .curvature.kron import data_kron_factors
 from .curvature.outer import outer_data_hessian
-from .curvature.rop import data_gnvp, data_hvp
+from .curvature.rop import HVP_KINDS, PRODUCTS
 from .curvature.woodbury import inverse_outer_data
 from .objective import validate_problem
 from .priors import alpha_per_param
@@ -106,10 +106,6 @@ def hessian(net, w, X, T, alpha, beta=None, method="exact", *, fd_method="gradie
 
 # --- the diagonal -----------------------------------------------------------------------------------
 
-_DIAGONALS = {"exact": exact_diagonal, "outer": outer_diagonal}
-DIAGONAL_KINDS = tuple(_DIAGONALS)
-
-
 def hessian_diagonal(net, w, X, T, alpha, beta=None, kind="exact", *, chunk_size=None):
     """The diagonal of the Hessian of E(w), ``(W,)``, without forming the W x W matrix.
 
@@ -129,24 +125,20 @@ def hessian_diagonal(net, w, X, T, alpha, beta=None, kind="exact", *, chunk_size
     (W,)
         Data diagonal plus the prior precision of every parameter.
     """
-    if not isinstance(kind, str) or kind not in _DIAGONALS:
+    if not isinstance(kind, str) or kind not in DIAGONALS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, DIAGONAL_KINDS))}; got {kind!r}")
     w, X, T, alpha, beta = validate_problem(net, w, X, T, alpha, beta)
     chunk_size = check_chunk_size(chunk_size)
-    return check_finite_result(_DIAGONALS[kind](net, w, X, T, beta, chunk_size) + alpha_per_param(net, alpha),
+    return check_finite_result(DIAGONALS[kind](net, w, X, T, beta, chunk_size) + alpha_per_param(net, alpha),
                                f"the {kind} Hessian diagonal")
 
 
 # --- matrix-free products ---------------------------------------------------------------------------
 
-_PRODUCTS = {"exact": data_hvp, "outer": data_gnvp}
-HVP_KINDS = tuple(_PRODUCTS)
-
-
 def _product_for(kind):
-    if not isinstance(kind, str) or kind not in _PRODUCTS:
+    if not isinstance(kind, str) or kind not in PRODUCTS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, HVP_KINDS))}; got {kind!r}")
-    return _PRODUCTS[kind]
+    return PRODUCTS[kind]
 
 
 def hvp(net, w, X, T, v, alpha, beta=None, *, kind="exact", chunk_size=None):

@@ -108,3 +108,8 @@ def outer_diagonal(net, w, X, T, beta, chunk_size=None):
         return _weight_diagonal(fw, [(d * d).sum(axis=1) for d in deltas])
 
     return data_sum(part, X, T, rows)
+
+
+#: the data Hessian's diagonal by kind: of the exact Hessian, or of the outer product (Gauss-Newton)
+DIAGONALS = {"exact": exact_diagonal, "outer": outer_diagonal}
+DIAGONAL_KINDS = tuple(DIAGONALS)

@@ -14,20 +14,18 @@ from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator
 
 from .._config import check_array_budget, check_matrix_budget
 from .._validation import check_finite_result
-from .diagonal import exact_diagonal, outer_diagonal
+from .diagonal import DIAGONALS
 from .exact import exact_data_hessian
 from .outer import outer_data_hessian
-from .rop import data_gnvp, data_hvp
+from .rop import PRODUCTS
 
 __all__ = ["top_eigenpairs"]
 
 #: ``eigenvalues`` (k,) decreasing, ``eigenvectors`` (W, k) orthonormal, ``diagonal`` (W,) or None.
 LowRankCurvature = namedtuple("LowRankCurvature", "eigenvalues eigenvectors diagonal")
 
-_PRODUCTS = {"outer": data_gnvp, "exact": data_hvp}
-_DIAGONALS = {"outer": outer_diagonal, "exact": exact_diagonal}
 _HESSIANS = {"outer": outer_data_hessian, "exact": exact_data_hessian}
-LOWRANK_KINDS = tuple(_PRODUCTS)
+LOWRANK_KINDS = ("outer", "exact")
 #: what to do when the eigenpairs of ``rank`` would not fit the matrix budget
 _RANK_REMEDY = ("use a smaller rank (the top k eigenpairs keep a W x (2k + 1) Lanczos basis, and 2k + 1 >= W "
                 "the whole Hessian), or raise the budget with laplacenet.set_matrix_budget")
@@ -56,7 +54,7 @@ def top_eigenpairs(net, w, X, T, beta, rank, kind="outer", chunk_size=None):
     else:
         ncv = min(W, max(2 * rank + 1, 20))  # eigsh's Lanczos basis, (W, ncv)
         check_array_budget((W, ncv), f"the Lanczos basis of rank={rank}", remedy=_RANK_REMEDY)
-        product = _PRODUCTS[kind]
+        product = PRODUCTS[kind]
 
         def matmat(V):
             return product(net, w, X, T, np.asarray(V, dtype=float), beta, chunk_size)
@@ -92,6 +90,6 @@ def lowrank_curvature(net, w, X, T, beta, rank, kind="outer", with_diagonal=Fals
     lam, U = top_eigenpairs(net, w, X, T, beta, rank, kind, chunk_size)
     diagonal = None
     if with_diagonal:
-        residual = _DIAGONALS[kind](net, w, X, T, beta, chunk_size) - (U ** 2) @ lam
+        residual = DIAGONALS[kind](net, w, X, T, beta, chunk_size) - (U ** 2) @ lam
         diagonal = np.maximum(residual, 0.0)
     return LowRankCurvature(lam, U, diagonal)

@@ -205,3 +205,8 @@ def data_gnvp(net, w, X, T, V, beta, chunk_size=None):
         return _r_weight_gradient(fw, R_deltas)
 
     return _block_product(chunk_product, net, w, X, T, V, chunk_size)
+
+
+#: the data Hessian's matrix-free product by kind: exact (R-operator), or outer product (Gauss-Newton)
+PRODUCTS = {"exact": data_hvp, "outer": data_gnvp}
+HVP_KINDS = tuple(PRODUCTS)
