@@ -54,17 +54,15 @@ def write_atomically(path, write, what="the file"):
 
 def write_new_file(path, fill, what="the file", binary=True):
     """Write ``path`` atomically (:func:`write_atomically`): ``fill(fh)`` fills a new temporary file (binary, or UTF-8
-    text), flushed to disk before it is renamed over ``path``."""
-    write_atomically(path, lambda temporary: fill_new_file(temporary, fill, binary), what)
+    text written as given, without newline translation), flushed to disk before it is renamed over ``path``."""
 
+    def write(temporary):
+        with open(temporary, "xb") if binary else open(temporary, "x", encoding="utf-8", newline="") as fh:
+            fill(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
 
-def fill_new_file(path, fill, binary=True):
-    """Create the file ``path`` (it must not exist), ``fill(fh)`` it and flush it to disk: the ``write`` of
-    :func:`write_atomically`. Text is UTF-8, written as given (no newline translation)."""
-    with open(path, "xb") if binary else open(path, "x", encoding="utf-8", newline="") as fh:
-        fill(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_atomically(path, write, what)
 
 
 def _naming(ex, path):
